@@ -1,0 +1,147 @@
+"""The project's one settings object: CLI flags, then environment variables, then defaults.
+
+Every command (`pipeline.upsert`, the operator scripts) takes the same flags through
+`add_settings_arguments` and resolves them with `Settings.resolve`, so a user sets a value
+once, in CI variables or on the command line, and every tool sees it.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Mapping
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the flag and the variable."""
+
+
+@dataclass(frozen=True)
+class _Spec:
+    name: str
+    flag: str
+    env: tuple[str, ...]
+    default: str | None
+    help: str
+
+
+_SPECS: tuple[_Spec, ...] = (
+    _Spec("region", "--region", ("AWS_REGION", "AWS_DEFAULT_REGION"), None,
+          "AWS region of the pipeline, e.g. us-east-1"),
+    _Spec("role_arn", "--role-arn", ("NOVA_ROLE_ARN",), None,
+          "IAM role that SageMaker assumes to run the pipeline's jobs"),
+    _Spec("bucket", "--bucket", ("NOVA_BUCKET",), None,
+          "S3 bucket for code, recipes, data and job outputs"),
+    _Spec("prefix", "--prefix", ("NOVA_PREFIX",), "nova-finqa",
+          "S3 key prefix under the bucket"),
+    _Spec("pipeline_name", "--pipeline-name", ("NOVA_PIPELINE_NAME",), "nova-finqa-sft",
+          "name of the SageMaker Pipeline"),
+    _Spec("model_package_group", "--model-package-group", ("NOVA_MODEL_PACKAGE_GROUP",),
+          "nova-finqa", "Model Registry group the pipeline registers models in"),
+)
+
+TAGS_ENV = "NOVA_TAGS"
+
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+_TAG = re.compile(r"^([^=]+)=(.*)$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    region: str
+    role_arn: str
+    bucket: str
+    prefix: str = "nova-finqa"
+    pipeline_name: str = "nova-finqa-sft"
+    model_package_group: str = "nova-finqa"
+    tags: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+    @property
+    def s3_root(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
+
+    @property
+    def tag_list(self) -> list[dict[str, str]]:
+        return [{"Key": key, "Value": value} for key, value in self.tags]
+
+    @classmethod
+    def resolve(
+        cls,
+        args: argparse.Namespace | None = None,
+        environ: Mapping[str, str] | None = None,
+        required: tuple[str, ...] = ("region", "role_arn", "bucket"),
+    ) -> Settings:
+        """Flags win over environment variables, which win over defaults.
+
+        `required` names the settings this command cannot run without; a missing one is a
+        `SettingsError` naming its flag and variable. Settings not required and not given
+        are left empty.
+        """
+        environ = os.environ if environ is None else environ
+        values: dict[str, str] = {}
+        missing: list[str] = []
+        for spec in _SPECS:
+            value = getattr(args, spec.name, None) if args is not None else None
+            if value in (None, ""):
+                value = next((environ[v] for v in spec.env if environ.get(v)), None)
+            if value in (None, ""):
+                value = spec.default
+            if value in (None, ""):
+                if spec.name in required:
+                    missing.append(f"{spec.flag} (or the environment variable {' / '.join(spec.env)})")
+                value = ""
+            values[spec.name] = value.strip()
+        if missing:
+            raise SettingsError("missing setting: " + "; ".join(missing))
+        tag_texts = list(getattr(args, "tag", None) or [])
+        if not tag_texts and environ.get(TAGS_ENV):
+            tag_texts = [t for t in environ[TAGS_ENV].split(",") if t.strip()]
+        settings = cls(**values, tags=_parse_tags(tag_texts))
+        settings._check()
+        return settings
+
+    def _check(self) -> None:
+        problems = []
+        if self.region and not _REGION.match(self.region):
+            problems.append(f"--region {self.region!r} is not an AWS region name (e.g. us-east-1)")
+        if self.role_arn and not _ROLE_ARN.match(self.role_arn):
+            problems.append(
+                f"--role-arn {self.role_arn!r} is not an IAM role ARN "
+                "(arn:aws:iam::<12-digit account>:role/<name>)")
+        if self.bucket and not _BUCKET.match(self.bucket):
+            problems.append(f"--bucket {self.bucket!r} is not an S3 bucket name (no s3:// and no slash)")
+        if self.prefix.startswith("/") or self.prefix.endswith("/"):
+            problems.append(f"--prefix {self.prefix!r} must not start or end with '/'")
+        for flag, value in (("--pipeline-name", self.pipeline_name),
+                            ("--model-package-group", self.model_package_group)):
+            if value and not _NAME.match(value):
+                problems.append(f"{flag} {value!r} must be 1-63 letters, digits or hyphens")
+        if problems:
+            raise SettingsError("; ".join(problems))
+
+
+def _parse_tags(texts: list[str]) -> tuple[tuple[str, str], ...]:
+    tags: dict[str, str] = {}
+    for text in texts:
+        match = _TAG.match(text.strip())
+        if not match or not match.group(1).strip():
+            raise SettingsError(
+                f"--tag {text!r} is not KEY=VALUE (or set {TAGS_ENV}=KEY=VALUE,KEY2=VALUE2)")
+        tags[match.group(1).strip()] = match.group(2).strip()
+    return tuple(sorted(tags.items()))
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
+    """The settings flags every command of the project takes."""
+    group = parser.add_argument_group("settings (flag, then environment variable, then default)")
+    for spec in _SPECS:
+        env = " / ".join(spec.env)
+        default = f"; default {spec.default}" if spec.default else ""
+        group.add_argument(spec.flag, dest=spec.name, default=None,
+                           help=f"{spec.help} (env {env}{default})")
+    group.add_argument("--tag", action="append", default=None, metavar="KEY=VALUE",
+                       help=f"tag for the pipeline, repeatable (env {TAGS_ENV}=K=V,K2=V2)")

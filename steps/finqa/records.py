@@ -1,0 +1,290 @@
+"""FinQA records and how to read them, in either of the layouts FinQA is published in.
+
+- The original layout (Chen et al.'s `train.json` / `dev.json` / `test.json`): a JSON array
+  of objects with a nested `qa` object (`question`, `answer`, `program`, `exe_ans`).
+- The flattened Hugging Face layout of `ibm-research/finqa` (JSON array, JSONL or parquet
+  rows): `question`, `answer`, `final_result` and `program_re` (the program as one nested
+  expression) at the top level.
+
+The layout is detected per row from the data, never from the file name. Standard library
+only (parquet needs pyarrow, imported only when a parquet file is read), so the same code
+runs in a bare processing container.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+ORIGINAL = "original"
+HUGGINGFACE = "huggingface"
+
+
+class FinQAFileError(ValueError):
+    """A whole input file cannot be read; the message names the file and what to do."""
+
+
+class RecordError(ValueError):
+    """One record cannot be used. `reason` is a short key for counting in reports."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class FinQARecord:
+    id: str
+    question: str
+    answer: str
+    """The human answer string; empty for some records (then `final_answer` uses exe_ans)."""
+    exe_ans: float | str | None
+    """The gold execution result: a number, or "yes" / "no"."""
+    program: str
+    """The reasoning program in FinQA's step form: `subtract(5829, 5735), divide(#0, 5735)`."""
+    pre_text: tuple[str, ...]
+    table: tuple[tuple[str, ...], ...]
+    post_text: tuple[str, ...]
+
+    @property
+    def final_answer(self) -> str:
+        if self.answer.strip():
+            return self.answer.strip()
+        return format_exe_ans(self.exe_ans)
+
+
+def format_exe_ans(value: float | str | None) -> str:
+    """exe_ans as an answer string: 0.34719 -> "0.34719", 12.0 -> "12", "yes" -> "yes"."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))
+
+
+def _where(source: str, index: int, record_id: str | None = None) -> str:
+    return f"{source} record {index}" + (f" (id {record_id!r})" if record_id else "")
+
+
+def _text_list(value: Any, field: str, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, Sequence) or _is_array(value):
+        items = list(value)
+        if all(isinstance(item, str) for item in items):
+            return tuple(items)
+    raise RecordError("bad_field", f"{where}: field {field!r} must be a list of strings")
+
+
+def _table(value: Any, where: str) -> tuple[tuple[str, ...], ...]:
+    if value is None:
+        return ()
+    if isinstance(value, Sequence) or _is_array(value):
+        rows = []
+        for row in value:
+            if isinstance(row, str) or not (isinstance(row, Sequence) or _is_array(row)):
+                raise RecordError("bad_field", f"{where}: field 'table' must be a list of rows (lists of cells)")
+            rows.append(tuple("" if cell is None else str(cell) for cell in row))
+        return tuple(rows)
+    raise RecordError("bad_field", f"{where}: field 'table' must be a list of rows (lists of cells)")
+
+
+def _is_array(value: Any) -> bool:
+    # numpy arrays (parquet through pyarrow's to_pylist gives lists, pandas gives arrays)
+    return hasattr(value, "tolist") and not isinstance(value, (str, bytes))
+
+
+def _exe_ans(value: Any, where: str) -> float | str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("yes", "no"):
+            return text
+        try:
+            number = float(text.replace(",", ""))
+        except ValueError:
+            raise RecordError("bad_field", f"{where}: exe_ans {value!r} is neither a number nor yes/no") from None
+    else:
+        raise RecordError("bad_field", f"{where}: exe_ans {value!r} is neither a number nor yes/no")
+    if not math.isfinite(number):
+        raise RecordError("bad_field", f"{where}: exe_ans {value!r} is not a finite number")
+    return number
+
+
+def detect_layout(row: dict) -> str:
+    if isinstance(row.get("qa"), dict):
+        return ORIGINAL
+    if "question" in row:
+        return HUGGINGFACE
+    return ""
+
+
+def record_from_row(row: Any, source: str, index: int) -> FinQARecord:
+    """One FinQA record from a row of either layout; RecordError says what is wrong."""
+    if not isinstance(row, dict):
+        raise RecordError("not_an_object", f"{_where(source, index)}: expected a JSON object, got {type(row).__name__}")
+    record_id = row.get("id")
+    record_id = str(record_id).strip() if record_id not in (None, "") else ""
+    where = _where(source, index, record_id or None)
+    layout = detect_layout(row)
+    if layout == ORIGINAL:
+        qa = row["qa"]
+        question, answer = qa.get("question"), qa.get("answer")
+        program, exe_ans = qa.get("program") or "", qa.get("exe_ans")
+    elif layout == HUGGINGFACE:
+        question, answer = row.get("question"), row.get("answer")
+        exe_ans = row.get("final_result", row.get("exe_ans"))
+        program = row.get("program") or ""
+        if not program and row.get("program_re"):
+            from .program import ProgramError, nested_to_steps
+
+            try:
+                program = nested_to_steps(str(row["program_re"]))
+            except ProgramError as error:
+                raise RecordError("bad_program", f"{where}: program_re {row['program_re']!r}: {error}") from None
+    else:
+        raise RecordError(
+            "missing_question",
+            f"{where}: no question (neither a 'qa' object as in FinQA's JSON files nor a "
+            "'question' field as in the Hugging Face layout)")
+    if not record_id:
+        raise RecordError("missing_id", f"{where}: no 'id'")
+    if not isinstance(question, str) or not question.strip():
+        raise RecordError("missing_question", f"{where}: the question is missing or empty")
+    answer = "" if answer is None else str(answer)
+    exe = _exe_ans(exe_ans, where)
+    if not answer.strip() and exe is None:
+        raise RecordError("missing_answer", f"{where}: neither an answer nor exe_ans")
+    return FinQARecord(
+        id=record_id,
+        question=question.strip(),
+        answer=answer.strip(),
+        exe_ans=exe,
+        program=str(program).strip(),
+        pre_text=_text_list(row.get("pre_text"), "pre_text", where),
+        table=_table(row.get("table"), where),
+        post_text=_text_list(row.get("post_text"), "post_text", where),
+    )
+
+
+def read_rows(path: Path) -> Iterator[Any]:
+    """The raw rows of one file: a JSON array, JSON lines, or parquet.
+
+    A file that cannot be read or parsed raises FinQAFileError naming the file; a JSONL
+    line that is not JSON is yielded as a `_BadLine`, so the caller counts it as a bad
+    record instead of losing the rest of the file.
+    """
+    path = Path(path)
+    if path.suffix == ".parquet":
+        yield from _read_parquet(path)
+        return
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(1024).lstrip()
+    except OSError as error:
+        raise FinQAFileError(f"{path}: cannot be read ({error.strerror or error})") from None
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:].lstrip()
+    if head.startswith(b"["):
+        try:
+            with path.open(encoding="utf-8-sig") as handle:
+                rows = json.load(handle)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise FinQAFileError(
+                f"{path}: not valid JSON ({error}); FinQA split files are a JSON array of "
+                "records, or one JSON record per line") from None
+        yield from rows
+        return
+    try:
+        with path.open(encoding="utf-8-sig") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as error:
+                    yield _BadLine(number, str(error))
+    except UnicodeDecodeError as error:
+        raise FinQAFileError(f"{path}: not UTF-8 text ({error})") from None
+
+
+@dataclass(frozen=True)
+class _BadLine:
+    line: int
+    error: str
+
+
+def _read_parquet(path: Path) -> Iterator[dict]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise FinQAFileError(f"{path}: reading parquet needs pyarrow (pip install pyarrow)") from None
+    try:
+        parquet = pq.ParquetFile(path)
+        for batch in parquet.iter_batches(batch_size=512):
+            yield from batch.to_pylist()
+    except Exception as error:  # pyarrow raises several unrelated types for a broken file
+        raise FinQAFileError(f"{path}: not a readable parquet file ({error})") from None
+
+
+@dataclass
+class LoadedSplit:
+    records: list[FinQARecord]
+    read: int
+    skipped: dict[str, int]
+    problems: list[str]
+    """One message per skipped record, naming the file and the record."""
+
+
+def load_records(paths: Iterable[Path], *, strict: bool = False) -> LoadedSplit:
+    """Every usable record of the files, in file order; bad records counted by reason.
+
+    With `strict`, the first bad record raises RecordError instead. Duplicate ids are bad
+    records too: a split that repeats an id would weight it twice and break the scorer.
+    """
+    records: list[FinQARecord] = []
+    skipped: dict[str, int] = {}
+    problems: list[str] = []
+    seen: set[str] = set()
+    read = 0
+    for path in paths:
+        for index, row in enumerate(read_rows(path)):
+            read += 1
+            try:
+                if isinstance(row, _BadLine):
+                    raise RecordError("invalid_json", f"{path} line {row.line}: not valid JSON ({row.error})")
+                record = record_from_row(row, str(path), index)
+                if record.id in seen:
+                    raise RecordError("duplicate_id", f"{_where(str(path), index, record.id)}: the id appears earlier in the split")
+            except RecordError as error:
+                if strict:
+                    raise
+                skipped[error.reason] = skipped.get(error.reason, 0) + 1
+                problems.append(str(error))
+                continue
+            seen.add(record.id)
+            records.append(record)
+    return LoadedSplit(records=records, read=read, skipped=skipped, problems=problems)
+
+
+def load_hf_dataset(dataset_id: str, revision: str, split: str) -> list[dict]:
+    """Rows of a Hugging Face dataset split, for users with network access.
+
+    `datasets` 4 and later refuse loading scripts, and `ibm-research/finqa` is one, so the
+    parquet conversion is read: pass `revision="refs/convert/parquet"` (or a commit of it)
+    to pin what you train on. Not used inside the pipeline's jobs, which read files.
+    """
+    import datasets  # heavy, and only needed here
+
+    return list(datasets.load_dataset(dataset_id, revision=revision, split=split))

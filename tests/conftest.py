@@ -1,0 +1,71 @@
+"""Test-wide guards: no real AWS account, no network beyond this machine."""
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+# Set before any test module imports the SageMaker SDK: `sagemaker.mlops.workflow`
+# makes a boto3 client at import time and needs a region; fake credentials make sure
+# that nothing a test does can ever reach a real account.
+os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
+os.environ["AWS_ACCESS_KEY_ID"] = "testing"
+os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
+os.environ["AWS_SECURITY_TOKEN"] = "testing"
+os.environ["AWS_SESSION_TOKEN"] = "testing"
+os.environ.pop("AWS_PROFILE", None)
+os.environ["AWS_CONFIG_FILE"] = os.devnull
+os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+os.environ["SAGEMAKER_VALIDATE_ROLE"] = "false"
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHARED_FINQA = PROJECT_ROOT.parent / "shared" / "finqa"
+SAMPLE_FINQA = PROJECT_ROOT / "data" / "finqa_sample"
+
+_LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+
+def _is_local(address) -> bool:
+    if isinstance(address, (str, bytes)):  # a unix socket path
+        return True
+    host = address[0]
+    if isinstance(host, bytes):
+        host = host.decode()
+    return host in _LOOPBACK_NAMES or host.startswith("127.")
+
+
+def _guarded_connect(self, address):
+    if self.family != socket.AF_UNIX and not _is_local(address):
+        raise RuntimeError(f"tests must not reach the network: connect to {address!r} blocked")
+    return _real_connect(self, address)
+
+
+def _guarded_connect_ex(self, address):
+    if self.family != socket.AF_UNIX and not _is_local(address):
+        raise RuntimeError(f"tests must not reach the network: connect to {address!r} blocked")
+    return _real_connect_ex(self, address)
+
+
+socket.socket.connect = _guarded_connect
+socket.socket.connect_ex = _guarded_connect_ex
+
+
+@pytest.fixture(scope="session")
+def shared_finqa() -> Path:
+    """The real FinQA records beside the checkout (../shared/finqa)."""
+    if not SHARED_FINQA.is_dir():
+        pytest.fail(f"{SHARED_FINQA} is missing: CI runs with ../shared beside the checkout")
+    return SHARED_FINQA
+
+
+@pytest.fixture(scope="session")
+def sample_finqa() -> Path:
+    """The small real FinQA sample shipped inside the project."""
+    return SAMPLE_FINQA
