@@ -242,20 +242,25 @@ def _read_parquet(path: Path) -> Iterator[dict]:
 class LoadedSplit:
     records: list[FinQARecord]
     read: int
-    skipped: dict[str, int]
-    problems: list[str]
-    """One message per skipped record, naming the file and the record."""
+    rejected: list[RecordError]
+    """One error per skipped record, naming the file and the record, in file order."""
+
+    @property
+    def skipped(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for error in self.rejected:
+            counts[error.reason] = counts.get(error.reason, 0) + 1
+        return counts
 
 
 def load_records(paths: Iterable[Path], *, strict: bool = False) -> LoadedSplit:
-    """Every usable record of the files, in file order; bad records counted by reason.
+    """Every usable record of the files, in file order; bad records kept as errors.
 
     With `strict`, the first bad record raises RecordError instead. Duplicate ids are bad
     records too: a split that repeats an id would weight it twice and break the scorer.
     """
     records: list[FinQARecord] = []
-    skipped: dict[str, int] = {}
-    problems: list[str] = []
+    rejected: list[RecordError] = []
     seen: set[str] = set()
     read = 0
     for path in paths:
@@ -270,12 +275,11 @@ def load_records(paths: Iterable[Path], *, strict: bool = False) -> LoadedSplit:
             except RecordError as error:
                 if strict:
                     raise
-                skipped[error.reason] = skipped.get(error.reason, 0) + 1
-                problems.append(str(error))
+                rejected.append(error)
                 continue
             seen.add(record.id)
             records.append(record)
-    return LoadedSplit(records=records, read=read, skipped=skipped, problems=problems)
+    return LoadedSplit(records=records, read=read, rejected=rejected)
 
 
 def load_hf_dataset(dataset_id: str, revision: str, split: str) -> list[dict]:
