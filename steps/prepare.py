@@ -38,6 +38,7 @@ from steps.finqa.nova import (
 )
 from steps.finqa.prompts import SYSTEM_PROMPT, SanitiseCounts, estimate_tokens, render_question, render_target, sanitise
 from steps.finqa.records import FinQAFileError, FinQARecord, RecordError, load_records
+from steps.recipes import RecipeError, add_recipe_arguments, write_training_recipe
 
 DEFAULT_INPUT_DIR = "/opt/ml/processing/input/finqa"
 DEFAULT_OUTPUT_DIR = "/opt/ml/processing/output"
@@ -324,16 +325,18 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: %(default)s)")
     parser.add_argument("--strict", action="store_true",
                         help="fail on the first bad record instead of skipping and counting it")
+    add_recipe_arguments(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        write_training_recipe(args, args.output_dir)
         report = prepare(args.input_dir, args.output_dir, max_train_records=args.max_train_records,
                          max_eval_records=args.max_eval_records, seed=args.seed,
                          max_length=args.max_length, strict=args.strict)
-    except (PrepareError, NovaDataError) as error:
+    except (PrepareError, NovaDataError, RecipeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     for name, split in report["splits"].items():

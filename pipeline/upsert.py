@@ -1,0 +1,205 @@
+"""Build, check and deploy the pipeline: `python -m pipeline.upsert [--dry-run] [settings]`.
+
+With --dry-run: builds the definition, checks it and writes it, with no AWS call at all (no
+credentials needed). Without: also uploads the code and recipe (keys that exist are left
+alone), creates the model package group if missing, creates or updates the pipeline (merging
+tags), and prints the pipeline ARN and what changed against the deployed definition.
+AWS_ENDPOINT_URL (boto3's own variable) points every call at another endpoint, e.g. moto_server.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from pipeline.settings import Settings, SettingsError, add_settings_arguments
+
+PIPELINE_DESCRIPTION = ("FinQA -> Amazon Nova Lite LoRA fine-tuning, evaluation against the base model, "
+                        "accuracy gate, Model Registry")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.upsert", description=__doc__.split("\n")[0])
+    add_settings_arguments(parser)
+    parser.add_argument("--dry-run", action="store_true",
+                        help="build and check the definition and write it; no AWS call, no credentials needed")
+    parser.add_argument("--definition-out", type=Path, default=None, metavar="PATH",
+                        help="write the definition here (default with --dry-run: stdout)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.resolve(args)
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    # The SDK makes clients when imported and needs a region by then: the settings' one.
+    os.environ["AWS_DEFAULT_REGION"] = settings.region
+    from pipeline.checks import definition_problems
+    from pipeline.definition import build_pipeline
+    from pipeline.images import UnsupportedRegionError
+
+    try:
+        built = build_pipeline(settings)
+    except UnsupportedRegionError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    problems = definition_problems(built.definition)
+    if problems:
+        print("error: the pipeline definition does not check out:", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    if args.definition_out is not None:
+        args.definition_out.parent.mkdir(parents=True, exist_ok=True)
+        args.definition_out.write_text(built.definition, encoding="utf-8")
+    if args.dry_run:
+        if args.definition_out is None:
+            sys.stdout.write(built.definition)
+        steps = json.loads(built.definition)["Steps"]
+        print(f"dry run: pipeline {settings.pipeline_name} checked ({len(steps)} top-level steps, "
+              f"{len(built.definition):,} bytes); nothing uploaded, no AWS call", file=sys.stderr)
+        return 0
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        deploy(settings, built)
+    except (BotoCoreError, ClientError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def deploy(settings: Settings, built) -> str:
+    import boto3
+
+    session = boto3.Session(region_name=settings.region)
+    s3 = session.client("s3")
+    sagemaker = session.client("sagemaker")
+    for artifact in built.uploads:
+        uploaded = _upload_if_missing(s3, settings.bucket, artifact.key, artifact.data)
+        print(f"{'uploaded' if uploaded else 'already in S3'}: s3://{settings.bucket}/{artifact.key}")
+    if _ensure_model_package_group(sagemaker, settings):
+        print(f"created model package group {settings.model_package_group}")
+    previous = _deployed_definition(sagemaker, settings.pipeline_name)
+    if previous is None:
+        arn = sagemaker.create_pipeline(
+            PipelineName=settings.pipeline_name, PipelineDefinition=built.definition,
+            PipelineDescription=PIPELINE_DESCRIPTION, RoleArn=settings.role_arn,
+            **({"Tags": settings.tag_list} if settings.tags else {}))["PipelineArn"]
+    else:
+        arn = sagemaker.update_pipeline(
+            PipelineName=settings.pipeline_name, PipelineDefinition=built.definition,
+            PipelineDescription=PIPELINE_DESCRIPTION, RoleArn=settings.role_arn)["PipelineArn"]
+        _merge_tags(sagemaker, arn, settings.tags)
+    print(arn)
+    for line in change_summary(previous, built.definition):
+        print(f"  {line}")
+    return arn
+
+
+def _error_code(error) -> str:
+    return error.response.get("Error", {}).get("Code", "")
+
+
+def _upload_if_missing(s3, bucket: str, key: str, data: bytes) -> bool:
+    from botocore.exceptions import ClientError
+
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+        return False
+    except ClientError as error:
+        if _error_code(error) not in ("404", "NoSuchKey", "NotFound"):
+            raise
+    s3.put_object(Bucket=bucket, Key=key, Body=data)
+    return True
+
+
+def _is_missing(error) -> bool:
+    message = error.response.get("Error", {}).get("Message", "").lower()
+    return _error_code(error) == "ResourceNotFound" or (
+        _error_code(error) == "ValidationException" and ("not exist" in message or "not find" in message))
+
+
+def _ensure_model_package_group(sagemaker, settings: Settings) -> bool:
+    from botocore.exceptions import ClientError
+
+    try:
+        sagemaker.describe_model_package_group(ModelPackageGroupName=settings.model_package_group)
+        return False
+    except ClientError as error:
+        if not _is_missing(error):
+            raise
+    sagemaker.create_model_package_group(
+        ModelPackageGroupName=settings.model_package_group,
+        ModelPackageGroupDescription="Nova Lite fine-tuned on FinQA, registered by the pipeline after its accuracy gate",
+        **({"Tags": settings.tag_list} if settings.tags else {}))
+    return True
+
+
+def _deployed_definition(sagemaker, name: str) -> str | None:
+    from botocore.exceptions import ClientError
+
+    try:
+        return sagemaker.describe_pipeline(PipelineName=name)["PipelineDefinition"]
+    except ClientError as error:
+        if _is_missing(error):
+            return None
+        raise
+
+
+def _merge_tags(sagemaker, arn: str, tags: tuple[tuple[str, str], ...]) -> None:
+    """Set the given tags, keep the others: AddTags alone may keep a stale value beside the new one."""
+    if not tags:
+        return
+    existing = {tag["Key"]: tag["Value"] for tag in sagemaker.list_tags(ResourceArn=arn).get("Tags", [])}
+    changed = [(key, value) for key, value in tags if existing.get(key) != value]
+    stale = [key for key, _ in changed if key in existing]
+    if stale:
+        sagemaker.delete_tags(ResourceArn=arn, TagKeys=stale)
+    if changed:
+        sagemaker.add_tags(ResourceArn=arn, Tags=[{"Key": key, "Value": value} for key, value in changed])
+
+
+def change_summary(previous: str | None, current: str) -> list[str]:
+    """What a reviewer wants to know about an upsert: which parameters and steps changed."""
+    if previous is None:
+        return ["created (no pipeline of this name was deployed)"]
+    before, after = json.loads(previous), json.loads(current)
+    if before == after:
+        return ["definition unchanged"]
+    lines = []
+    lines += _compare("parameter", _by_name(before.get("Parameters", [])), _by_name(after.get("Parameters", [])))
+    lines += _compare("step", _steps_by_name(before.get("Steps", [])), _steps_by_name(after.get("Steps", [])))
+    return lines or ["definition changed outside parameters and steps"]
+
+
+def _by_name(items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {item["Name"]: item for item in items}
+
+
+def _steps_by_name(steps: list[dict[str, Any]]) -> dict[str, Any]:
+    flat = {}
+    for step in steps:
+        arguments = step.get("Arguments", {})
+        if step.get("Type") == "Condition":
+            flat.update(_steps_by_name(arguments.get("IfSteps", []) + arguments.get("ElseSteps", [])))
+            step = {**step, "Arguments": {k: v for k, v in arguments.items() if k not in ("IfSteps", "ElseSteps")}}
+        flat[step["Name"]] = step
+    return flat
+
+
+def _compare(kind: str, before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    lines = [f"{kind} added: {name}" for name in after if name not in before]
+    lines += [f"{kind} removed: {name}" for name in before if name not in after]
+    lines += [f"{kind} changed: {name}" for name in after if name in before and after[name] != before[name]]
+    return lines
+
+
+if __name__ == "__main__":
+    sys.exit(main())
