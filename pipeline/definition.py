@@ -13,7 +13,9 @@ results (report, checkpoint, scores) go under the execution id.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
@@ -84,15 +86,29 @@ def _offline_sdk() -> Iterator[None]:
     Building makes no AWS call: the role is checked by SageMaker when the pipeline is upserted,
     and the SDK's telemetry (an HTTPS request per decorated call) is not sent.
     """
+    # Imported first so that every SDK logger the build writes to exists when quieted below.
+    import sagemaker.mlops.workflow  # noqa: F401
+    import sagemaker.serve  # noqa: F401
+    import sagemaker.train  # noqa: F401
     from sagemaker.core.telemetry import telemetry_logging
 
     previous_role_check = os.environ.get("SAGEMAKER_VALIDATE_ROLE")
     previous_sender = telemetry_logging._send_telemetry_request
     os.environ["SAGEMAKER_VALIDATE_ROLE"] = "false"
     telemetry_logging._send_telemetry_request = lambda *args, **kwargs: None
+    # The SDK narrates each job it would start and each field it drops from the definition;
+    # none of it is news when building a pipeline.
+    quieted = {name: logging.getLogger(name).level for name in list(logging.root.manager.loggerDict)
+               if name.split(".")[0] == "sagemaker"}
+    for name in quieted:
+        logging.getLogger(name).setLevel(logging.ERROR)
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Running within a PipelineSession")
+            yield
     finally:
+        for name, level in quieted.items():
+            logging.getLogger(name).setLevel(level)
         telemetry_logging._send_telemetry_request = previous_sender
         if previous_role_check is None:
             os.environ.pop("SAGEMAKER_VALIDATE_ROLE", None)
@@ -355,7 +371,8 @@ def _build(settings: Settings, images: Images) -> BuiltPipeline:
     # training output (whose manifest.json names the checkpoint); CheckpointS3Uri is what
     # the Bedrock import reads.
     model = ModelBuilder(image_uri=images.inference, s3_model_data_url=train.properties.ModelArtifacts.S3ModelArtifacts,
-                         role_arn=settings.role_arn, sagemaker_session=session, dependencies={})
+                         role_arn=settings.role_arn, sagemaker_session=session, dependencies={},
+                         log_level=logging.ERROR)
     register = ModelStep(
         name=REGISTER, display_name="Register the fine-tuned model",
         description="Model package with the evaluation as model quality metrics.",

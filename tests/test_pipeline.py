@@ -1,0 +1,276 @@
+"""The pipeline definition: the contract with SageMaker, tested as JSON."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import botocore.endpoint
+import pytest
+
+from pipeline.checks import argument_problems, definition_problems, reference_problems
+from pipeline.settings import Settings
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+COMMITTED_DEFINITION = PROJECT_ROOT / "pipeline" / "definition.json"
+# The README's example settings, for which pipeline/definition.json is committed.
+EXAMPLE = Settings(region="us-east-1", role_arn="arn:aws:iam::111122223333:role/NovaFinQAPipelineRole",
+                   bucket="amzn-s3-demo-bucket")
+EXAMPLE_FLAGS = ["--region", EXAMPLE.region, "--role-arn", EXAMPLE.role_arn, "--bucket", EXAMPLE.bucket]
+
+
+@pytest.fixture(scope="module")
+def built():
+    from pipeline.definition import build_pipeline
+
+    def no_aws_call(self, operation_model, request_dict):
+        raise AssertionError(f"building the pipeline called AWS: {operation_model.name}")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore.endpoint.Endpoint, "make_request", no_aws_call)
+        return build_pipeline(EXAMPLE)
+
+
+@pytest.fixture(scope="module")
+def definition(built):
+    return json.loads(built.definition)
+
+
+def steps_by_name(definition):
+    steps = {}
+    for step in definition["Steps"]:
+        steps[step["Name"]] = step
+        for nested in step["Arguments"].get("IfSteps", []) + step["Arguments"].get("ElseSteps", []):
+            steps[nested["Name"]] = nested
+    return steps
+
+
+def referenced_steps(step) -> set[str]:
+    text = json.dumps(step["Arguments"])
+    return {name for name in ("PrepareFinQAData", "FineTuneNovaLite", "FindCheckpoint", "GenerateFineTunedAnswers",
+                              "GenerateBaseModelAnswers", "ScoreAnswers") if f"Steps.{name}." in text}
+
+
+def test_committed_definition_is_what_the_code_builds(built):
+    assert COMMITTED_DEFINITION.read_text() == built.definition, (
+        "pipeline/definition.json is stale: run `python -m pipeline.upsert --dry-run "
+        f"{' '.join(EXAMPLE_FLAGS)} --definition-out pipeline/definition.json` and review the diff")
+
+
+def test_steps_and_types(definition):
+    steps = steps_by_name(definition)
+    assert {name: step["Type"] for name, step in steps.items()} == {
+        "PrepareFinQAData": "Processing", "FineTuneNovaLite": "Training", "FindCheckpoint": "Processing",
+        "GenerateFineTunedAnswers": "Training", "GenerateBaseModelAnswers": "Training",
+        "ScoreAnswers": "Processing", "CheckAccuracy": "Condition", "RegisterModel": "RegisterModel",
+        "AccuracyTooLow": "Fail"}
+    assert all(step.get("DisplayName") for step in steps.values())
+
+
+def test_edges(definition):
+    steps = steps_by_name(definition)
+    assert referenced_steps(steps["FineTuneNovaLite"]) == {"PrepareFinQAData"}
+    assert referenced_steps(steps["FindCheckpoint"]) == {"FineTuneNovaLite"}
+    assert referenced_steps(steps["GenerateFineTunedAnswers"]) == {"PrepareFinQAData", "FindCheckpoint"}
+    # The base model's evaluation waits for no training: its cache hit does not depend on it.
+    assert referenced_steps(steps["GenerateBaseModelAnswers"]) == {"PrepareFinQAData"}
+    assert referenced_steps(steps["ScoreAnswers"]) == {"PrepareFinQAData", "GenerateFineTunedAnswers",
+                                                       "GenerateBaseModelAnswers"}
+    gate = steps["CheckAccuracy"]["Arguments"]
+    assert [s["Name"] for s in gate["IfSteps"]] == ["RegisterModel"]
+    assert [s["Name"] for s in gate["ElseSteps"]] == ["AccuracyTooLow"]
+    assert referenced_steps(steps["RegisterModel"]) >= {"FineTuneNovaLite", "FindCheckpoint", "ScoreAnswers",
+                                                        "PrepareFinQAData"}
+
+
+def test_parameters_and_defaults(definition):
+    parameters = {p["Name"]: (p["Type"], p["DefaultValue"]) for p in definition["Parameters"]}
+    assert parameters == {
+        "DataLocation": ("String", "s3://amzn-s3-demo-bucket/nova-finqa/data/finqa/"),
+        "TrainingRecords": ("String", "all"),
+        "EvaluationRecords": ("String", "all"),
+        "Epochs": ("Integer", 2),
+        "LearningRate": ("Float", 1e-05),
+        "LoraAlpha": ("Integer", 128),
+        "MaxLength": ("Integer", 8192),
+        "GlobalBatchSize": ("Integer", 64),
+        "TrainingInstanceType": ("String", "ml.g5.12xlarge"),
+        "AccuracyThreshold": ("Float", 0.5),
+        "ModelApprovalStatus": ("String", "PendingManualApproval"),
+    }
+
+
+def test_prepare_passes_every_recipe_parameter(definition):
+    arguments = steps_by_name(definition)["PrepareFinQAData"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    flags = {arguments[i]: json.dumps(arguments[i + 1]) for i in range(1, len(arguments) - 1)
+             if isinstance(arguments[i], str) and arguments[i].startswith("--")}
+    for flag, parameter in [("--epochs", "Epochs"), ("--learning-rate", "LearningRate"), ("--lora-alpha", "LoraAlpha"),
+                            ("--global-batch-size", "GlobalBatchSize"), ("--max-length", "MaxLength"),
+                            ("--max-train-records", "TrainingRecords"), ("--max-eval-records", "EvaluationRecords")]:
+        assert f"Parameters.{parameter}" in flags[flag]
+    assert arguments[0] == "steps.prepare"
+
+
+def test_training_job(definition):
+    train = steps_by_name(definition)["FineTuneNovaLite"]
+    arguments = train["Arguments"]
+    assert arguments["AlgorithmSpecification"]["TrainingImage"] == \
+        "708977205387.dkr.ecr.us-east-1.amazonaws.com/nova-fine-tune-repo:SM-TJ-SFT-latest"
+    assert arguments["ResourceConfig"]["InstanceType"] == {"Get": "Parameters.TrainingInstanceType"}
+    assert arguments["StoppingCondition"]["MaxRuntimeInSeconds"] >= 432_000
+    assert arguments["ProfilerConfig"] == {"DisableProfiler": True}
+    assert "DebugHookConfig" not in arguments
+    assert arguments["HyperParameters"] == {"base_model": "nova-lite/prod",
+                                            "sagemaker_recipe_local_path": "/opt/ml/input/data/recipe/recipe.yaml"}
+    channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in arguments["InputDataConfig"]}
+    assert channels == {
+        name: {"Get": f"Steps.PrepareFinQAData.ProcessingOutputConfig.Outputs['{name}'].S3Output.S3Uri"}
+        for name in ("train", "validation", "recipe")}
+
+
+def test_evaluation_jobs(definition, built):
+    steps = steps_by_name(definition)
+    tuned, base = steps["GenerateFineTunedAnswers"]["Arguments"], steps["GenerateBaseModelAnswers"]["Arguments"]
+    for job in (tuned, base):
+        assert job["AlgorithmSpecification"]["TrainingImage"].endswith("/nova-evaluation-repo:SM-TJ-Eval-latest")
+        channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in job["InputDataConfig"]}
+        assert channels["train"] == {"Get": "Steps.PrepareFinQAData.ProcessingOutputConfig.Outputs['eval'].S3Output.S3Uri"}
+    assert tuned["HyperParameters"]["base_model_location"] == {
+        "Std:JsonGet": {"PropertyFile": {"Get": "Steps.FindCheckpoint.PropertyFiles.Checkpoint"},
+                        "Path": "checkpoint_s3_uri"}}
+    assert base["HyperParameters"]["base_model"] == "nova-lite/prod"
+    base_recipe = next(c for c in base["InputDataConfig"] if c["ChannelName"] == "recipe")
+    recipe_artifact = built.uploads[1]
+    assert base_recipe["DataSource"]["S3DataSource"]["S3Uri"] == \
+        f"s3://amzn-s3-demo-bucket/{recipe_artifact.key.rsplit('/', 1)[0]}/"
+    assert recipe_artifact.digest in recipe_artifact.key
+
+
+def test_processing_steps_run_their_module_from_the_content_addressed_code(definition, built):
+    code = built.uploads[0]
+    assert code.key == f"nova-finqa/code/{code.digest}/steps.tar.gz"
+    modules = {}
+    for name in ("PrepareFinQAData", "FindCheckpoint", "ScoreAnswers"):
+        arguments = steps_by_name(definition)[name]["Arguments"]
+        app = arguments["AppSpecification"]
+        assert app["ImageUri"] == "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+        assert app["ContainerEntrypoint"][:2] == ["/bin/sh", "-c"]
+        modules[name] = app["ContainerArguments"][0]
+        code_input = next(i for i in arguments["ProcessingInputs"] if i["InputName"] == "code")
+        assert code_input["S3Input"]["S3Uri"] == f"s3://amzn-s3-demo-bucket/{code.key}"
+    assert modules == {"PrepareFinQAData": "steps.prepare", "FindCheckpoint": "steps.checkpoint",
+                       "ScoreAnswers": "steps.evaluate"}
+
+
+def test_caching_and_retries_on_every_job_step(definition):
+    for step in steps_by_name(definition).values():
+        if step["Type"] in ("Processing", "Training"):
+            assert step["CacheConfig"]["Enabled"] is True, step["Name"]
+            kinds = {kind for policy in step["RetryPolicies"] for kind in policy["ExceptionType"]}
+            assert {"SageMaker.CAPACITY_ERROR", "Step.THROTTLING"} <= kinds, step["Name"]
+
+
+def test_gate_reads_the_accuracy_steps_evaluate_writes(definition):
+    from pipeline.definition import ACCURACY_JSON_PATH, BASELINE_ACCURACY_JSON_PATH
+
+    steps = steps_by_name(definition)
+    score = steps["ScoreAnswers"]
+    assert score["PropertyFiles"] == [{"PropertyFileName": "Evaluation", "OutputName": "evaluation",
+                                       "FilePath": "evaluation.json"}]
+    output_dir = next(o["S3Output"]["LocalPath"] for o in score["Arguments"]["ProcessingOutputConfig"]["Outputs"]
+                      if o["OutputName"] == "evaluation")
+    arguments = score["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert arguments[arguments.index("--output-dir") + 1] == output_dir
+    conditions = steps["CheckAccuracy"]["Arguments"]["Conditions"]
+    assert [c["Type"] for c in conditions] == ["GreaterThanOrEqualTo", "GreaterThanOrEqualTo"]
+    assert all(c["LeftValue"]["Std:JsonGet"]["Path"] == ACCURACY_JSON_PATH == "metrics.accuracy.value"
+               for c in conditions)
+    assert conditions[0]["RightValue"] == {"Get": "Parameters.AccuracyThreshold"}
+    assert conditions[1]["RightValue"]["Std:JsonGet"]["Path"] == BASELINE_ACCURACY_JSON_PATH
+    message = json.dumps(steps["AccuracyTooLow"]["Arguments"]["ErrorMessage"])
+    assert ACCURACY_JSON_PATH in message and "Parameters.AccuracyThreshold" in message
+
+
+def test_registration(definition):
+    register = steps_by_name(definition)["RegisterModel"]["Arguments"]
+    assert register["ModelPackageGroupName"] == "nova-finqa"
+    assert register["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
+    statistics = register["ModelMetrics"]["ModelQuality"]["Statistics"]
+    assert statistics["ContentType"] == "application/json"
+    assert "Steps.ScoreAnswers.ProcessingOutputConfig.Outputs['evaluation']" in json.dumps(statistics["S3Uri"])
+    metadata = register["CustomerMetadataProperties"]
+    assert set(metadata) == {"BaseModel", "CheckpointS3Uri", "TrainingJobName", "TrainingRecords",
+                             "ValidationRecords", "EvaluationRecords", "Epochs", "LearningRate", "LoraAlpha",
+                             "MaxLength", "GlobalBatchSize", "Accuracy", "BaselineAccuracy"}
+    assert "splits.train.written" in json.dumps(metadata["TrainingRecords"])
+    container = register["InferenceSpecification"]["Containers"][0]
+    assert container["Image"].endswith("/nova-inference-repo:SM-Inference-latest")
+
+
+def test_definition_checks_pass(definition, built):
+    assert definition_problems(built.definition) == []
+
+
+def test_checks_catch_a_broken_argument(definition):
+    broken = json.loads(json.dumps(definition))
+    steps = steps_by_name(broken)
+    steps["FineTuneNovaLite"]["Arguments"]["ResourceConfig"]["InstanceCount"] = "one"
+    steps["PrepareFinQAData"]["Arguments"]["AppSpecification"]["EntryPoint"] = ["python3"]
+    steps["RegisterModel"]["Arguments"]["CustomerMetadataProperties"]["Epochs"] = 2
+    problems = argument_problems(broken)
+    assert len(problems) == 3
+    assert "PrepareFinQAData (CreateProcessingJob)" in problems[0] and '"EntryPoint"' in problems[0]
+    assert "FineTuneNovaLite (CreateTrainingJob)" in problems[1] and "ResourceConfig.InstanceCount" in problems[1]
+    assert "RegisterModel (CreateModelPackage)" in problems[2] and "CustomerMetadataProperties.Epochs" in problems[2]
+
+
+def test_checks_catch_dangling_references_and_unused_parameters(definition):
+    broken = json.loads(json.dumps(definition))
+    broken["Parameters"].append({"Name": "Unused", "Type": "String", "DefaultValue": "x"})
+    steps = steps_by_name(broken)
+    steps["FindCheckpoint"]["Arguments"]["ProcessingInputs"][1]["S3Input"]["S3Uri"] = {"Get": "Steps.Train.X"}
+    steps["FineTuneNovaLite"]["Arguments"]["ResourceConfig"]["InstanceType"] = {"Get": "Parameters.InstanceType"}
+    steps["GenerateFineTunedAnswers"]["Arguments"]["HyperParameters"]["base_model_location"]["Std:JsonGet"][
+        "PropertyFile"] = {"Get": "Steps.FindCheckpoint.PropertyFiles.Manifest"}
+    problems = reference_problems(broken)
+    assert any("Steps.Train.X names no step" in p for p in problems)
+    assert any("Parameters.InstanceType names no parameter" in p for p in problems)
+    assert any("no property file of FindCheckpoint" in p for p in problems)
+    assert "parameter Unused is used by no step" in problems
+    assert "parameter TrainingInstanceType is used by no step" in problems
+
+
+def _dry_run(*flags: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipeline.upsert", "--dry-run", *flags], cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, env=env)
+
+
+def test_dry_run_is_byte_identical_across_processes_without_credentials(tmp_path):
+    # No credentials, no config, no region variable: what a fresh machine has.
+    bare = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AWS_EC2_METADATA_DISABLED": "true"}
+    first = _dry_run(*EXAMPLE_FLAGS, env=bare)
+    second = _dry_run(*EXAMPLE_FLAGS, "--definition-out", str(tmp_path / "definition.json"), env=bare)
+    assert first.returncode == 0, first.stderr
+    assert second.returncode == 0, second.stderr
+    assert first.stdout == (tmp_path / "definition.json").read_text() == COMMITTED_DEFINITION.read_text()
+    assert "no AWS call" in first.stderr
+
+
+def test_images_follow_the_region():
+    from pipeline.definition import build_pipeline
+
+    definition = json.loads(build_pipeline(Settings(region="us-west-2", role_arn=EXAMPLE.role_arn,
+                                                    bucket=EXAMPLE.bucket)).definition)
+    images = {step["Name"]: json.dumps(step["Arguments"]) for step in steps_by_name(definition).values()}
+    assert "176779409107.dkr.ecr.us-west-2.amazonaws.com/nova-fine-tune-repo:SM-TJ-SFT-latest" in images["FineTuneNovaLite"]
+    assert "176779409107.dkr.ecr.us-west-2.amazonaws.com/nova-evaluation-repo" in images["GenerateBaseModelAnswers"]
+    assert "246618743249.dkr.ecr.us-west-2.amazonaws.com/sagemaker-scikit-learn" in images["PrepareFinQAData"]
+    assert "176779409107.dkr.ecr.us-west-2.amazonaws.com/nova-inference-repo" in images["RegisterModel"]
+    assert "us-east-1" not in json.dumps(definition)
+
+
+def test_region_without_nova_images_is_refused():
+    result = _dry_run("--region", "eu-central-1", "--role-arn", EXAMPLE.role_arn, "--bucket", EXAMPLE.bucket)
+    assert result.returncode == 2
+    assert "--region eu-central-1" in result.stderr and "us-east-1" in result.stderr
