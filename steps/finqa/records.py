@@ -16,7 +16,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator
 
 ORIGINAL = "original"
 HUGGINGFACE = "huggingface"
@@ -75,7 +75,7 @@ def _text_list(value: Any, field: str, where: str) -> tuple[str, ...]:
         return ()
     if isinstance(value, str):
         return (value,)
-    if isinstance(value, Sequence) or _is_array(value):
+    if isinstance(value, (list, tuple)) or _is_array(value):
         items = list(value)
         if all(isinstance(item, str) for item in items):
             return tuple(items)
@@ -85,12 +85,15 @@ def _text_list(value: Any, field: str, where: str) -> tuple[str, ...]:
 def _table(value: Any, where: str) -> tuple[tuple[str, ...], ...]:
     if value is None:
         return ()
-    if isinstance(value, Sequence) or _is_array(value):
+    if isinstance(value, (list, tuple)) or _is_array(value):
         rows = []
         for row in value:
-            if isinstance(row, str) or not (isinstance(row, Sequence) or _is_array(row)):
+            if not (isinstance(row, (list, tuple)) or _is_array(row)):
                 raise RecordError("bad_field", f"{where}: field 'table' must be a list of rows (lists of cells)")
-            rows.append(tuple("" if cell is None else str(cell) for cell in row))
+            cells = tuple(row)
+            if not all(type(cell) is str for cell in cells):
+                cells = tuple("" if cell is None else str(cell) for cell in cells)
+            rows.append(cells)
         return tuple(rows)
     raise RecordError("bad_field", f"{where}: field 'table' must be a list of rows (lists of cells)")
 
