@@ -285,13 +285,14 @@ def load_records(paths: Iterable[Path], *, strict: bool = False) -> LoadedSplit:
     return LoadedSplit(records=records, read=read, rejected=rejected)
 
 
-def load_hf_dataset(dataset_id: str, revision: str, split: str) -> list[dict]:
-    """Rows of a Hugging Face dataset split, for users with network access.
+def load_hf_dataset(dataset: str, revision: str | None, split: str) -> list[dict]:
+    """Rows of one split of a Hugging Face dataset, for users with network access.
 
-    `datasets` 4 and later refuse loading scripts, and `ibm-research/finqa` is one, so the
-    parquet conversion is read: pass `revision="refs/convert/parquet"` (or a commit of it)
-    to pin what you train on. Not used inside the pipeline's jobs, which read files.
+    `dataset` is a Hub id (or a local folder of data files, as in the tests). `datasets` 4 and
+    later refuse loading scripts, and `ibm-research/finqa` is one: read its parquet
+    conversion, `revision="refs/convert/parquet"` (or a commit of it, to pin what you train
+    on). Not used inside the pipeline's jobs, which read files.
     """
     import datasets  # heavy, and only needed here
 
-    return list(datasets.load_dataset(dataset_id, revision=revision, split=split))
+    return list(datasets.load_dataset(dataset, revision=revision, split=split))
