@@ -225,6 +225,9 @@ def prepare(input_dir: Path, output_dir: Path, *, max_train_records: int | None 
             max_eval_records: int | None = None, seed: int = DEFAULT_SEED,
             max_length: int = DEFAULT_MAX_LENGTH, strict: bool = False) -> dict[str, Any]:
     """Write the Nova data and the report; return the report. Raises PrepareError or NovaDataError."""
+    # Outputs of an earlier run go first: if this run fails, nothing looks like its result.
+    for relative in (*OUTPUT_FILES.values(), REPORT_FILE):
+        (output_dir / relative).unlink(missing_ok=True)
     files, ignored = find_split_files(input_dir)
     results = {
         "train": _build_split(files["train"], input_dir, _training_candidate, max_length, strict),
@@ -268,8 +271,6 @@ def _jsonl(candidates: list[_Candidate]) -> str:
 
 def _write_all(output_dir: Path, outputs: dict[Path, str]) -> None:
     """Write every file under a temporary name, then rename them all: all or nothing."""
-    for relative in outputs:
-        (output_dir / relative).unlink(missing_ok=True)
     temporary = {}
     try:
         for relative, text in outputs.items():
