@@ -2,11 +2,14 @@
 
     python -m steps.prepare --input-dir DIR --output-dir DIR [--max-train-records N]
         [--max-eval-records N] [--seed S] [--max-length TOKENS] [--strict]
+        [--epochs N] [--learning-rate LR] [--lora-alpha A] [--global-batch-size B]
 
 Writes, under the output directory:
 - train/train.jsonl, validation/validation.jsonl: Nova `bedrock-conversation-2024` records;
 - eval/gen_qa.jsonl: the test split in Nova's bring-your-own-dataset evaluation format, its
   `metadata` a JSON text with everything the scorer needs (id, gold program, exe_ans, table);
+- recipe/recipe.yaml: the Nova Lite LoRA SFT training recipe for the recipe flags and
+  --max-length (a bad value fails the step before any data is read);
 - report/data_report.json: per split, records read / written / skipped by reason, sanitised
   replacements, and estimated token length percentiles.
 
@@ -38,7 +41,7 @@ from steps.finqa.nova import (
 )
 from steps.finqa.prompts import SYSTEM_PROMPT, SanitiseCounts, estimate_tokens, render_question, render_target, sanitise
 from steps.finqa.records import FinQAFileError, FinQARecord, RecordError, load_records
-from steps.recipes import RecipeError, add_recipe_arguments, write_training_recipe
+from steps.recipes import RECIPE_FILE, RecipeError, add_recipe_arguments, training_recipe_from_args, write_recipe
 
 DEFAULT_INPUT_DIR = "/opt/ml/processing/input/finqa"
 DEFAULT_OUTPUT_DIR = "/opt/ml/processing/output"
@@ -226,7 +229,7 @@ def prepare(input_dir: Path, output_dir: Path, *, max_train_records: int | None 
             max_length: int = DEFAULT_MAX_LENGTH, strict: bool = False) -> dict[str, Any]:
     """Write the Nova data and the report; return the report. Raises PrepareError or NovaDataError."""
     # Outputs of an earlier run go first: if this run fails, nothing looks like its result.
-    for relative in (*OUTPUT_FILES.values(), REPORT_FILE):
+    for relative in (*OUTPUT_FILES.values(), REPORT_FILE, RECIPE_FILE):
         (output_dir / relative).unlink(missing_ok=True)
     files, ignored = find_split_files(input_dir)
     results = {
@@ -333,10 +336,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        write_training_recipe(args, args.output_dir)
+        recipe = training_recipe_from_args(args)  # a bad value fails before any data is read
         report = prepare(args.input_dir, args.output_dir, max_train_records=args.max_train_records,
                          max_eval_records=args.max_eval_records, seed=args.seed,
                          max_length=args.max_length, strict=args.strict)
+        write_recipe(recipe, args.output_dir)
     except (PrepareError, NovaDataError, RecipeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -224,8 +224,7 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
                        help=f"one of {', '.join(map(str, GLOBAL_BATCH_SIZES))} (default: %(default)s)")
 
 
-def write_training_recipe(args: argparse.Namespace, output_dir: Path) -> Path:
-    """Check the recipe flags (and --max-length) and write OUT/recipe/recipe.yaml. Raises RecipeError."""
-    recipe = training_recipe(epochs=args.epochs, learning_rate=args.learning_rate, lora_alpha=args.lora_alpha,
-                             max_length=args.max_length, global_batch_size=args.global_batch_size)
-    return write_recipe(recipe, output_dir)
+def training_recipe_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The training recipe for the recipe flags (and --max-length). Raises RecipeError naming a bad value."""
+    return training_recipe(epochs=args.epochs, learning_rate=args.learning_rate, lora_alpha=args.lora_alpha,
+                           max_length=args.max_length, global_batch_size=args.global_batch_size)
