@@ -43,9 +43,11 @@ GATE = "CheckAccuracy"
 REGISTER = "RegisterModel"
 FAIL = "AccuracyTooLow"
 
-# What `steps.evaluate` writes into evaluation.json; the gate reads these paths.
+# What `steps.evaluate` writes into evaluation.json; the gate reads these paths. The primary
+# metric is named on the command line so that the base model's figure sits at a known path.
+PRIMARY_METRIC = "execution_accuracy"
 ACCURACY_JSON_PATH = "metrics.accuracy.value"
-BASELINE_ACCURACY_JSON_PATH = "baseline.metrics.accuracy.value"
+BASELINE_ACCURACY_JSON_PATH = f"baseline.metrics.{PRIMARY_METRIC}.value"
 
 PROCESSING = "/opt/ml/processing"
 CODE_DIR = f"{PROCESSING}/code"
@@ -349,7 +351,8 @@ def _build(settings: Settings, images: Images) -> BuiltPipeline:
                        "--predictions", f"{PROCESSING}/input/predictions/output.tar.gz",
                        "--baseline-predictions", f"{PROCESSING}/input/baseline-predictions/output.tar.gz",
                        "--eval-data", f"{PROCESSING}/input/eval",
-                       "--output-dir", f"{PROCESSING}/output/evaluation"]),
+                       "--output-dir", f"{PROCESSING}/output/evaluation",
+                       "--primary-metric", PRIMARY_METRIC]),
         property_files=[evaluation_file], cache_config=cache, retry_policies=job_retries)
     accuracy = JsonGet(step_name=SCORE, property_file=evaluation_file, json_path=ACCURACY_JSON_PATH)
     baseline_accuracy = JsonGet(step_name=SCORE, property_file=evaluation_file,
