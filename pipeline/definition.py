@@ -125,8 +125,9 @@ def canonical_json(definition: str) -> str:
 
 def build_pipeline(settings: Settings) -> BuiltPipeline:
     """The pipeline for these settings, its canonical definition, and the artifacts it reads."""
+    images = images_for(settings.region)
     with _offline_sdk():
-        return _build(settings, images_for(settings.region))
+        return _build(settings, images)
 
 
 def _build(settings: Settings, images: Images) -> BuiltPipeline:

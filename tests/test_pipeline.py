@@ -241,20 +241,19 @@ def test_checks_catch_dangling_references_and_unused_parameters(definition):
     assert "parameter TrainingInstanceType is used by no step" in problems
 
 
-def _dry_run(*flags: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline.upsert", "--dry-run", *flags], cwd=PROJECT_ROOT,
-                          capture_output=True, text=True, env=env)
-
-
 def test_dry_run_is_byte_identical_across_processes_without_credentials(tmp_path):
     # No credentials, no config, no region variable: what a fresh machine has.
     bare = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AWS_EC2_METADATA_DISABLED": "true"}
-    first = _dry_run(*EXAMPLE_FLAGS, env=bare)
-    second = _dry_run(*EXAMPLE_FLAGS, "--definition-out", str(tmp_path / "definition.json"), env=bare)
-    assert first.returncode == 0, first.stderr
-    assert second.returncode == 0, second.stderr
-    assert first.stdout == (tmp_path / "definition.json").read_text() == COMMITTED_DEFINITION.read_text()
-    assert "no AWS call" in first.stderr
+    command = [sys.executable, "-m", "pipeline.upsert", "--dry-run", *EXAMPLE_FLAGS]
+    first = subprocess.Popen(command, cwd=PROJECT_ROOT, env=bare, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    second = subprocess.Popen([*command, "--definition-out", str(tmp_path / "definition.json")], cwd=PROJECT_ROOT,
+                              env=bare, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    (first_out, first_err), (_, second_err) = first.communicate(timeout=120), second.communicate(timeout=120)
+    assert first.returncode == 0, first_err
+    assert second.returncode == 0, second_err
+    assert first_out == (tmp_path / "definition.json").read_text() == COMMITTED_DEFINITION.read_text()
+    assert "no AWS call" in first_err
 
 
 def test_images_follow_the_region():
@@ -270,7 +269,12 @@ def test_images_follow_the_region():
     assert "us-east-1" not in json.dumps(definition)
 
 
-def test_region_without_nova_images_is_refused():
-    result = _dry_run("--region", "eu-central-1", "--role-arn", EXAMPLE.role_arn, "--bucket", EXAMPLE.bucket)
-    assert result.returncode == 2
-    assert "--region eu-central-1" in result.stderr and "us-east-1" in result.stderr
+def test_region_without_nova_images_is_refused(capsys, monkeypatch):
+    from pipeline.upsert import main
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")  # main() sets it to the settings' region
+
+    assert main(["--dry-run", "--region", "eu-central-1", "--role-arn", EXAMPLE.role_arn,
+                 "--bucket", EXAMPLE.bucket]) == 2
+    error = capsys.readouterr().err
+    assert "--region eu-central-1" in error and "us-east-1" in error

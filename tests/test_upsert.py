@@ -24,6 +24,12 @@ SETTINGS_VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION", "NOVA_ROLE_ARN", "NOVA
                       "NOVA_PIPELINE_NAME", "NOVA_MODEL_PACKAGE_GROUP", "NOVA_TAGS")
 
 
+@pytest.fixture(autouse=True)
+def region_restored(monkeypatch):
+    """main() sets AWS_DEFAULT_REGION to the settings' region; the next test gets it back as it was."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+
+
 @pytest.fixture
 def no_settings_in_environment(monkeypatch):
     for name in SETTINGS_VARIABLES:
