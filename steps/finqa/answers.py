@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from typing import Optional, Union
 
 from .program import Value
+from .prompts import ANSWER_PREFIX, PROGRAM_PREFIX
 
 DEFAULT_TOLERANCE = 0.01
 """1% relative: a rounded answer (34.7% for 0.34719, 2.1% for 0.0213) is right, a different
@@ -78,9 +79,11 @@ class Generation:
 
 _THINK_BLOCK = re.compile(r"<think>.*?</think>", re.IGNORECASE | re.DOTALL)
 _THINK_OPEN = re.compile(r"<think>", re.IGNORECASE)
-_LABEL_DECORATION = r"[*_`#>\s]*"
-_PROGRAM_LABEL = re.compile(r"(?im)^" + _LABEL_DECORATION + r"program" + r"[*_`\s]*[:：][*_`\s]*(.*)$")
-_ANSWER_LABEL = re.compile(r"(?i)\b(?:final\s+)?answer[*_`\s]*[:：][*_`\s]*(.*)")
+_PROGRAM_WORD = re.escape(PROGRAM_PREFIX.rstrip(":"))
+_ANSWER_WORD = re.escape(ANSWER_PREFIX.rstrip(":"))
+# markdown around a label: "**Answer:** 34.7%", "### Program:", "`Program:`"
+_PROGRAM_LABEL = re.compile(r"(?im)^[*_`#>\s]*" + _PROGRAM_WORD + r"[*_`\s]*[:：][*_`\s]*(.*)$")
+_ANSWER_LABEL = re.compile(r"(?i)\b(?:final\s+)?" + _ANSWER_WORD + r"[*_`\s]*[:：][*_`\s]*(.*)")
 _BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
 _ANSWER_PHRASE = re.compile(r"(?i)\banswer\s+(?:is|would\s+be|will\s+be|=)\s*:?\s*([^\n]*)")
 _NUMBER = re.compile(
@@ -133,7 +136,8 @@ def _next_line(text: str, position: int) -> str:
 
 
 def _clean_program(text: str) -> str:
-    return text.strip().strip("`*").strip().rstrip(".").strip()
+    # a program ends with ")": markdown and a full stop around it are not part of it
+    return text.strip().strip("`*. ")
 
 
 def extract_answer(generation: Generation, gold: Value) -> Optional[Answer]:
@@ -155,7 +159,7 @@ def extract_answer(generation: Generation, gold: Value) -> Optional[Answer]:
 
 def all_numbers(text: str) -> list[Number]:
     """Every number in a text, in order, read as `parse_number` reads one."""
-    text = _MARKDOWN.sub("", text)
+    text = _MARKDOWN.sub("", text).replace("\\%", "%")
     numbers = []
     previous_end = None
     for match in _NUMBER.finditer(text):
