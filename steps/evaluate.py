@@ -273,22 +273,34 @@ class _PromptIndex:
 
     Text is compared after folding case, the escapes a stringified message list adds
     (`\\n`, `\\'`) and every run of non-alphanumeric characters, so that the job's
-    rendering of the conversation does not matter.
+    rendering of the conversation does not matter. Built on first use: files with
+    metadata never pay for it. A prompt that ends with its query (the usual rendering) is
+    found through the queries' last characters; any other is compared with every query.
     """
 
     _ESCAPES = re.compile(r"\\[nrt'\"\\]")
     _SEPARATORS = re.compile(r"[\W_]+")
+    _TAIL = 64
 
     def __init__(self, records: Sequence[EvalRecord]):
-        self.queries = [(record.id, self.fold(record.query)) for record in records if record.query.strip()]
+        self.records = records
+        self.queries: Optional[list] = None
+        self.by_tail: dict = {}
 
     @classmethod
     def fold(cls, text: str) -> str:
         return cls._SEPARATORS.sub(" ", cls._ESCAPES.sub(" ", text)).strip().lower()
 
     def find(self, prompt: str) -> list[str]:
+        if self.queries is None:
+            self.queries = [(record.id, self.fold(record.query)) for record in self.records if record.query.strip()]
+            for record_id, query in self.queries:
+                self.by_tail.setdefault(query[-self._TAIL:], []).append((record_id, query))
         folded = self.fold(prompt)
-        found = [(record_id, query) for record_id, query in self.queries if query and query in folded]
+        found = [(record_id, query) for record_id, query in self.by_tail.get(folded[-self._TAIL:], ())
+                 if query in folded]
+        if not found:
+            found = [(record_id, query) for record_id, query in self.queries if query and query in folded]
         # a query that is part of a longer matching query is not a second match
         return [record_id for record_id, query in found
                 if not any(len(other) > len(query) and query in other for _, other in found)]
