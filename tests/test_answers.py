@@ -113,6 +113,8 @@ def test_program_line_is_read_without_markdown():
     assert generation.program == "subtract(5829, 5735), divide(#0, 5735)"
     assert generation.answer_source == "answer_line"
     assert read_generation("Answer: 5").program is None
+    one_line = read_generation("Program: divide(114400, 329500) **Answer:** 34.7%")
+    assert (one_line.program, one_line.answer_text) == ("divide(114400, 329500)", "34.7%")
 
 
 def test_hostile_generations_are_read_quickly_and_safely():

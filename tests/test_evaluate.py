@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from steps.evaluate import EvalRecord, read_predictions
 from tests.conftest import PROJECT_ROOT
 
 
@@ -161,6 +162,25 @@ def test_without_metadata_predictions_are_matched_by_their_prompt(tmp_path, eval
     evaluation, _ = scored(write_predictions(tmp_path / "p.jsonl", lines), eval_dir, tmp_path / "out")
     assert evaluation["counts"]["matched_by_prompt"] == 100
     assert evaluation["metrics"]["accuracy"]["value"] == 1.0
+
+
+def test_matching_by_prompt_wherever_the_query_sits_and_never_guessing_between_equal_queries(tmp_path):
+    records = [EvalRecord(id=f"r{i}", exe_ans=1.0, answer="1", program="add(0, 1)", table=(), query=query)
+               for i, query in enumerate(["What was the change in revenue?\nTable: | a | 1 |",
+                                          "What was the change in revenue?\nTable: | a | 1 | b |",
+                                          "Same question twice?", "Same question twice?"])]
+    lines = [
+        {"prompt": "system: be brief\nuser: What was the change in REVENUE? Table: | a | 1 | b | \nassistant:",
+         "inference": "Answer: 1"},
+        {"prompt": str([{"role": "user", "content": records[0].query}]), "inference": "Answer: 1"},
+        {"prompt": "Same question twice?", "inference": "Answer: 1"},
+        {"prompt": "An unrelated question", "inference": "Answer: 1"},
+        {"inference": "Answer: 1", "metadata": {"id": "r3"}},
+    ]
+    predictions = read_predictions(write_predictions(tmp_path / "p.jsonl", lines), records)
+    assert predictions.by_id == {"r1": "Answer: 1", "r0": "Answer: 1", "r3": "Answer: 1"}
+    assert (predictions.matched_by_prompt, predictions.matched_by_metadata, predictions.unmatched) == (2, 1, 2)
+    assert any("the query of 2 eval records" in problem for problem in predictions.problems)
 
 
 def test_inference_as_a_list_or_a_list_literal(tmp_path, eval_dir, gen_qa):

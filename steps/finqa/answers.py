@@ -136,6 +136,10 @@ def _next_line(text: str, position: int) -> str:
 
 
 def _clean_program(text: str) -> str:
+    # "Program: ... Answer: ..." on one line: the answer is not part of the program
+    label = _ANSWER_LABEL.search(text)
+    if label:
+        text = text[:label.start()]
     # a program ends with ")": markdown and a full stop around it are not part of it
     return text.strip().strip("`*. ")
 
