@@ -35,6 +35,8 @@ def verdict(generation: str, gold: Gold = PERCENT_GOLD, tolerance: float = 0.01)
     ("\\boxed{34.7\\%}", 34.7, True),
     ("<think>114400 / 329500 is about 0.12? No: 0.3472, so 34.7%.</think>\nAnswer: 34.7%", 34.7, True),
     ("<think>First guess: the answer is 12%.</think>The answer is 34.72%", 34.72, True),
+    ("<THINK>12%</THINK> <think>no: 34.7%</think> so 34.7%", 34.7, True),
+    ("the template opened the block: 12% looks wrong.</think>34.7%", 34.7, True),
     # reasoning first, conclusion last: free text takes the last number
     ("Revenue was 114400 in 2019 against 329500 in 2018, so the share is 0.347 (34.7%).", 34.7, True),
     ("The ratio is 34.7", 34.7, True),
@@ -86,6 +88,8 @@ def test_yes_no_answers():
     assert verdict("It grew from 5 to 7, so yes.", gold) == ("yes", True)
     assert verdict("Answer: no", gold) == ("no", False)
     assert verdict("Answer: 7", gold) == (None, False)
+    # a yes/no gold whose human answer says otherwise accepts either, as numeric golds do
+    assert verdict("Answer: no", Gold.of("yes", "no")) == ("no", True)
 
 
 @pytest.mark.parametrize("generation, gold, right", [
@@ -121,6 +125,8 @@ def test_hostile_generations_are_read_quickly_and_safely():
     long_generation = "1, " * 200_000 + "Answer: 34.7%"
     assert verdict(long_generation) == (34.7, True)
     assert len(read_generation("(" * 100_000).answer_text or "") <= MAX_GENERATION_CHARS
+    for hostile in ("\n" * 100_000, "<think>" * 10_000, "- " * 50_000, "Program: " * 10_000, "5 % " * 20_000):
+        read_generation(hostile)  # linear-time expressions: each returns at once
     assert verdict("9" * 5000) == (None, False)  # beyond a float: not a number
     assert verdict("Answer: " + "9" * 400) == (None, False)
     assert verdict(None) == (None, False)

@@ -3,7 +3,9 @@
 Where the answer is taken from (`read_generation`, `extract_answer`), in this order:
 
 1. Anything inside `<think>...</think>` is reasoning and is dropped; an unclosed
-   `<think>` (a generation cut off while thinking) drops everything after it.
+   `<think>` (a generation cut off while thinking) drops everything after it, and a
+   `</think>` without an opening tag (a chat template that opens the block in the
+   prompt) drops everything before it.
 2. The last `Answer:` label (also `**Answer:**`, `Final answer:`): the text after it on
    its line, or the next non-empty line if that is empty.
 3. Otherwise the last `\\boxed{...}`, then the last "the answer is ..." phrase.
@@ -30,7 +32,7 @@ When an answer is right (`answer_matches`), with `tolerance` the relative tolera
   "%": FinQA's own human answers drop the sign ("27.9" for an exe_ans of 0.279).
 - Right when some reading r and some target t have |r - t| <= REL * |t|, or both are 0.
   The sign counts: "a 6.1% decrease" written as 6.1% is wrong for a gold of -0.061.
-- yes/no golds: the answer must be the same word.
+- yes/no golds: the answer must be the same word as exe_ans or the human answer.
 
 The tolerance travels into evaluation.json (`tolerance_rules`) so a figure can always be
 read with the rule that produced it.
@@ -46,15 +48,12 @@ from .program import Value
 from .prompts import ANSWER_PREFIX, PROGRAM_PREFIX
 
 DEFAULT_TOLERANCE = 0.01
-"""1% relative: a rounded answer (34.7% for 0.34719, 2.1% for 0.0213) is right, a different
-quantity seldom is."""
+"""1% relative: an answer rounded to three significant digits (34.7% or 35% for 0.34719) is
+right; a different quantity seldom is within 1%."""
 
 MAX_GENERATION_CHARS = 20000
 """Longer generations are read from their tail: the answer comes last, and the regular
 expressions stay fast on hostile input."""
-
-YES_NO = ("yes", "no")
-
 
 @dataclass(frozen=True)
 class Number:
@@ -77,12 +76,12 @@ class Generation:
     """answer_line, boxed, answer_phrase, free_text, or none."""
 
 
-_THINK_BLOCK = re.compile(r"<think>.*?</think>", re.IGNORECASE | re.DOTALL)
-_THINK_OPEN = re.compile(r"<think>", re.IGNORECASE)
+_THINK_OPEN = "<think>"
+_THINK_CLOSE = "</think>"
 _PROGRAM_WORD = re.escape(PROGRAM_PREFIX.rstrip(":"))
 _ANSWER_WORD = re.escape(ANSWER_PREFIX.rstrip(":"))
 # markdown around a label: "**Answer:** 34.7%", "### Program:", "`Program:`"
-_PROGRAM_LABEL = re.compile(r"(?im)^[*_`#>\s]*" + _PROGRAM_WORD + r"[*_`\s]*[:：][*_`\s]*(.*)$")
+_PROGRAM_LABEL = re.compile(r"(?im)^[*_`#> \t]*" + _PROGRAM_WORD + r"[*_`\s]*[:：][*_`\s]*(.*)$")
 _ANSWER_LABEL = re.compile(r"(?i)\b(?:final\s+)?" + _ANSWER_WORD + r"[*_`\s]*[:：][*_`\s]*(.*)")
 _BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
 _ANSWER_PHRASE = re.compile(r"(?i)\banswer\s+(?:is|would\s+be|will\s+be|=)\s*:?\s*([^\n]*)")
@@ -101,11 +100,7 @@ def read_generation(text: str) -> Generation:
     """Where a generation's program and answer are, by the rules in the module docstring."""
     if not isinstance(text, str):
         return Generation(None, None, "none")
-    text = text[-MAX_GENERATION_CHARS:]
-    text = _THINK_BLOCK.sub(" ", text)
-    unclosed = _THINK_OPEN.search(text)
-    if unclosed:
-        text = text[:unclosed.start()]
+    text = _without_thinking(text[-MAX_GENERATION_CHARS:])
     program = None
     program_labels = list(_PROGRAM_LABEL.finditer(text))
     if program_labels:
@@ -126,6 +121,28 @@ def read_generation(text: str) -> Generation:
     if free_text:
         return Generation(program, free_text, "free_text")
     return Generation(program, None, "none")
+
+
+def _without_thinking(text: str) -> str:
+    # str.find, not a regular expression: many unclosed tags must not cost quadratic time
+    lowered = text.lower()
+    kept = []
+    position = 0
+    first_close, first_open = lowered.find(_THINK_CLOSE), lowered.find(_THINK_OPEN)
+    if first_close >= 0 and (first_open < 0 or first_close < first_open):
+        # the opening tag was in the prompt (or cut off with a long generation's head)
+        position = first_close + len(_THINK_CLOSE)
+    while True:
+        start = lowered.find(_THINK_OPEN, position)
+        if start < 0:
+            kept.append(text[position:])
+            break
+        kept.append(text[position:start])
+        end = lowered.find(_THINK_CLOSE, start)
+        if end < 0:
+            break
+        position = end + len(_THINK_CLOSE)
+    return " ".join(kept)
 
 
 def _next_line(text: str, position: int) -> str:
@@ -212,7 +229,8 @@ def answer_matches(prediction: Optional[Answer], gold: Gold, tolerance: float = 
     if prediction is None:
         return False
     if isinstance(gold.exe_ans, str) or isinstance(prediction, str):
-        return isinstance(prediction, str) and isinstance(gold.exe_ans, str) and prediction == gold.exe_ans
+        return isinstance(prediction, str) and isinstance(gold.exe_ans, str) and prediction in (
+            gold.exe_ans, gold.human_answer)
     targets = [gold.exe_ans]
     human = gold.human_answer
     if isinstance(human, Number):
