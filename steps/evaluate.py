@@ -20,6 +20,10 @@ prediction counts as wrong, never as skipped):
 - answer_accuracy: the `Answer:` line, or the final answer of free text, compared with
   the gold within a relative tolerance (steps/finqa/answers.py).
 `metrics.accuracy.value` repeats the primary metric: the pipeline's gate reads that path.
+Each metric counts every record as one of: correct; wrong (a value or answer that is not
+the gold); unparseable (no usable program or answer: none written, malformed, or a program
+that fails to execute, such as a division by zero; `verdict_reasons` counts why); missing
+(no prediction). `scored` is every record with a prediction.
 
 Matching predictions to eval records: by the id in the echoed `metadata`; a line without
 usable metadata is matched by finding exactly one eval record whose `query` text occurs
@@ -68,6 +72,14 @@ CORRECT = "correct"
 WRONG = "wrong"
 UNPARSEABLE = "unparseable"
 MISSING = "missing"
+
+
+VERDICTS = {
+    CORRECT: "the program's value matches exe_ans / the answer matches the gold",
+    WRONG: "a value or answer was read, and it is not the gold",
+    UNPARSEABLE: "no usable program or answer: none written, malformed, or failing to execute",
+    MISSING: "no prediction for the record; counted as not correct",
+}
 
 
 class EvaluationInputError(ValueError):
@@ -444,6 +456,7 @@ def evaluate(predictions_path: Path, eval_data: Path, *, baseline_path: Optional
         "primary_metric": primary_metric,
         "counts": _counts(records, predictions),
         "tolerance": tolerance_rules(tolerance),
+        "verdicts": VERDICTS,
         "verdict_reasons": _reasons(per_record),
         "problems": predictions.problems,
         "baseline": None,
