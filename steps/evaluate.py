@@ -446,7 +446,8 @@ def evaluate(predictions_path: Path, eval_data: Path, *, baseline_path: Optional
     """evaluation.json's content and the per-record verdicts."""
     if primary_metric not in METRICS:
         raise EvaluationInputError(f"--primary-metric {primary_metric!r}: choose one of {', '.join(METRICS)}")
-    if not (isinstance(tolerance, float) and math.isfinite(tolerance) and 0 <= tolerance < 1):
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not (
+            math.isfinite(tolerance) and 0 <= tolerance < 1):
         raise EvaluationInputError(f"--tolerance {tolerance!r}: a relative tolerance from 0 to below 1, such as 0.01")
     records = load_eval_records(eval_data)
     predictions = read_predictions(predictions_path, records)
@@ -513,7 +514,8 @@ def tolerance_rules(tolerance: float) -> dict:
         "answer_rule": (
             "right when some reading of the answer (its value; also value/100 and value*100, as FinQA "
             "mixes fractions and percentages) is within answer_relative of exe_ans or of the human "
-            "answer's number (also /100 when it is a percentage); the sign counts; yes/no must be equal"),
+            "answer's number (also /100 when it is a percentage); the sign counts; a yes/no answer must be "
+            "the word of exe_ans or of the human answer"),
         "execution_decimals": EXE_ANS_DECIMALS,
         "execution_float_noise_relative": EXE_FLOAT_NOISE,
         "execution_rule": (
