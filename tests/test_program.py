@@ -16,7 +16,7 @@ from steps.finqa.program import (
     parse_program,
     round_result,
 )
-from steps.finqa.records import load_records
+from steps.finqa.records import RecordError, load_records, record_from_row
 
 SHARED_FILES = ("train_100.json", "dev_200.json", "test_100.json")
 
@@ -177,3 +177,19 @@ def test_hostile_programs_raise_program_error_with_a_reason(program, reason):
 ])
 def test_matches_exe_ans_is_finqa_rounding_to_five_places(value, gold, expected):
     assert matches_exe_ans(value, gold) is expected
+
+
+def test_hugging_face_rows_get_a_step_program_that_reproduces_final_result(shared_finqa):
+    for name in SHARED_FILES:
+        for index, row in enumerate(json.loads((shared_finqa / name).read_text())):
+            flattened = {"id": row["id"], "question": row["qa"]["question"], "answer": row["qa"]["answer"],
+                         "final_result": row["qa"]["exe_ans"], "program_re": row["qa"]["program_re"],
+                         "table": row["table"]}
+            record = record_from_row(flattened, name, index)
+            assert matches_exe_ans(execute_program(record.program, record.table), record.exe_ans), record.id
+
+
+def test_a_hugging_face_row_with_a_broken_program_re_is_a_bad_record():
+    with pytest.raises(RecordError) as error:
+        record_from_row({"id": "x-1", "question": "q?", "answer": "1", "program_re": "divide(1, "}, "rows.jsonl", 0)
+    assert error.value.reason == "bad_program"
