@@ -40,6 +40,9 @@ def verdict(generation: str, gold: Gold = PERCENT_GOLD, tolerance: float = 0.01)
     # reasoning first, conclusion last: free text takes the last number
     ("Revenue was 114400 in 2019 against 329500 in 2018, so the share is 0.347 (34.7%).", 34.7, True),
     ("The ratio is 34.7", 34.7, True),
+    ("Revenue grew 34.7% in 2019.", 34.7, True),
+    ("Answer: from 2018 to 2019 the share rose to 34.7%", 34.7, True),
+    ("As of December 31, 2019, the share was 34.7%", 34.7, True),
     ("Answer: 35%", 35.0, True),  # 0.8% from 34.719: inside the 1% tolerance
     ("Answer: 34%", 34.0, False),  # 2.1% off
     ("Answer: -34.7%", -34.7, False),  # the sign counts
@@ -67,6 +70,11 @@ AMOUNT_GOLD = Gold.of(1234.5, "$ 1234.5 million")
     ("Answer: (1,234.5)", -1234.5, False),  # accounting negative
     ("Answer: -$1,234.5", -1234.5, False),
     ("From 2018-2019 the total was 1234.5", 1234.5, True),  # a range's hyphen is no minus sign
+    # years in a sentence are passed over, amounts that look like years are not
+    ("Answer: the total for fiscal 2019 was $1,234.5 million", 1234.5, True),
+    ("Between 2017 and 2019 the total grew to 1234.5 in 2019.", 1234.5, True),
+    ("Answer: 2019", 2019.0, False),
+    ("Answer: 2019 million, up from 1234.5", 2019.0, False),
 ])
 def test_amount_answers(generation, parsed, right):
     assert verdict(generation, AMOUNT_GOLD) == (parsed, right)
@@ -134,6 +142,7 @@ def test_hostile_generations_are_read_quickly_and_safely():
 
 def test_parse_number():
     assert parse_number("approximately $1,234.5 million") == Number(1234.5, False, "$1,234.5 million")
+    assert parse_number("in 2019").year and not parse_number("2019").year and not parse_number("in $2019").year
     assert parse_number("-12034 ( 12034 )").value == -12034.0
     assert parse_number("34.72 %") == Number(34.72, True, "34.72 %")
     assert parse_number("no number here") is None

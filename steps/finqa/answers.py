@@ -14,6 +14,8 @@ Where the answer is taken from (`read_generation`, `extract_answer`), in this or
 From the chosen text a numeric gold takes its number (from a label or phrase the first
 number, since an answer line starts with its answer; from free text the last number, since
 reasoning comes before the conclusion); a yes/no gold takes the yes/no word the same way.
+A year in a sentence (a bare 1900-2099 after "in", "from", "to", "fiscal", a month...) is
+passed over when the text has any other number.
 A number is read like this (`parse_number`): "$", "USD", thousands commas, markdown `*`
 and backticks are ignored; "(1,234)" and "-$5" are negative (a "-" glued to a preceding
 digit or letter is a range or a hyphen, not a sign); "%", "percent" mark a percentage;
@@ -60,6 +62,8 @@ class Number:
     value: float
     percent: bool
     text: str
+    year: bool = False
+    """A bare 1900-2099 after "in", "from", "fiscal"...: a date in a sentence, not an answer."""
 
 
 Answer = Union[Number, str]
@@ -92,6 +96,11 @@ _NUMBER = re.compile(
     r"(?:\s*(?:million|billion|thousand|mn|bn|mm)\b)?"
     r"(?P<close>\s*\))?",
     re.IGNORECASE)
+_YEAR = re.compile(r"(?:19|20)\d\d")
+_BEFORE_YEAR = re.compile(
+    r"(?i)\b(?:in|from|to|for|during|since|between|and|through|until|of|fiscal|fy|year|years|ended|"
+    r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:tember)?|"
+    r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|\d{1,2}\s*,)\s*$")
 _YES_NO_WORD = re.compile(r"(?i)\b(yes|no)\b")
 _MARKDOWN = re.compile(r"[*`]")
 
@@ -175,6 +184,8 @@ def extract_answer(generation: Generation, gold: Value) -> Optional[Answer]:
     numbers = all_numbers(text)
     if not numbers:
         return None
+    # "the change from 2018 to 2019 was 5%": the years are not the answer, unless nothing else is
+    numbers = [number for number in numbers if not number.year] or numbers
     return numbers[-1] if take_last else numbers[0]
 
 
@@ -186,7 +197,8 @@ def all_numbers(text: str) -> list[Number]:
     for match in _NUMBER.finditer(text):
         # "0.347 (34.7%)" restates a number; only a stand-alone "(1,234)" is a negative
         restatement = previous_end is not None and not text[previous_end:match.start()].strip()
-        number = _number_from_match(match, parentheses_negate=not restatement)
+        number = _number_from_match(match, parentheses_negate=not restatement,
+                                    after=text[max(0, match.start() - 12):match.start()])
         if number is not None:
             numbers.append(number)
         previous_end = match.end()
@@ -199,15 +211,18 @@ def parse_number(text: str) -> Optional[Number]:
     return numbers[0] if numbers else None
 
 
-def _number_from_match(match: re.Match, parentheses_negate: bool) -> Optional[Number]:
-    value = float(match.group("digits").replace(",", ""))
+def _number_from_match(match: re.Match, parentheses_negate: bool, after: str) -> Optional[Number]:
+    digits = match.group("digits")
+    value = float(digits.replace(",", ""))
     if not math.isfinite(value):
         return None
     negative = parentheses_negate and bool(match.group("open") and match.group("close"))
     for sign in (match.group("sign"), match.group("sign2")):
         if sign and sign.strip() != "+":
             negative = not negative
-    return Number(-value if negative else value, bool(match.group("unit")), match.group(0).strip())
+    text = match.group(0).strip()
+    year = bool(_YEAR.fullmatch(text) and _BEFORE_YEAR.search(after))
+    return Number(-value if negative else value, bool(match.group("unit")), text, year)
 
 
 @dataclass(frozen=True)
