@@ -29,7 +29,25 @@ VENDORED_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", 
 BOTOCORE_SERVICES = ("bedrock", "bedrock-runtime", "lambda", "s3", "sagemaker")
 """Every service the handler makes a client for."""
 
+REQUIRED_OPERATIONS = {
+    "bedrock": ("CreateCustomModel", "GetCustomModel", "CreateCustomModelDeployment", "GetCustomModelDeployment"),
+    "bedrock-runtime": ("Converse",),
+}
+
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def check_sdk_knows_the_handlers_calls() -> None:
+    """The vendored botocore is the installed one: it must know every Bedrock call the handler makes."""
+    import botocore
+    import botocore.session
+
+    session = botocore.session.get_session()
+    for service, operations in REQUIRED_OPERATIONS.items():
+        missing = set(operations) - set(session.get_service_model(service).operation_names)
+        if missing:
+            raise RuntimeError(f"the installed botocore {botocore.__version__} has no {service} "
+                               f"{', '.join(sorted(missing))}: upgrade boto3 (pip install -U boto3) and deploy again")
 
 
 def _vendored_files(name: str) -> list[tuple[str, Path]]:
@@ -62,6 +80,7 @@ def bundle_files() -> list[tuple[str, Path]]:
 
 
 def build_zip() -> bytes:
+    check_sdk_knows_the_handlers_calls()
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
         for name, path in bundle_files():

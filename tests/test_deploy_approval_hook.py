@@ -19,7 +19,7 @@ from moto.events.models import EventPattern
 
 from scripts import deploy_approval_hook as hook
 from scripts.lambda_bundle import build_zip
-from tests.aws_fixtures import ACCOUNT
+from tests.aws_fixtures import ACCOUNT, moto_server, run_cli  # noqa: F401
 
 REGION = "us-east-1"
 GROUP = "nova-finqa"
@@ -159,3 +159,30 @@ def test_the_zip_is_deterministic_and_runs_on_its_own(tmp_path):
                             timeout=60)
     assert result.returncode == 0 and result.stdout.strip() == "True", result.stderr
     assert Path(tmp_path, "botocore/data/bedrock").is_dir()
+
+
+def test_an_sdk_without_the_bedrock_calls_is_refused(monkeypatch):
+    import botocore.model
+
+    def without_deployments(self):
+        return [name for name in self._service_description["operations"] if name != "CreateCustomModelDeployment"]
+
+    monkeypatch.setattr(botocore.model.ServiceModel, "operation_names", property(without_deployments))
+    with pytest.raises(RuntimeError, match="CreateCustomModelDeployment: upgrade boto3"):
+        build_zip()
+
+
+def test_deploy_end_to_end_against_moto_server(moto_server):
+    result = run_cli("scripts.deploy_approval_hook", ["--bucket", "example-bucket"], moto_server)
+    assert result.returncode == 0, result.stderr
+    deployed = json.loads(result.stdout[result.stdout.index("{"):])
+    lambda_ = boto3.client("lambda", region_name=REGION, endpoint_url=moto_server)
+    function = lambda_.get_function_configuration(FunctionName="nova-finqa-bedrock-import")
+    assert function["FunctionArn"] == deployed["function_arn"]
+    assert function["Environment"]["Variables"]["NOVA_BEDROCK_ROLE_ARN"] == deployed["bedrock_role_arn"]
+    events = boto3.client("events", region_name=REGION, endpoint_url=moto_server)
+    assert events.describe_rule(Name="nova-finqa-approved")["Arn"] == deployed["rule_arn"]
+
+    again = run_cli("scripts.deploy_approval_hook", ["--bucket", "example-bucket"], moto_server)
+    assert again.returncode == 0, again.stderr
+    assert "created" not in again.stdout and "updated" not in again.stdout

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
-from moto.sagemaker.models import ModelPackage
+from moto.sagemaker.models import SageMakerModelBackend
 
 from pipeline.settings import Settings
 from scripts import import_to_bedrock as imp
@@ -30,16 +30,21 @@ NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
 @pytest.fixture(autouse=True)
-def sagemaker_keeps_approval_on_update(monkeypatch):
-    """moto clears ModelApprovalStatus on an UpdateModelPackage that leaves it out;
-    SageMaker keeps it. Without this, a second run would be skipped for the wrong reason."""
-    original = ModelPackage.set_model_approval_status
+def sagemaker_update_keeps_what_it_is_not_given(monkeypatch):
+    """moto's UpdateModelPackage clears ModelApprovalStatus and CustomerMetadataProperties
+    when a request leaves them out; SageMaker keeps them. Without this, approving would wipe
+    the checkpoint path, and a second run would be skipped for the wrong reason."""
+    original = SageMakerModelBackend.update_model_package
 
-    def keep(self, status):
-        if status is not None:
-            original(self, status)
+    def update(self, model_package_arn, model_approval_status, approval_description,
+               customer_metadata_properties, *args, **kwargs):
+        package = self.describe_model_package(model_package_arn)
+        return original(self, model_package_arn, model_approval_status or package.model_approval_status,
+                        approval_description or package.approval_description,
+                        customer_metadata_properties if customer_metadata_properties is not None
+                        else dict(package.customer_metadata_properties or {}), *args, **kwargs)
 
-    monkeypatch.setattr(ModelPackage, "set_model_approval_status", keep)
+    monkeypatch.setattr(SageMakerModelBackend, "update_model_package", update)
 
 
 @pytest.fixture
@@ -148,7 +153,9 @@ def _event(package_arn: str, status: str = "Approved") -> dict:
 
 def test_approved_package_is_imported_deployed_tested_and_written_back(aws, finqa_question):
     sagemaker, s3 = aws
-    package_arn = _package(sagemaker)
+    package_arn = _package(sagemaker, status="PendingManualApproval")
+    sagemaker.update_model_package(ModelPackageArn=package_arn, ModelApprovalStatus="Approved",
+                                   ApprovalDescription="accuracy reviewed")
     clients = _Clients(sagemaker, s3)
     with Stubber(clients.bedrock) as bedrock, Stubber(clients.runtime) as runtime, \
             Stubber(clients.lambda_) as lambda_:
