@@ -15,6 +15,7 @@ import difflib
 import json
 import math
 import re
+import shutil
 import sys
 import time
 import uuid
@@ -137,9 +138,11 @@ class StepBoard:
         lines = {step["StepName"]: _step_line(step) for step in steps}
         if self.interactive:
             if lines != self.shown:
+                # A line wider than the terminal would wrap and break the count of lines to redraw.
+                width = shutil.get_terminal_size().columns - 1
                 self.out.write("\x1b[F\x1b[2K" * self.lines_drawn)
                 for line in lines.values():
-                    self.out.write(line + "\n")
+                    self.out.write(line[:width] + "\n")
                 self.lines_drawn = len(lines)
         else:
             stamp = datetime.now(timezone.utc).strftime("%H:%M:%S")
