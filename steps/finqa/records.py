@@ -16,7 +16,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator
 
 ORIGINAL = "original"
 HUGGINGFACE = "huggingface"
@@ -75,7 +75,7 @@ def _text_list(value: Any, field: str, where: str) -> tuple[str, ...]:
         return ()
     if isinstance(value, str):
         return (value,)
-    if isinstance(value, Sequence) or _is_array(value):
+    if isinstance(value, (list, tuple)) or _is_array(value):
         items = list(value)
         if all(isinstance(item, str) for item in items):
             return tuple(items)
@@ -85,12 +85,15 @@ def _text_list(value: Any, field: str, where: str) -> tuple[str, ...]:
 def _table(value: Any, where: str) -> tuple[tuple[str, ...], ...]:
     if value is None:
         return ()
-    if isinstance(value, Sequence) or _is_array(value):
+    if isinstance(value, (list, tuple)) or _is_array(value):
         rows = []
         for row in value:
-            if isinstance(row, str) or not (isinstance(row, Sequence) or _is_array(row)):
+            if not (isinstance(row, (list, tuple)) or _is_array(row)):
                 raise RecordError("bad_field", f"{where}: field 'table' must be a list of rows (lists of cells)")
-            rows.append(tuple("" if cell is None else str(cell) for cell in row))
+            cells = tuple(row)
+            if not all(type(cell) is str for cell in cells):
+                cells = tuple("" if cell is None else str(cell) for cell in cells)
+            rows.append(cells)
         return tuple(rows)
     raise RecordError("bad_field", f"{where}: field 'table' must be a list of rows (lists of cells)")
 
@@ -242,20 +245,25 @@ def _read_parquet(path: Path) -> Iterator[dict]:
 class LoadedSplit:
     records: list[FinQARecord]
     read: int
-    skipped: dict[str, int]
-    problems: list[str]
-    """One message per skipped record, naming the file and the record."""
+    rejected: list[RecordError]
+    """One error per skipped record, naming the file and the record, in file order."""
+
+    @property
+    def skipped(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for error in self.rejected:
+            counts[error.reason] = counts.get(error.reason, 0) + 1
+        return counts
 
 
 def load_records(paths: Iterable[Path], *, strict: bool = False) -> LoadedSplit:
-    """Every usable record of the files, in file order; bad records counted by reason.
+    """Every usable record of the files, in file order; bad records kept as errors.
 
     With `strict`, the first bad record raises RecordError instead. Duplicate ids are bad
     records too: a split that repeats an id would weight it twice and break the scorer.
     """
     records: list[FinQARecord] = []
-    skipped: dict[str, int] = {}
-    problems: list[str] = []
+    rejected: list[RecordError] = []
     seen: set[str] = set()
     read = 0
     for path in paths:
@@ -270,21 +278,21 @@ def load_records(paths: Iterable[Path], *, strict: bool = False) -> LoadedSplit:
             except RecordError as error:
                 if strict:
                     raise
-                skipped[error.reason] = skipped.get(error.reason, 0) + 1
-                problems.append(str(error))
+                rejected.append(error)
                 continue
             seen.add(record.id)
             records.append(record)
-    return LoadedSplit(records=records, read=read, skipped=skipped, problems=problems)
+    return LoadedSplit(records=records, read=read, rejected=rejected)
 
 
-def load_hf_dataset(dataset_id: str, revision: str, split: str) -> list[dict]:
-    """Rows of a Hugging Face dataset split, for users with network access.
+def load_hf_dataset(dataset: str, revision: str | None, split: str) -> list[dict]:
+    """Rows of one split of a Hugging Face dataset, for users with network access.
 
-    `datasets` 4 and later refuse loading scripts, and `ibm-research/finqa` is one, so the
-    parquet conversion is read: pass `revision="refs/convert/parquet"` (or a commit of it)
-    to pin what you train on. Not used inside the pipeline's jobs, which read files.
+    `dataset` is a Hub id (or a local folder of data files, as in the tests). `datasets` 4 and
+    later refuse loading scripts, and `ibm-research/finqa` is one: read its parquet
+    conversion, `revision="refs/convert/parquet"` (or a commit of it, to pin what you train
+    on). Not used inside the pipeline's jobs, which read files.
     """
     import datasets  # heavy, and only needed here
 
-    return list(datasets.load_dataset(dataset_id, revision=revision, split=split))
+    return list(datasets.load_dataset(dataset, revision=revision, split=split))

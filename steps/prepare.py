@@ -1,0 +1,352 @@
+"""Turn FinQA split files into Nova training, validation and evaluation data.
+
+    python -m steps.prepare --input-dir DIR --output-dir DIR [--max-train-records N]
+        [--max-eval-records N] [--seed S] [--max-length TOKENS] [--strict]
+
+Writes, under the output directory:
+- train/train.jsonl, validation/validation.jsonl: Nova `bedrock-conversation-2024` records;
+- eval/gen_qa.jsonl: the test split in Nova's bring-your-own-dataset evaluation format, its
+  `metadata` a JSON text with everything the scorer needs (id, gold program, exe_ans, table);
+- report/data_report.json: per split, records read / written / skipped by reason, sanitised
+  replacements, and estimated token length percentiles.
+
+Every file is written under a temporary name and renamed only once all of them passed Nova's
+rules, so a failed run leaves no output that looks complete. The same inputs, options and
+seed give byte-identical outputs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from steps.finqa.nova import (
+    EVAL_PROMPT_TOKEN_GUIDE,
+    MAX_TRAINING_RECORDS,
+    MIN_TRAINING_RECORDS,
+    NovaDataError,
+    RecordTooLongError,
+    check_conversation,
+    check_gen_qa,
+    conversation_record,
+    gen_qa_record,
+)
+from steps.finqa.prompts import SYSTEM_PROMPT, SanitiseCounts, estimate_tokens, render_question, render_target, sanitise
+from steps.finqa.records import FinQAFileError, FinQARecord, RecordError, load_records
+
+DEFAULT_INPUT_DIR = "/opt/ml/processing/input/finqa"
+DEFAULT_OUTPUT_DIR = "/opt/ml/processing/output"
+DEFAULT_MAX_LENGTH = 8192
+DEFAULT_SEED = 42
+
+# Split -> the names a file (or the folder it sits in) may start with; the first word wins.
+SPLIT_NAMES = {
+    "train": ("train",),
+    "validation": ("validation", "valid", "dev", "val"),
+    "test": ("test",),
+}
+DATA_SUFFIXES = (".json", ".jsonl", ".parquet")
+OUTPUT_FILES = {
+    "train": Path("train") / "train.jsonl",
+    "validation": Path("validation") / "validation.jsonl",
+    "test": Path("eval") / "gen_qa.jsonl",
+}
+REPORT_FILE = Path("report") / "data_report.json"
+PROBLEMS_KEPT = 50
+TOKEN_ESTIMATE_NOTE = (
+    "estimated tokens: one per 4 letters of a word plus 3/4, one per 3 digits of a number plus "
+    "2/3, one per other non-space byte; deliberately above what Nova's tokenizer counts")
+
+
+class PrepareError(Exception):
+    """The input or the options cannot give valid Nova data; the message says what to fix."""
+
+
+@dataclass
+class _Candidate:
+    record_id: str
+    data: dict[str, Any]
+    tokens: int
+    sanitised: SanitiseCounts
+
+
+@dataclass
+class SplitResult:
+    files: list[str]
+    read: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    candidates: list[_Candidate] = field(default_factory=list)
+    written: list[_Candidate] = field(default_factory=list)
+    requested: int | None = None
+
+    def skip(self, reason: str, message: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+        self.problems.append(message)
+
+    def report(self, output_file: Path) -> dict[str, Any]:
+        sanitised = SanitiseCounts()
+        for candidate in self.written:
+            sanitised.add(candidate.sanitised)
+        tokens = sorted(candidate.tokens for candidate in self.written)
+        return {
+            "input_files": self.files,
+            "output_file": output_file.as_posix(),
+            "read": self.read,
+            "skipped": dict(sorted(self.skipped.items())),
+            "skipped_total": sum(self.skipped.values()),
+            "valid": len(self.candidates),
+            "requested": self.requested,
+            "sampled_out": len(self.candidates) - len(self.written),
+            "written": len(self.written),
+            "sanitised_replacements": {"total": sanitised.total, "by_string": dict(sorted(sanitised.by_string.items()))},
+            "estimated_tokens": _percentiles(tokens),
+            "problems": self.problems[:PROBLEMS_KEPT],
+            "problems_not_listed": max(0, len(self.problems) - PROBLEMS_KEPT),
+        }
+
+
+def _percentiles(values: list[int]) -> dict[str, int]:
+    """Nearest-rank percentiles of sorted values."""
+    if not values:
+        return {}
+    def rank(p: float) -> int:
+        return values[max(0, -(-len(values) * p // 100) - 1)]
+    return {"p50": rank(50), "p90": rank(90), "p95": rank(95), "p99": rank(99), "max": values[-1]}
+
+
+def find_split_files(input_dir: Path) -> tuple[dict[str, list[Path]], list[str]]:
+    """Data files by split, from their names or their folders' names; plus the files ignored.
+
+    `train.json`, `dev.json`, `test.json` (FinQA), `train_100.json`, and the Hugging Face
+    parquet conversion's `default/train/0000.parquet` all work.
+    """
+    if not input_dir.is_dir():
+        raise PrepareError(f"--input-dir {input_dir}: no such folder")
+    by_split: dict[str, list[Path]] = {split: [] for split in SPLIT_NAMES}
+    ignored = []
+    for path in sorted(p for p in input_dir.rglob("*") if p.is_file()):
+        relative = path.relative_to(input_dir)
+        if path.suffix.lower() not in DATA_SUFFIXES or path.name.startswith("."):
+            continue
+        split = _split_of(relative)
+        if split:
+            by_split[split].append(path)
+        else:
+            ignored.append(relative.as_posix())
+    missing = [split for split, paths in by_split.items() if not paths]
+    if missing:
+        expected = "; ".join(f"{split}: a file or folder named {' / '.join(n + '*' for n in SPLIT_NAMES[split])}"
+                             for split in missing)
+        raise PrepareError(
+            f"--input-dir {input_dir}: no data for split(s) {', '.join(missing)} "
+            f"(looked for {expected}, ending in {' / '.join(DATA_SUFFIXES)})")
+    return by_split, ignored
+
+
+def _split_of(relative: Path) -> str | None:
+    for part in (relative.name, *reversed(relative.parent.parts)):
+        lowered = part.lower()
+        for split, names in SPLIT_NAMES.items():
+            if any(lowered.startswith(name) for name in names):
+                return split
+    return None
+
+
+def _render(record: FinQARecord) -> tuple[str, str, SanitiseCounts]:
+    counts = SanitiseCounts()
+    return sanitise(render_question(record), counts), sanitise(render_target(record), counts), counts
+
+
+def _training_candidate(record: FinQARecord, max_length: int) -> _Candidate:
+    question, target, counts = _render(record)
+    data = conversation_record(SYSTEM_PROMPT, question, target)
+    return _Candidate(record.id, data, check_conversation(data, max_length), counts)
+
+
+def _eval_candidate(record: FinQARecord, max_length: int) -> _Candidate:
+    question, target, counts = _render(record)
+    metadata = {
+        "id": record.id,
+        "question": record.question,
+        "answer": record.answer,
+        "exe_ans": record.exe_ans,
+        "program": record.program,
+        "table": [list(row) for row in record.table],
+    }
+    data = gen_qa_record(SYSTEM_PROMPT, question, target, metadata)
+    check_gen_qa(data)
+    return _Candidate(record.id, data, estimate_tokens(SYSTEM_PROMPT) + estimate_tokens(question), counts)
+
+
+def _build_split(files: list[Path], input_dir: Path, make: Callable[[FinQARecord, int], _Candidate],
+                 max_length: int, strict: bool) -> SplitResult:
+    result = SplitResult(files=[path.relative_to(input_dir).as_posix() for path in files])
+    try:
+        loaded = load_records(files, strict=strict)
+    except FinQAFileError as error:
+        raise PrepareError(str(error)) from None
+    except RecordError as error:
+        raise PrepareError(f"{error} (--strict stops at the first bad record; without it, bad records are skipped and counted)") from None
+    result.read = loaded.read
+    for error in loaded.rejected:
+        result.skip(error.reason, str(error))
+    for record in loaded.records:
+        try:
+            result.candidates.append(make(record, max_length))
+        except RecordTooLongError as error:
+            result.skip("over_max_length", f"record {record.id!r}: {error} (raise --max-length, up to 8192)")
+        except RecordError as error:
+            if strict:
+                raise PrepareError(str(error)) from None
+            result.skip(error.reason, str(error))
+    return result
+
+
+def _sample(result: SplitResult, limit: int | None, seed: int, name: str) -> None:
+    result.requested = limit
+    if limit is None or limit >= len(result.candidates):
+        result.written = list(result.candidates)
+        if limit is not None and limit > len(result.candidates):
+            print(f"warning: {name}: {limit} records asked for, only {len(result.candidates)} usable; "
+                  "writing all of them", file=sys.stderr)
+        return
+    chosen = sorted(random.Random(seed).sample(range(len(result.candidates)), limit))
+    result.written = [result.candidates[index] for index in chosen]
+
+
+def prepare(input_dir: Path, output_dir: Path, *, max_train_records: int | None = None,
+            max_eval_records: int | None = None, seed: int = DEFAULT_SEED,
+            max_length: int = DEFAULT_MAX_LENGTH, strict: bool = False) -> dict[str, Any]:
+    """Write the Nova data and the report; return the report. Raises PrepareError or NovaDataError."""
+    # Outputs of an earlier run go first: if this run fails, nothing looks like its result.
+    for relative in (*OUTPUT_FILES.values(), REPORT_FILE):
+        (output_dir / relative).unlink(missing_ok=True)
+    files, ignored = find_split_files(input_dir)
+    results = {
+        "train": _build_split(files["train"], input_dir, _training_candidate, max_length, strict),
+        "validation": _build_split(files["validation"], input_dir, _training_candidate, max_length, strict),
+        "test": _build_split(files["test"], input_dir, _eval_candidate, max_length, strict),
+    }
+    _sample(results["train"], max_train_records, seed, "train")
+    _sample(results["validation"], None, seed, "validation")
+    _sample(results["test"], max_eval_records, seed, "test")
+
+    written = len(results["train"].written)
+    if not MIN_TRAINING_RECORDS <= written <= MAX_TRAINING_RECORDS:
+        raise NovaDataError(
+            f"train: {written} usable training records; Nova Lite 1.0 fine-tuning takes "
+            f"{MIN_TRAINING_RECORDS} to {MAX_TRAINING_RECORDS:,} "
+            f"(set --max-train-records within that range, or add data)")
+    for split in ("validation", "test"):
+        if not results[split].written:
+            raise NovaDataError(f"{split}: no usable records to write")
+
+    splits = {name: result.report(OUTPUT_FILES[name]) for name, result in results.items()}
+    splits["test"]["over_prompt_token_guide"] = sum(
+        1 for candidate in results["test"].written if candidate.tokens > EVAL_PROMPT_TOKEN_GUIDE)
+    report = {
+        "settings": {"max_train_records": max_train_records, "max_eval_records": max_eval_records,
+                     "seed": seed, "max_length": max_length, "strict": strict},
+        "ignored_files": ignored,
+        "splits": splits,
+        "token_estimate": TOKEN_ESTIMATE_NOTE,
+    }
+    outputs = {OUTPUT_FILES[name]: _jsonl(result.written) for name, result in results.items()}
+    outputs[REPORT_FILE] = json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    _write_all(output_dir, outputs)
+    return report
+
+
+def _jsonl(candidates: list[_Candidate]) -> str:
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    return "".join(encode(candidate.data) + "\n" for candidate in candidates)
+
+
+def _write_all(output_dir: Path, outputs: dict[Path, str]) -> None:
+    """Write every file under a temporary name, then rename them all: all or nothing."""
+    temporary = {}
+    try:
+        for relative, text in outputs.items():
+            target = output_dir / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(f".{target.name}.partial")
+            partial.write_text(text, encoding="utf-8")
+            temporary[partial] = target
+        for partial, target in temporary.items():
+            os.replace(partial, target)
+    finally:
+        for partial in temporary:
+            partial.unlink(missing_ok=True)
+
+
+def _record_limit(text: str) -> int | None:
+    """A record count; empty or "all" means no limit (the pipeline's parameter default)."""
+    if text.strip().lower() in ("", "all"):
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (or empty / 'all' for every record)") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1 (or empty / 'all' for every record)")
+    return value
+
+
+def _max_length(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of tokens") from None
+    if not 1024 <= value <= 8192 or value % 1024:
+        raise argparse.ArgumentTypeError(
+            f"{value}: the Nova Lite recipe takes a max_length of 1024 to 8192, a multiple of 1024")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m steps.prepare", description=__doc__.split("\n")[0])
+    parser.add_argument("--input-dir", type=Path, default=Path(DEFAULT_INPUT_DIR),
+                        help="folder with the FinQA split files (default: %(default)s)")
+    parser.add_argument("--output-dir", type=Path, default=Path(DEFAULT_OUTPUT_DIR),
+                        help="folder to write train/, validation/, eval/ and report/ into (default: %(default)s)")
+    parser.add_argument("--max-train-records", type=_record_limit, default=None, metavar="N",
+                        help="a seeded sample of N training records (default: all)")
+    parser.add_argument("--max-eval-records", type=_record_limit, default=None, metavar="N",
+                        help="a seeded sample of N test records to evaluate on (default: all)")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="sampling seed (default: %(default)s)")
+    parser.add_argument("--max-length", type=_max_length, default=DEFAULT_MAX_LENGTH, metavar="TOKENS",
+                        help="the training recipe's max_length; longer records are skipped and counted "
+                             "(default: %(default)s)")
+    parser.add_argument("--strict", action="store_true",
+                        help="fail on the first bad record instead of skipping and counting it")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        report = prepare(args.input_dir, args.output_dir, max_train_records=args.max_train_records,
+                         max_eval_records=args.max_eval_records, seed=args.seed,
+                         max_length=args.max_length, strict=args.strict)
+    except (PrepareError, NovaDataError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    for name, split in report["splits"].items():
+        skipped = ", ".join(f"{reason} {count}" for reason, count in split["skipped"].items()) or "none"
+        print(f"{name}: read {split['read']}, wrote {split['written']} to {split['output_file']}, "
+              f"skipped {split['skipped_total']} ({skipped}), sampled out {split['sampled_out']}, "
+              f"sanitised {split['sanitised_replacements']['total']}, "
+              f"tokens p50 {split['estimated_tokens'].get('p50')} max {split['estimated_tokens'].get('max')}")
+        for problem in split["problems"][:10]:
+            print(f"  skipped: {problem}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""Staging FinQA from a Hugging Face dataset, on a local parquet folder laid out like the Hub's conversion."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from scripts.stage_finqa import stage
+from steps.finqa.records import load_records
+from tests.conftest import SAMPLE_FINQA
+
+
+def hf_rows(records: list[dict]) -> list[dict]:
+    return [{"id": r["id"], "pre_text": r["pre_text"], "post_text": r["post_text"], "table": r["table"],
+             "question": r["qa"]["question"], "answer": r["qa"]["answer"], "final_result": str(r["qa"]["exe_ans"]),
+             "program_re": r["qa"]["program_re"], "gold_inds": list(r["qa"]["gold_inds"].values())} for r in records]
+
+
+def test_a_parquet_dataset_is_staged_as_split_files_prepare_reads(tmp_path):
+    pyarrow = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    dataset = tmp_path / "finqa"
+    sources = {}
+    for split, name in (("train", "train"), ("validation", "dev"), ("test", "test")):
+        sources[split] = json.loads((SAMPLE_FINQA / f"{name}.json").read_text())
+        (dataset / "default" / split).mkdir(parents=True)
+        pq.write_table(pyarrow.Table.from_pylist(hf_rows(sources[split])),
+                       dataset / "default" / split / "0000.parquet")
+
+    counts = stage(str(dataset), None, tmp_path / "staged")
+    assert counts == {"train": 20, "validation": 10, "test": 10}
+
+    loaded = load_records([tmp_path / "staged" / "test.jsonl"], strict=True)
+    assert [r.id for r in loaded.records] == [r["id"] for r in sources["test"]]
+    for record, source in zip(loaded.records, sources["test"]):
+        assert record.question == source["qa"]["question"]
+        assert record.exe_ans == source["qa"]["exe_ans"]
+        assert record.table == tuple(tuple(row) for row in source["table"])
