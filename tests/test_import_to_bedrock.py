@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from datetime import datetime, timezone
 
 import boto3
@@ -15,8 +17,7 @@ from moto.sagemaker.models import SageMakerModelBackend
 
 from pipeline.settings import Settings
 from scripts import import_to_bedrock as imp
-from steps.finqa.records import load_records
-from tests.aws_fixtures import ACCOUNT
+from tests.aws_fixtures import ACCOUNT, PROJECT_ROOT
 
 REGION = "us-east-1"
 GROUP = "nova-finqa"
@@ -25,7 +26,6 @@ CHECKPOINT = f"s3://customer-escrow-{ACCOUNT}-smtj-abcd1234/nova-finqa-train-1/s
 MODEL_ARN = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:custom-model/imported/abcdef123456"
 DEPLOYMENT_ARN = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:custom-model-deployment/abcdef654321"
 EVAL_URI = "s3://example-bucket/nova-finqa/exec-1/eval/gen_qa.jsonl"
-SYSTEM_PROMPT = "Answer with a line Program: and a line Answer:"
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
@@ -47,12 +47,15 @@ def sagemaker_update_keeps_what_it_is_not_given(monkeypatch):
     monkeypatch.setattr(SageMakerModelBackend, "update_model_package", update)
 
 
-@pytest.fixture
-def finqa_question(sample_finqa):
-    record = load_records([sample_finqa / "test.json"]).records[0]
-    return {"system": SYSTEM_PROMPT, "query": f"Question: {record.question}",
-            "response": f"Program: {record.program}\nAnswer: {record.final_answer}",
-            "metadata": json.dumps({"id": record.id})}
+@pytest.fixture(scope="module")
+def finqa_question(sample_finqa, tmp_path_factory) -> dict:
+    """The first FinQA test question exactly as the pipeline writes it: steps.prepare's
+    eval/gen_qa.jsonl made from the project's real FinQA sample."""
+    output = tmp_path_factory.mktemp("prepared")
+    subprocess.run([sys.executable, "-m", "steps.prepare", "--input-dir", str(sample_finqa),
+                    "--output-dir", str(output), "--max-eval-records", "1"],
+                   cwd=PROJECT_ROOT, check=True, capture_output=True, timeout=120)
+    return json.loads((output / "eval" / "gen_qa.jsonl").read_text(encoding="utf-8").splitlines()[0])
 
 
 @pytest.fixture
@@ -111,7 +114,7 @@ def _stub_fresh_import(bedrock: Stubber, runtime: Stubber, package_arn: str, fin
         "output": {"message": {"role": "assistant", "content": [{"text": "Program: divide(1, 2)\nAnswer: 50%"}]}},
         "stopReason": "end_turn", "usage": {"inputTokens": 900, "outputTokens": 12, "totalTokens": 912},
         "metrics": {"latencyMs": 800}}, {
-        "modelId": DEPLOYMENT_ARN, "system": [{"text": SYSTEM_PROMPT}],
+        "modelId": DEPLOYMENT_ARN, "system": [{"text": finqa_question["system"]}],
         "messages": [{"role": "user", "content": [{"text": finqa_question["query"]}]}],
         "inferenceConfig": {"maxTokens": 512, "temperature": 0.0}})
 
