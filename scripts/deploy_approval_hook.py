@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.settings import Settings, SettingsError, add_settings_arguments
 from scripts.aws import error_code, session_for
@@ -253,8 +253,12 @@ def main(argv: list[str] | None = None, *, session=None, sleep: Callable[[float]
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    deployer = Deployer(session or session_for(settings), settings, sleep=sleep)
-    print(json.dumps(deployer.deploy(args.checkpoint_bucket), indent=2))
+    try:
+        deployer = Deployer(session or session_for(settings), settings, sleep=sleep)
+        print(json.dumps(deployer.deploy(args.checkpoint_bucket), indent=2))
+    except (ClientError, BotoCoreError) as error:
+        print(f"error: {error}\nRunning it again is safe: what exists already is kept.", file=sys.stderr)
+        return 1
     return 0
 
 

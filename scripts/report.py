@@ -288,6 +288,9 @@ def main(argv: list[str] | None = None, *, session=None) -> int:
     except (SettingsError, ReportInputError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except (ClientError, BotoCoreError) as error:
+        print(f"error: reading the Model Registry failed: {error}", file=sys.stderr)
+        return 1
     if not results:
         print(f"error: nothing to report from {source}: no model versions", file=sys.stderr)
         return 1

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, TextIO
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.settings import Settings, SettingsError, add_settings_arguments
 from scripts.aws import session_for
@@ -219,7 +219,14 @@ def main(argv: list[str] | None = None, *, sagemaker=None, out: TextIO | None = 
          err: TextIO | None = None, sleep: Callable[[float], None] = time.sleep) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
-    args = build_parser().parse_args(argv)
+    try:
+        return _run(build_parser().parse_args(argv), sagemaker, out, err, sleep)
+    except (ClientError, BotoCoreError) as error:
+        err.write(f"error: {error}\n")
+        return EXIT_FAILED
+
+
+def _run(args: argparse.Namespace, sagemaker, out: TextIO, err: TextIO, sleep: Callable[[float], None]) -> int:
     try:
         settings = Settings.resolve(args, required=("region",))
         if args.display_name and not _DISPLAY_NAME.match(args.display_name):
