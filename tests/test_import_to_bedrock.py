@@ -229,7 +229,7 @@ def test_a_package_not_approved_is_left_alone(aws, status):
     assert _metadata(sagemaker, package_arn) == before
 
 
-def test_a_bedrock_failure_is_written_on_the_package_and_raised(aws, finqa_question):
+def test_a_bedrock_failure_is_written_on_the_package_and_raised(aws, caplog):
     sagemaker, s3 = aws
     package_arn = _package(sagemaker)
     clients = _Clients(sagemaker, s3)
@@ -241,6 +241,8 @@ def test_a_bedrock_failure_is_written_on_the_package_and_raised(aws, finqa_quest
             "failureMessage": "Model artifacts in s3://customer-escrow-x/ are not a supported (full-rank) model."})
         with pytest.raises(imp.ImportFailed, match="full-rank"):
             imp.handle_event(_event(package_arn), 900, _settings(), clients.importer())
+    assert any(r.levelname == "ERROR" and "full-rank" in r.getMessage() and package_arn in r.getMessage()
+               for r in caplog.records)
     metadata = _metadata(sagemaker, package_arn)
     assert metadata["bedrock_import_status"] == "Failed"
     assert metadata["bedrock_model_arn"] == MODEL_ARN
