@@ -103,7 +103,8 @@ def _is_array(value: Any) -> bool:
     return hasattr(value, "tolist") and not isinstance(value, (str, bytes))
 
 
-def _exe_ans(value: Any, where: str) -> float | str | None:
+def parse_exe_ans(value: Any, where: str) -> float | str | None:
+    """exe_ans as read from JSON: a finite float, "yes" / "no", or None when absent."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, bool):
@@ -166,7 +167,7 @@ def record_from_row(row: Any, source: str, index: int) -> FinQARecord:
     if not isinstance(question, str) or not question.strip():
         raise RecordError("missing_question", f"{where}: the question is missing or empty")
     answer = "" if answer is None else str(answer)
-    exe = _exe_ans(exe_ans, where)
+    exe = parse_exe_ans(exe_ans, where)
     if not answer.strip() and exe is None:
         raise RecordError("missing_answer", f"{where}: neither an answer nor exe_ans")
     return FinQARecord(

@@ -1,0 +1,581 @@
+"""Score a Nova evaluation job's generations on FinQA: the project's accuracy figure.
+
+    python -m steps.evaluate --predictions PATH --eval-data DIR --output-dir DIR
+        [--baseline-predictions PATH] [--primary-metric NAME] [--tolerance REL]
+
+- `--predictions`: the Nova evaluation job's output: its `output.tar.gz`, a folder that
+  holds it (or holds `inference_output.jsonl`, at any depth), or the jsonl file itself.
+  The archive's member is read in memory; nothing is extracted.
+- `--eval-data`: the folder with the `gen_qa.jsonl` the preparation step wrote (or the
+  file). Each line's `metadata` (JSON text) carries the record's id, gold program,
+  exe_ans, answer and table.
+
+Writes OUT/evaluation.json and OUT/per_record.jsonl.
+
+Metrics (both always reported; the denominator is every eval record, so a record with no
+prediction counts as wrong, never as skipped):
+- execution_accuracy: the `Program:` line is executed with FinQA's operations and
+  compared with exe_ans as FinQA does (steps/finqa/program.py). The default primary
+  metric: it is FinQA's official measure and leaves nothing to interpretation.
+- answer_accuracy: the `Answer:` line, or the final answer of free text, compared with
+  the gold within a relative tolerance (steps/finqa/answers.py).
+`metrics.accuracy.value` repeats the primary metric: the pipeline's gate reads that path.
+Each metric counts every record as one of: correct; wrong (a value or answer that is not
+the gold); unparseable (no usable program or answer: none written, malformed, or a program
+that fails to execute, such as a division by zero; `verdict_reasons` counts why); missing
+(no prediction). `scored` is every record with a prediction.
+
+Matching predictions to eval records: by the id in the echoed `metadata`; a line without
+usable metadata is matched by finding exactly one eval record whose `query` text occurs
+in its `prompt`. When several lines match one record the first counts and the others are
+counted as duplicates. Lines matching no record are counted and reported, and a file in
+which no line matches is an error, as is an empty or unreadable one.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import math
+import re
+import sys
+import tarfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from steps.finqa.answers import DEFAULT_TOLERANCE, Gold, Number, answer_matches, extract_answer, read_generation
+from steps.finqa.program import (
+    EXE_ANS_DECIMALS,
+    EXE_FLOAT_NOISE,
+    MAX_MAGNITUDE,
+    MAX_PROGRAM_CHARS,
+    MAX_STEPS,
+    ProgramError,
+    Value,
+    execute_program,
+    matches_exe_ans,
+)
+from steps.finqa.records import RecordError, parse_exe_ans
+
+PREDICTIONS_FILE = "inference_output.jsonl"
+EVAL_FILE = "gen_qa.jsonl"
+EXECUTION = "execution_accuracy"
+ANSWER = "answer_accuracy"
+METRICS = (EXECUTION, ANSWER)
+MAX_MEMBER_BYTES = 1 << 30
+"""An inference_output.jsonl for FinQA's 1,147 test records is a few MB."""
+MAX_REPORTED_PROBLEMS = 20
+
+CORRECT = "correct"
+WRONG = "wrong"
+UNPARSEABLE = "unparseable"
+MISSING = "missing"
+
+
+VERDICTS = {
+    CORRECT: "the program's value matches exe_ans / the answer matches the gold",
+    WRONG: "a value or answer was read, and it is not the gold",
+    UNPARSEABLE: "no usable program or answer: none written, malformed, or failing to execute",
+    MISSING: "no prediction for the record; counted as not correct",
+}
+
+
+class EvaluationInputError(ValueError):
+    """An input cannot be used; the message names it and says what to do."""
+
+
+@dataclass(frozen=True)
+class EvalRecord:
+    id: str
+    exe_ans: Value
+    answer: str
+    program: str
+    table: tuple
+    query: str
+
+
+@dataclass
+class PredictionSet:
+    source: str
+    by_id: dict
+    """eval record id -> the generation text that counts for it."""
+    lines: int = 0
+    matched_by_metadata: int = 0
+    matched_by_prompt: int = 0
+    duplicates: int = 0
+    unmatched: int = 0
+    unreadable: int = 0
+    problems: list = field(default_factory=list)
+
+    def note(self, problem: str) -> None:
+        if len(self.problems) < MAX_REPORTED_PROBLEMS:
+            self.problems.append(problem)
+
+
+# ---------------------------------------------------------------- eval records
+
+def load_eval_records(eval_data: Path) -> list[EvalRecord]:
+    """The scored records, from the preparation step's gen_qa.jsonl."""
+    path = _find_eval_file(Path(eval_data))
+    records: list[EvalRecord] = []
+    seen: set[str] = set()
+    try:
+        with path.open(encoding="utf-8-sig") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                record = _eval_record(line, f"{path} line {number}")
+                if record.id in seen:
+                    raise EvaluationInputError(f"{path} line {number}: id {record.id!r} appears twice; rerun the preparation step")
+                seen.add(record.id)
+                records.append(record)
+    except (OSError, UnicodeDecodeError) as error:
+        raise EvaluationInputError(f"{path}: cannot be read ({error})") from None
+    if not records:
+        raise EvaluationInputError(f"{path}: no eval records; the preparation step writes one JSON line per test record")
+    return records
+
+
+def _find_eval_file(eval_data: Path) -> Path:
+    if eval_data.is_file():
+        return eval_data
+    if not eval_data.is_dir():
+        raise EvaluationInputError(f"--eval-data {eval_data}: no such file or folder; pass the preparation step's eval output folder")
+    found = sorted(eval_data.rglob(EVAL_FILE))
+    if len(found) != 1:
+        what = "no" if not found else f"{len(found)} ({', '.join(map(str, found))})"
+        raise EvaluationInputError(f"--eval-data {eval_data}: {what} {EVAL_FILE} files; pass the folder holding exactly one")
+    return found[0]
+
+
+def _eval_record(line: str, where: str) -> EvalRecord:
+    try:
+        row = json.loads(line)
+        metadata = _metadata_object(row.get("metadata")) if isinstance(row, dict) else None
+    except json.JSONDecodeError as error:
+        raise EvaluationInputError(f"{where}: not valid JSON ({error})") from None
+    if metadata is None or not str(metadata.get("id", "")).strip():
+        raise EvaluationInputError(
+            f"{where}: no 'metadata' JSON object with an 'id'; the scorer needs the preparation step's "
+            "metadata (id, program, exe_ans, answer, table)")
+    record_id = str(metadata["id"]).strip()
+    try:
+        exe_ans = parse_exe_ans(metadata.get("exe_ans"), where)
+    except RecordError as error:
+        raise EvaluationInputError(str(error)) from None
+    if exe_ans is None:
+        raise EvaluationInputError(f"{where} (id {record_id!r}): metadata has no exe_ans; this record cannot be scored")
+    table = metadata.get("table") or []
+    if not isinstance(table, list) or not all(isinstance(row, list) for row in table):
+        raise EvaluationInputError(f"{where} (id {record_id!r}): metadata 'table' must be a list of rows of cells")
+    return EvalRecord(
+        id=record_id,
+        exe_ans=exe_ans,
+        answer=str(metadata.get("answer") or ""),
+        program=str(metadata.get("program") or ""),
+        table=tuple(tuple(str(cell) for cell in row) for row in table),
+        query=str(row.get("query") or ""),
+    )
+
+
+def _metadata_object(metadata: Any) -> Optional[dict]:
+    """gen_qa metadata is JSON text; an echo may come back as an object or a Python repr."""
+    if isinstance(metadata, dict):
+        return metadata
+    if not isinstance(metadata, str) or not metadata.strip():
+        return None
+    try:
+        parsed = json.loads(metadata)
+    except json.JSONDecodeError:
+        try:
+            parsed = ast.literal_eval(metadata)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+# ---------------------------------------------------------------- predictions
+
+def read_predictions(path: Path, records: Sequence[EvalRecord], option: str = "--predictions") -> PredictionSet:
+    """The generations of a Nova evaluation job, matched to the eval records."""
+    path = Path(path)
+    source, lines = _prediction_lines(path, option)
+    predictions = PredictionSet(source=source, by_id={})
+    ids = {record.id for record in records}
+    prompt_index = _PromptIndex(records)
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        predictions.lines += 1
+        where = f"{source} line {number}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            predictions.unreadable += 1
+            predictions.note(f"{where}: not valid JSON ({error})")
+            continue
+        if not isinstance(row, dict) or "inference" not in row:
+            predictions.unreadable += 1
+            predictions.note(f"{where}: not an object with an 'inference' field")
+            continue
+        record_id, how = _match(row, ids, prompt_index)
+        if record_id is None:
+            predictions.unmatched += 1
+            predictions.note(f"{where}: {how}")
+            continue
+        if record_id in predictions.by_id:
+            predictions.duplicates += 1
+            predictions.note(f"{where}: a second prediction for id {record_id!r}; the first one counts")
+            continue
+        predictions.by_id[record_id] = generation_text(row["inference"])
+        if how == "metadata":
+            predictions.matched_by_metadata += 1
+        else:
+            predictions.matched_by_prompt += 1
+    if predictions.lines == 0:
+        raise EvaluationInputError(f"{option} {source}: the file has no predictions; check that the evaluation job finished")
+    if not predictions.by_id:
+        detail = "; ".join(predictions.problems[:3])
+        raise EvaluationInputError(
+            f"{option} {source}: none of its {predictions.lines} lines matches an eval record ({detail}); "
+            "pass the output of the evaluation job that ran on this --eval-data")
+    return predictions
+
+
+def generation_text(inference: Any) -> str:
+    """The model's text from an `inference` field: a string, a list of strings (the first
+    is the answer), or such a list written as a Python literal."""
+    if isinstance(inference, list):
+        return generation_text(inference[0]) if inference else ""
+    if not isinstance(inference, str):
+        return "" if inference is None else str(inference)
+    stripped = inference.strip()
+    if stripped.startswith("[") and stripped.endswith("]"):
+        try:
+            parsed = ast.literal_eval(stripped)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return inference
+        if isinstance(parsed, list) and all(isinstance(item, str) for item in parsed):
+            return parsed[0] if parsed else ""
+    return inference
+
+
+def _match(row: dict, ids: set, prompt_index: "_PromptIndex") -> tuple[Optional[str], str]:
+    metadata = _metadata_object(row.get("metadata"))
+    if metadata is not None and str(metadata.get("id", "")).strip():
+        record_id = str(metadata["id"]).strip()
+        if record_id in ids:
+            return record_id, "metadata"
+        return None, f"metadata id {record_id!r} is not an eval record"
+    prompt = row.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        return None, "neither metadata with an id nor a prompt to match"
+    matches = prompt_index.find(prompt)
+    if len(matches) == 1:
+        return matches[0], "prompt"
+    if not matches:
+        return None, "no metadata id, and its prompt contains no eval record's query"
+    return None, f"no metadata id, and its prompt contains the query of {len(matches)} eval records"
+
+
+class _PromptIndex:
+    """Finds the eval records whose query text occurs in a prompt.
+
+    Text is compared after folding case, the escapes a stringified message list adds
+    (`\\n`, `\\'`) and every run of non-alphanumeric characters, so that the job's
+    rendering of the conversation does not matter. Built on first use: files with
+    metadata never pay for it. A prompt that ends with its query (the usual rendering) is
+    found through the queries' last characters; any other is compared with every query.
+    """
+
+    _ESCAPES = re.compile(r"\\[nrt'\"\\]")
+    _SEPARATORS = re.compile(r"[\W_]+")
+    _TAIL = 64
+
+    def __init__(self, records: Sequence[EvalRecord]):
+        self.records = records
+        self.queries: Optional[list] = None
+        self.by_tail: dict = {}
+
+    @classmethod
+    def fold(cls, text: str) -> str:
+        return cls._SEPARATORS.sub(" ", cls._ESCAPES.sub(" ", text)).strip().lower()
+
+    def find(self, prompt: str) -> list[str]:
+        if self.queries is None:
+            self.queries = [(record.id, self.fold(record.query)) for record in self.records if record.query.strip()]
+            for record_id, query in self.queries:
+                self.by_tail.setdefault(query[-self._TAIL:], []).append((record_id, query))
+        folded = self.fold(prompt)
+        found = [(record_id, query) for record_id, query in self.by_tail.get(folded[-self._TAIL:], ())
+                 if query in folded]
+        if not found:
+            found = [(record_id, query) for record_id, query in self.queries if query and query in folded]
+        # a query that is part of a longer matching query is not a second match
+        return [record_id for record_id, query in found
+                if not any(len(other) > len(query) and query in other for _, other in found)]
+
+
+def _prediction_lines(path: Path, option: str) -> tuple[str, list[str]]:
+    if path.is_dir():
+        found = sorted(path.rglob(PREDICTIONS_FILE))
+        if len(found) > 1:
+            raise EvaluationInputError(
+                f"{option} {path}: {len(found)} {PREDICTIONS_FILE} files ({', '.join(map(str, found))}); pass one of them")
+        if found:
+            return str(found[0]), _text_lines(found[0].read_bytes(), str(found[0]), option)
+        archives = sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith((".tar.gz", ".tgz", ".tar")))
+        if len(archives) != 1:
+            what = "no" if not archives else f"{len(archives)}"
+            raise EvaluationInputError(
+                f"{option} {path}: {what} {PREDICTIONS_FILE} and {what} output archives in it; pass the Nova "
+                f"evaluation job's output.tar.gz, its folder, or its {PREDICTIONS_FILE}")
+        path = archives[0]
+    if not path.exists():
+        raise EvaluationInputError(f"{option} {path}: no such file or folder")
+    if path.name.endswith((".tar.gz", ".tgz", ".tar")) or _is_tar(path):
+        return _lines_from_archive(path, option)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise EvaluationInputError(f"{option} {path}: cannot be read ({error.strerror or error})") from None
+    return str(path), _text_lines(data, str(path), option)
+
+
+def _is_tar(path: Path) -> bool:
+    try:
+        return tarfile.is_tarfile(path)
+    except OSError:
+        return False
+
+
+def _lines_from_archive(path: Path, option: str) -> tuple[str, list[str]]:
+    try:
+        with tarfile.open(path, "r:*") as archive:
+            members = [m for m in archive.getmembers() if m.isfile() and Path(m.name).name == PREDICTIONS_FILE]
+            if len(members) != 1:
+                what = "no" if not members else f"{len(members)} ({', '.join(m.name for m in members)})"
+                raise EvaluationInputError(
+                    f"{option} {path}: the archive has {what} {PREDICTIONS_FILE}; pass the Nova evaluation "
+                    "job's output.tar.gz, or the jsonl file itself")
+            member = members[0]
+            if member.size > MAX_MEMBER_BYTES:
+                raise EvaluationInputError(f"{option} {path}: {member.name} is {member.size} bytes, more than a FinQA evaluation writes")
+            # read in memory: nothing is written to disk, so member paths cannot escape anywhere
+            handle = archive.extractfile(member)
+            data = handle.read() if handle is not None else b""
+    except (tarfile.TarError, OSError, EOFError) as error:
+        raise EvaluationInputError(f"{option} {path}: not a readable tar archive ({error})") from None
+    source = f"{path}!{member.name}"
+    return source, _text_lines(data, source, option)
+
+
+def _text_lines(data: bytes, source: str, option: str) -> list[str]:
+    try:
+        return data.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as error:
+        raise EvaluationInputError(f"{option} {source}: not UTF-8 JSON lines ({error})") from None
+
+
+# ---------------------------------------------------------------- scoring
+
+def score_record(record: EvalRecord, generation: Optional[str], tolerance: float) -> dict:
+    """One record's verdicts: execution and answer, each correct / wrong / unparseable / missing."""
+    gold = Gold.of(record.exe_ans, record.answer)
+    result: dict[str, Any] = {
+        "id": record.id,
+        "gold": {"exe_ans": record.exe_ans, "answer": record.answer, "program": record.program},
+    }
+    if generation is None:
+        result["prediction"] = None
+        result[EXECUTION] = {"verdict": MISSING}
+        result[ANSWER] = {"verdict": MISSING}
+        return result
+    parsed = read_generation(generation)
+    result["prediction"] = {"program": parsed.program, "answer_source": parsed.answer_source, "generation": generation}
+    result[EXECUTION] = _execution_verdict(parsed.program, record)
+    answer = extract_answer(parsed, gold.exe_ans)
+    if answer is None:
+        result[ANSWER] = {"verdict": UNPARSEABLE, "reason": "no number" if not isinstance(gold.exe_ans, str) else "no yes/no"}
+    else:
+        shown = answer.value if isinstance(answer, Number) else answer
+        verdict = CORRECT if answer_matches(answer, gold, tolerance) else WRONG
+        result[ANSWER] = {"verdict": verdict, "parsed": shown,
+                          "percent": answer.percent if isinstance(answer, Number) else None}
+    return result
+
+
+def _execution_verdict(program: Optional[str], record: EvalRecord) -> dict:
+    if not program:
+        return {"verdict": UNPARSEABLE, "reason": "no Program: line"}
+    try:
+        value = execute_program(program, record.table)
+    except ProgramError as error:
+        return {"verdict": UNPARSEABLE, "reason": error.reason, "detail": str(error)}
+    verdict = CORRECT if matches_exe_ans(value, record.exe_ans) else WRONG
+    return {"verdict": verdict, "value": value}
+
+
+def score_predictions(records: Sequence[EvalRecord], predictions: PredictionSet, tolerance: float) -> tuple[list, dict]:
+    """Every record's verdicts, and the metrics over all records."""
+    per_record = [score_record(record, predictions.by_id.get(record.id), tolerance) for record in records]
+    metrics = {name: _metric(per_record, name) for name in METRICS}
+    return per_record, metrics
+
+
+def _metric(per_record: Sequence[dict], name: str) -> dict:
+    counts = {CORRECT: 0, WRONG: 0, UNPARSEABLE: 0, MISSING: 0}
+    for result in per_record:
+        counts[result[name]["verdict"]] += 1
+    total = len(per_record)
+    return {
+        "value": counts[CORRECT] / total,
+        "correct": counts[CORRECT],
+        "wrong": counts[WRONG],
+        "unparseable": counts[UNPARSEABLE],
+        "missing": counts[MISSING],
+        "scored": total - counts[MISSING],
+        "total": total,
+    }
+
+
+def evaluate(predictions_path: Path, eval_data: Path, *, baseline_path: Optional[Path] = None,
+             primary_metric: str = EXECUTION, tolerance: float = DEFAULT_TOLERANCE) -> tuple[dict, list]:
+    """evaluation.json's content and the per-record verdicts."""
+    if primary_metric not in METRICS:
+        raise EvaluationInputError(f"--primary-metric {primary_metric!r}: choose one of {', '.join(METRICS)}")
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not (
+            math.isfinite(tolerance) and 0 <= tolerance < 1):
+        raise EvaluationInputError(f"--tolerance {tolerance!r}: a relative tolerance from 0 to below 1, such as 0.01")
+    records = load_eval_records(eval_data)
+    predictions = read_predictions(predictions_path, records)
+    per_record, metrics = score_predictions(records, predictions, tolerance)
+    evaluation: dict[str, Any] = {
+        "metrics": {"accuracy": {"value": metrics[primary_metric]["value"], "metric": primary_metric}, **metrics},
+        "primary_metric": primary_metric,
+        "counts": _counts(records, predictions),
+        "tolerance": tolerance_rules(tolerance),
+        "verdicts": VERDICTS,
+        "verdict_reasons": _reasons(per_record),
+        "problems": predictions.problems,
+        "baseline": None,
+        "improvement": None,
+    }
+    if baseline_path is not None:
+        baseline_predictions = read_predictions(baseline_path, records, option="--baseline-predictions")
+        _, baseline_metrics = score_predictions(records, baseline_predictions, tolerance)
+        evaluation["baseline"] = {
+            "metrics": baseline_metrics,
+            "counts": _counts(records, baseline_predictions),
+            "problems": baseline_predictions.problems,
+        }
+        evaluation["improvement"] = {
+            name: {"value": metrics[name]["value"] - baseline_metrics[name]["value"],
+                   "model": metrics[name]["value"], "baseline": baseline_metrics[name]["value"]}
+            for name in METRICS
+        }
+        evaluation["metrics"]["accuracy_improvement"] = {
+            "value": evaluation["improvement"][primary_metric]["value"], "metric": primary_metric}
+    return evaluation, per_record
+
+
+def _counts(records: Sequence[EvalRecord], predictions: PredictionSet) -> dict:
+    return {
+        "eval_records": len(records),
+        "prediction_lines": predictions.lines,
+        "matched": len(predictions.by_id),
+        "matched_by_metadata": predictions.matched_by_metadata,
+        "matched_by_prompt": predictions.matched_by_prompt,
+        "duplicate_predictions": predictions.duplicates,
+        "unmatched_predictions": predictions.unmatched,
+        "unreadable_prediction_lines": predictions.unreadable,
+        "records_without_prediction": len(records) - len(predictions.by_id),
+        "predictions_source": predictions.source,
+    }
+
+
+def _reasons(per_record: Sequence[dict]) -> dict:
+    reasons: dict[str, dict[str, int]] = {name: {} for name in METRICS}
+    for result in per_record:
+        for name in METRICS:
+            verdict = result[name]
+            if verdict["verdict"] in (UNPARSEABLE, MISSING):
+                key = verdict.get("reason", verdict["verdict"])
+                reasons[name][key] = reasons[name].get(key, 0) + 1
+    return reasons
+
+
+def tolerance_rules(tolerance: float) -> dict:
+    """How a verdict was reached, written beside the figures it produced."""
+    return {
+        "answer_relative": tolerance,
+        "answer_rule": (
+            "right when some reading of the answer (its value; also value/100 and value*100, as FinQA "
+            "mixes fractions and percentages) is within answer_relative of exe_ans or of the human "
+            "answer's number (also /100 when it is a percentage); the sign counts; a yes/no answer must be "
+            "the word of exe_ans or of the human answer"),
+        "execution_decimals": EXE_ANS_DECIMALS,
+        "execution_float_noise_relative": EXE_FLOAT_NOISE,
+        "execution_rule": (
+            "FinQA's round(value, 5) == exe_ans, also accepted when |value - exe_ans| <= 0.5e-5 + "
+            "execution_float_noise_relative * max(1, |exe_ans|); greater() gives yes/no, compared as words"),
+        "program_limits": {"max_characters": MAX_PROGRAM_CHARS, "max_steps": MAX_STEPS, "max_magnitude": MAX_MAGNITUDE},
+    }
+
+
+def write_outputs(output_dir: Path, evaluation: dict, per_record: Sequence[dict]) -> None:
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with (output_dir / "per_record.jsonl").open("w", encoding="utf-8") as handle:
+        for result in per_record:
+            handle.write(json.dumps(result, ensure_ascii=False) + "\n")
+    (output_dir / "evaluation.json").write_text(json.dumps(evaluation, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m steps.evaluate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--predictions", type=Path, default=Path("/opt/ml/processing/input/predictions"),
+                        help="the Nova evaluation job's output.tar.gz, its folder, or inference_output.jsonl")
+    parser.add_argument("--eval-data", type=Path, default=Path("/opt/ml/processing/input/eval"),
+                        help=f"the folder with the preparation step's {EVAL_FILE}")
+    parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output"))
+    parser.add_argument("--baseline-predictions", type=Path, default=None,
+                        help="the base model's evaluation output on the same records, for comparison")
+    parser.add_argument("--primary-metric", default=EXECUTION, choices=METRICS,
+                        help="the metric written to metrics.accuracy (default: %(default)s)")
+    parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
+                        help="relative tolerance of answer_accuracy (default: %(default)s)")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    try:
+        evaluation, per_record = evaluate(
+            args.predictions, args.eval_data, baseline_path=args.baseline_predictions,
+            primary_metric=args.primary_metric, tolerance=args.tolerance)
+    except EvaluationInputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    write_outputs(args.output_dir, evaluation, per_record)
+    print(_summary(evaluation, time.perf_counter() - started))
+    return 0
+
+
+def _summary(evaluation: dict, seconds: float) -> str:
+    metrics = evaluation["metrics"]
+    counts = evaluation["counts"]
+    lines = [f"{counts['eval_records']} eval records, {counts['matched']} with a prediction "
+             f"({counts['unmatched_predictions']} unmatched, {counts['duplicate_predictions']} duplicate, "
+             f"{counts['unreadable_prediction_lines']} unreadable prediction lines)"]
+    for name in METRICS:
+        metric = metrics[name]
+        line = (f"{name}: {metric['value']:.4f} ({metric['correct']}/{metric['total']}; "
+                f"{metric['unparseable']} unparseable, {metric['missing']} missing)")
+        if evaluation["improvement"]:
+            line += f"; baseline {evaluation['improvement'][name]['baseline']:.4f}"
+        lines.append(line)
+    lines.append(f"primary ({evaluation['primary_metric']}): {metrics['accuracy']['value']:.4f}; scored in {seconds:.2f} s")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

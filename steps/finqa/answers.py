@@ -1,0 +1,262 @@
+"""Reading a model's generation for FinQA, and deciding whether its answer is right.
+
+Where the answer is taken from (`read_generation`, `extract_answer`), in this order:
+
+1. Anything inside `<think>...</think>` is reasoning and is dropped; an unclosed
+   `<think>` (a generation cut off while thinking) drops everything after it, and a
+   `</think>` without an opening tag (a chat template that opens the block in the
+   prompt) drops everything before it.
+2. The last `Answer:` label (also `**Answer:**`, `Final answer:`): the text after it on
+   its line, or the next non-empty line if that is empty.
+3. Otherwise the last `\\boxed{...}`, then the last "the answer is ..." phrase.
+4. Otherwise, when the model ignored the format, the free text outside `Program:` lines.
+
+From the chosen text a numeric gold takes its number (from a label or phrase the first
+number, since an answer line starts with its answer; from free text the last number, since
+reasoning comes before the conclusion); a yes/no gold takes the yes/no word the same way.
+A year in a sentence (a bare 1900-2099 after "in", "from", "to", "fiscal", a month...) is
+passed over when the text has any other number.
+A number is read like this (`parse_number`): "$", "USD", thousands commas, markdown `*`
+and backticks are ignored; "(1,234)" and "-$5" are negative (a "-" glued to a preceding
+digit or letter is a range or a hyphen, not a sign); "%", "percent" mark a percentage;
+scale words ("million", "billion", "thousand") are left out, because FinQA's amounts are
+in the units of the report (`$1,234.5 million` is 1234.5, as the gold is).
+
+When an answer is right (`answer_matches`), with `tolerance` the relative tolerance REL
+(DEFAULT_TOLERANCE unless the caller sets one):
+
+- Gold targets: the record's `exe_ans`, and the number of its human answer string
+  (FinQA's human answers are rounded: "34%" for 0.34461), as written and, if it is a
+  percentage, as a fraction.
+- Readings of the prediction: its value, value / 100 and value * 100, so 34.7%, 0.347,
+  34.7 and "34.72 %" all answer a gold of 0.34719 (or of 34.719, when the gold program
+  multiplied by 100). The hundredfold readings are always allowed, not only next to a
+  "%": FinQA's own human answers drop the sign ("27.9" for an exe_ans of 0.279).
+- Right when some reading r and some target t have |r - t| <= REL * |t|, or both are 0.
+  The sign counts: "a 6.1% decrease" written as 6.1% is wrong for a gold of -0.061.
+- yes/no golds: the answer must be the same word as exe_ans or the human answer.
+
+The tolerance travels into evaluation.json (`tolerance_rules`) so a figure can always be
+read with the rule that produced it.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Optional, Union
+
+from .program import Value
+from .prompts import ANSWER_PREFIX, PROGRAM_PREFIX
+
+DEFAULT_TOLERANCE = 0.01
+"""1% relative: an answer rounded to three significant digits (34.7% or 35% for 0.34719) is
+right; a different quantity seldom is within 1%."""
+
+MAX_GENERATION_CHARS = 20000
+"""Longer generations are read from their tail: the answer comes last, and the regular
+expressions stay fast on hostile input."""
+
+@dataclass(frozen=True)
+class Number:
+    value: float
+    percent: bool
+    text: str
+    year: bool = False
+    """A bare 1900-2099 after "in", "from", "fiscal"...: a date in a sentence, not an answer."""
+
+
+Answer = Union[Number, str]
+"""A parsed answer: a Number, or "yes" / "no"."""
+
+
+@dataclass(frozen=True)
+class Generation:
+    program: Optional[str]
+    """The text after the last `Program:` label, or None."""
+    answer_text: Optional[str]
+    """The text the answer is taken from, or None when there is nothing to read."""
+    answer_source: str
+    """answer_line, boxed, answer_phrase, free_text, or none."""
+
+
+_THINK_OPEN = "<think>"
+_THINK_CLOSE = "</think>"
+_PROGRAM_WORD = re.escape(PROGRAM_PREFIX.rstrip(":"))
+_ANSWER_WORD = re.escape(ANSWER_PREFIX.rstrip(":"))
+# markdown around a label: "**Answer:** 34.7%", "### Program:", "`Program:`"
+_PROGRAM_LABEL = re.compile(r"(?im)^[*_`#> \t]*" + _PROGRAM_WORD + r"[*_`\s]*[:：][*_`\s]*(.*)$")
+_ANSWER_LABEL = re.compile(r"(?i)\b(?:final\s+)?" + _ANSWER_WORD + r"[*_`\s]*[:：][*_`\s]*(.*)")
+_BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
+_ANSWER_PHRASE = re.compile(r"(?i)\banswer\s+(?:is|would\s+be|will\s+be|=)\s*:?\s*([^\n]*)")
+_NUMBER = re.compile(
+    r"(?<![\w.])(?P<open>\(\s*)?(?P<sign>[-−–+]\s*)?(?P<currency>(?:us)?\$\s*|usd\s*)?(?P<sign2>[-−–]\s*)?"
+    r"(?P<digits>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)(?!\d|,\d)"
+    r"(?P<unit>\s*(?:%|percent\b|per\s*cent\b|pct\b))?"
+    r"(?:\s*(?:million|billion|thousand|mn|bn|mm)\b)?"
+    r"(?P<close>\s*\))?",
+    re.IGNORECASE)
+_YEAR = re.compile(r"(?:19|20)\d\d")
+_BEFORE_YEAR = re.compile(
+    r"(?i)\b(?:in|from|to|for|during|since|between|and|through|until|of|fiscal|fy|year|years|ended|"
+    r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:tember)?|"
+    r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|\d{1,2}\s*,)\s*$")
+_YES_NO_WORD = re.compile(r"(?i)\b(yes|no)\b")
+_MARKDOWN = re.compile(r"[*`]")
+
+
+def read_generation(text: str) -> Generation:
+    """Where a generation's program and answer are, by the rules in the module docstring."""
+    if not isinstance(text, str):
+        return Generation(None, None, "none")
+    text = _without_thinking(text[-MAX_GENERATION_CHARS:])
+    program = None
+    program_labels = list(_PROGRAM_LABEL.finditer(text))
+    if program_labels:
+        last = program_labels[-1]
+        program = _clean_program(last.group(1) or _next_line(text, last.end()))
+    answer_labels = list(_ANSWER_LABEL.finditer(text))
+    if answer_labels:
+        last = answer_labels[-1]
+        answer = last.group(1).strip() or _next_line(text, last.end())
+        return Generation(program, answer, "answer_line")
+    boxed = _BOXED.findall(text)
+    if boxed:
+        return Generation(program, boxed[-1], "boxed")
+    phrases = list(_ANSWER_PHRASE.finditer(text))
+    if phrases:
+        return Generation(program, phrases[-1].group(1), "answer_phrase")
+    free_text = _PROGRAM_LABEL.sub(" ", text).strip()
+    if free_text:
+        return Generation(program, free_text, "free_text")
+    return Generation(program, None, "none")
+
+
+def _without_thinking(text: str) -> str:
+    # str.find, not a regular expression: many unclosed tags must not cost quadratic time
+    lowered = text.lower()
+    kept = []
+    position = 0
+    first_close, first_open = lowered.find(_THINK_CLOSE), lowered.find(_THINK_OPEN)
+    if first_close >= 0 and (first_open < 0 or first_close < first_open):
+        # the opening tag was in the prompt (or cut off with a long generation's head)
+        position = first_close + len(_THINK_CLOSE)
+    while True:
+        start = lowered.find(_THINK_OPEN, position)
+        if start < 0:
+            kept.append(text[position:])
+            break
+        kept.append(text[position:start])
+        end = lowered.find(_THINK_CLOSE, start)
+        if end < 0:
+            break
+        position = end + len(_THINK_CLOSE)
+    return " ".join(kept)
+
+
+def _next_line(text: str, position: int) -> str:
+    for line in text[position:].splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def _clean_program(text: str) -> str:
+    # "Program: ... Answer: ..." on one line: the answer is not part of the program
+    label = _ANSWER_LABEL.search(text)
+    if label:
+        text = text[:label.start()]
+    # a program ends with ")": markdown and a full stop around it are not part of it
+    return text.strip().strip("`*. ")
+
+
+def extract_answer(generation: Generation, gold: Value) -> Optional[Answer]:
+    """The answer in a generation, of the kind the gold is (number or yes/no); None if none."""
+    if generation.answer_text is None:
+        return None
+    text = generation.answer_text
+    take_last = generation.answer_source == "free_text"
+    if isinstance(gold, str):
+        words = _YES_NO_WORD.findall(text)
+        if not words:
+            return None
+        return (words[-1] if take_last else words[0]).lower()
+    numbers = all_numbers(text)
+    if not numbers:
+        return None
+    # "the change from 2018 to 2019 was 5%": the years are not the answer, unless nothing else is
+    numbers = [number for number in numbers if not number.year] or numbers
+    return numbers[-1] if take_last else numbers[0]
+
+
+def all_numbers(text: str) -> list[Number]:
+    """Every number in a text, in order, read as `parse_number` reads one."""
+    text = _MARKDOWN.sub("", text).replace("\\%", "%")
+    numbers = []
+    previous_end = None
+    for match in _NUMBER.finditer(text):
+        # "0.347 (34.7%)" restates a number; only a stand-alone "(1,234)" is a negative
+        restatement = previous_end is not None and not text[previous_end:match.start()].strip()
+        number = _number_from_match(match, parentheses_negate=not restatement,
+                                    after=text[max(0, match.start() - 12):match.start()])
+        if number is not None:
+            numbers.append(number)
+        previous_end = match.end()
+    return numbers
+
+
+def parse_number(text: str) -> Optional[Number]:
+    """The first number in a text ("approximately $1,234.5 million" -> 1234.5), or None."""
+    numbers = all_numbers(text)
+    return numbers[0] if numbers else None
+
+
+def _number_from_match(match: re.Match, parentheses_negate: bool, after: str) -> Optional[Number]:
+    digits = match.group("digits")
+    value = float(digits.replace(",", ""))
+    if not math.isfinite(value):
+        return None
+    negative = parentheses_negate and bool(match.group("open") and match.group("close"))
+    for sign in (match.group("sign"), match.group("sign2")):
+        if sign and sign.strip() != "+":
+            negative = not negative
+    text = match.group(0).strip()
+    year = bool(_YEAR.fullmatch(text) and _BEFORE_YEAR.search(after))
+    return Number(-value if negative else value, bool(match.group("unit")), text, year)
+
+
+@dataclass(frozen=True)
+class Gold:
+    exe_ans: Value
+    human_answer: Optional[Answer]
+    """The record's human answer string, parsed (None if empty or not readable)."""
+
+    @classmethod
+    def of(cls, exe_ans: Value, answer: str) -> "Gold":
+        if isinstance(exe_ans, str):
+            word = _YES_NO_WORD.search(answer or "")
+            return cls(exe_ans.strip().lower(), word.group(1).lower() if word else None)
+        return cls(float(exe_ans), parse_number(answer or ""))
+
+
+def answer_matches(prediction: Optional[Answer], gold: Gold, tolerance: float = DEFAULT_TOLERANCE) -> bool:
+    """Whether a parsed answer is right, by the rules in the module docstring."""
+    if prediction is None:
+        return False
+    if isinstance(gold.exe_ans, str) or isinstance(prediction, str):
+        return isinstance(prediction, str) and isinstance(gold.exe_ans, str) and prediction in (
+            gold.exe_ans, gold.human_answer)
+    targets = [gold.exe_ans]
+    human = gold.human_answer
+    if isinstance(human, Number):
+        targets.append(human.value)
+        if human.percent:
+            targets.append(human.value / 100.0)
+    readings = (prediction.value, prediction.value / 100.0, prediction.value * 100.0)
+    return any(_close(reading, target, tolerance) for reading in readings for target in targets)
+
+
+def _close(reading: float, target: float, tolerance: float) -> bool:
+    if target == 0:
+        return reading == 0
+    return abs(reading - target) <= tolerance * abs(target)
