@@ -372,7 +372,7 @@ def _build(settings: Settings, images: Images) -> BuiltPipeline:
 
     # Nova LoRA adapters are served by Amazon Bedrock (custom model import of the checkpoint), not
     # by SageMaker endpoints: the package's container records the Nova inference image with the
-    # training output (whose manifest.json names the checkpoint); CheckpointS3Uri is what
+    # training output (whose manifest.json names the checkpoint); checkpoint_s3_uri is what
     # the Bedrock import reads.
     model = ModelBuilder(image_uri=images.inference, s3_model_data_url=train.properties.ModelArtifacts.S3ModelArtifacts,
                          role_arn=settings.role_arn, sagemaker_session=session, dependencies={},
@@ -387,20 +387,22 @@ def _build(settings: Settings, images: Images) -> BuiltPipeline:
             approval_status=approval_status,
             model_metrics=ModelMetrics(model_statistics=MetricsSource(
                 content_type="application/json", s3_uri=evaluation_json)),
+            # Keys as scripts/import_to_bedrock.py and scripts/report.py read them.
             customer_metadata_properties={
-                "BaseModel": BASE_MODEL,
-                "CheckpointS3Uri": text(checkpoint_uri),
-                "TrainingJobName": train.properties.TrainingJobName,
-                "TrainingRecords": text(report_count("train")),
-                "ValidationRecords": text(report_count("validation")),
-                "EvaluationRecords": text(report_count("test")),
-                "Epochs": epochs.to_string(),
-                "LearningRate": learning_rate.to_string(),
-                "LoraAlpha": lora_alpha.to_string(),
-                "MaxLength": max_length.to_string(),
-                "GlobalBatchSize": global_batch_size.to_string(),
-                "Accuracy": text(accuracy),
-                "BaselineAccuracy": text(baseline_accuracy),
+                "base_model": BASE_MODEL,
+                "checkpoint_s3_uri": text(checkpoint_uri),
+                "training_job": train.properties.TrainingJobName,
+                "train_records": text(report_count("train")),
+                "validation_records": text(report_count("validation")),
+                "eval_records": text(report_count("test")),
+                "eval_data_s3_uri": Join(on="/", values=[eval_data, "gen_qa.jsonl"]),
+                "epochs": epochs.to_string(),
+                "learning_rate": learning_rate.to_string(),
+                "lora_alpha": lora_alpha.to_string(),
+                "max_length": max_length.to_string(),
+                "global_batch_size": global_batch_size.to_string(),
+                "accuracy": text(accuracy),
+                "baseline_accuracy": text(baseline_accuracy),
             }),
         retry_policies=api_retries)
 

@@ -200,10 +200,14 @@ def test_registration(definition):
     assert statistics["ContentType"] == "application/json"
     assert "Steps.ScoreAnswers.ProcessingOutputConfig.Outputs['evaluation']" in json.dumps(statistics["S3Uri"])
     metadata = register["CustomerMetadataProperties"]
-    assert set(metadata) == {"BaseModel", "CheckpointS3Uri", "TrainingJobName", "TrainingRecords",
-                             "ValidationRecords", "EvaluationRecords", "Epochs", "LearningRate", "LoraAlpha",
-                             "MaxLength", "GlobalBatchSize", "Accuracy", "BaselineAccuracy"}
-    assert "splits.train.written" in json.dumps(metadata["TrainingRecords"])
+    assert set(metadata) == {"base_model", "checkpoint_s3_uri", "training_job", "train_records",
+                             "validation_records", "eval_records", "eval_data_s3_uri", "epochs", "learning_rate",
+                             "lora_alpha", "max_length", "global_batch_size", "accuracy", "baseline_accuracy"}
+    assert "splits.train.written" in json.dumps(metadata["train_records"])
+    # The keys the operator scripts read: the Bedrock import and the report.
+    from scripts.import_to_bedrock import CHECKPOINT_KEY, EVAL_DATA_KEY
+
+    assert {CHECKPOINT_KEY, EVAL_DATA_KEY} <= set(metadata)
     container = register["InferenceSpecification"]["Containers"][0]
     assert container["Image"].endswith("/nova-inference-repo:SM-Inference-latest")
 
@@ -217,12 +221,12 @@ def test_checks_catch_a_broken_argument(definition):
     steps = steps_by_name(broken)
     steps["FineTuneNovaLite"]["Arguments"]["ResourceConfig"]["InstanceCount"] = "one"
     steps["PrepareFinQAData"]["Arguments"]["AppSpecification"]["EntryPoint"] = ["python3"]
-    steps["RegisterModel"]["Arguments"]["CustomerMetadataProperties"]["Epochs"] = 2
+    steps["RegisterModel"]["Arguments"]["CustomerMetadataProperties"]["epochs"] = 2
     problems = argument_problems(broken)
     assert len(problems) == 3
     assert "PrepareFinQAData (CreateProcessingJob)" in problems[0] and '"EntryPoint"' in problems[0]
     assert "FineTuneNovaLite (CreateTrainingJob)" in problems[1] and "ResourceConfig.InstanceCount" in problems[1]
-    assert "RegisterModel (CreateModelPackage)" in problems[2] and "CustomerMetadataProperties.Epochs" in problems[2]
+    assert "RegisterModel (CreateModelPackage)" in problems[2] and "CustomerMetadataProperties.epochs" in problems[2]
 
 
 def test_checks_catch_dangling_references_and_unused_parameters(definition):
