@@ -35,7 +35,7 @@ def main() -> int:
     args = parser.parse_args()
     # A machine without AWS credentials or config, as the README's first command assumes.
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": tempfile.mkdtemp(),
-           "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
+           "AWS_DEFAULT_REGION": "us-east-1"}
     with tempfile.TemporaryDirectory() as folder:
         out = str(Path(folder) / "definition.json")
         dry_run = [sys.executable, "-m", "pipeline.upsert", "--dry-run", *EXAMPLE_FLAGS, "--definition-out", out]

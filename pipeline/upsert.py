@@ -40,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # The SDK makes clients when imported and needs a region by then: the settings' one.
     os.environ["AWS_DEFAULT_REGION"] = settings.region
+    if args.dry_run:
+        # Each client the SDK makes looks for credentials; without any, botocore's last resort
+        # is the EC2 instance metadata service, over the network. A dry run needs none.
+        os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
     from pipeline.checks import definition_problems
     from pipeline.definition import build_pipeline
     from pipeline.images import UnsupportedRegionError

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import botocore.endpoint
@@ -22,14 +24,29 @@ EXAMPLE_FLAGS = ["--region", EXAMPLE.region, "--role-arn", EXAMPLE.role_arn, "--
 
 @pytest.fixture(scope="module")
 def built():
+    """The pipeline for the example settings, built once; any AWS call or network lookup fails the build."""
     from pipeline.definition import build_pipeline
 
+    attempts = []
+
     def no_aws_call(self, operation_model, request_dict):
+        attempts.append(operation_model.name)
         raise AssertionError(f"building the pipeline called AWS: {operation_model.name}")
+
+    def no_lookup(host, *args, **kwargs):
+        attempts.append(host)
+        raise OSError(f"building the pipeline looked up {host}")
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(botocore.endpoint.Endpoint, "make_request", no_aws_call)
-        return build_pipeline(EXAMPLE)
+        patch.setattr(socket, "getaddrinfo", no_lookup)
+        result = build_pipeline(EXAMPLE)
+        # The SDK sends telemetry from background threads; give any such thread time to try.
+        for thread in threading.enumerate():
+            if thread.name == "sagemaker-telemetry":
+                thread.join(timeout=10)
+    assert attempts == []
+    return result
 
 
 @pytest.fixture(scope="module")
@@ -245,10 +262,22 @@ def test_checks_catch_dangling_references_and_unused_parameters(definition):
     assert "parameter TrainingInstanceType is used by no step" in problems
 
 
-def test_dry_run_is_byte_identical_across_processes_without_credentials(tmp_path):
+# `python -m pipeline.upsert` with every network lookup refused and reported.
+NETWORK_GUARDED_UPSERT = """
+import runpy, socket, sys
+def refuse(host, *args, **kwargs):
+    sys.stderr.write(f"NETWORK LOOKUP {host}\\n")
+    raise OSError("no network in a dry run")
+socket.getaddrinfo = refuse
+sys.argv[0] = "pipeline.upsert"
+runpy.run_module("pipeline.upsert", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_dry_run_is_byte_identical_across_processes_and_needs_no_credentials_or_network(tmp_path):
     # No credentials, no config, no region variable: what a fresh machine has.
-    bare = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AWS_EC2_METADATA_DISABLED": "true"}
-    command = [sys.executable, "-m", "pipeline.upsert", "--dry-run", *EXAMPLE_FLAGS]
+    bare = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    command = [sys.executable, "-c", NETWORK_GUARDED_UPSERT, "--dry-run", *EXAMPLE_FLAGS]
     first = subprocess.Popen(command, cwd=PROJECT_ROOT, env=bare, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True)
     second = subprocess.Popen([*command, "--definition-out", str(tmp_path / "definition.json")], cwd=PROJECT_ROOT,
@@ -256,6 +285,7 @@ def test_dry_run_is_byte_identical_across_processes_without_credentials(tmp_path
     (first_out, first_err), (_, second_err) = first.communicate(timeout=120), second.communicate(timeout=120)
     assert first.returncode == 0, first_err
     assert second.returncode == 0, second_err
+    assert "NETWORK LOOKUP" not in first_err + second_err
     assert first_out == (tmp_path / "definition.json").read_text() == COMMITTED_DEFINITION.read_text()
     assert "no AWS call" in first_err
 
