@@ -33,9 +33,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="runs of each, alternating (default: %(default)s)")
     args = parser.parse_args()
-    # A machine without AWS credentials or config, as the README's first command assumes.
+    # A machine without AWS credentials or config, as the README's first command assumes; the
+    # metadata service is off for both, as the dry run turns it off for itself.
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": tempfile.mkdtemp(),
-           "AWS_DEFAULT_REGION": "us-east-1"}
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
     with tempfile.TemporaryDirectory() as folder:
         out = str(Path(folder) / "definition.json")
         dry_run = [sys.executable, "-m", "pipeline.upsert", "--dry-run", *EXAMPLE_FLAGS, "--definition-out", out]
