@@ -135,7 +135,13 @@ def _build(settings: Settings, images: Images) -> BuiltPipeline:
     from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
     from sagemaker.core.processing import Processor
     from sagemaker.core.shapes import ProcessingInput, ProcessingOutput, ProcessingS3Input, ProcessingS3Output
-    from sagemaker.core.training.configs import Compute, InputData, OutputDataConfig, StoppingCondition
+    from sagemaker.core.training.configs import (
+        Compute,
+        InputData,
+        OutputDataConfig,
+        S3DataSource,
+        StoppingCondition,
+    )
     from sagemaker.core.workflow import (
         ConditionGreaterThanOrEqualTo,
         ExecutionVariables,
@@ -277,14 +283,19 @@ def _build(settings: Settings, images: Images) -> BuiltPipeline:
         return trainer.train(input_data_config=[InputData(channel_name=name, data_source=source)
                                                 for name, source in channels.items()], wait=False, logs=False)
 
+    def conversations(output: str) -> S3DataSource:
+        # "Converse" is the channel type AWS's SDK and samples give Nova SFT data; it names the
+        # file, as they do.
+        return S3DataSource(s3_data_type="Converse", s3_data_distribution_type="FullyReplicated",
+                            s3_uri=Join(on="/", values=[prepared_output[output].S3Output.S3Uri, f"{output}.jsonl"]))
+
     # 2. Train: Nova Lite LoRA SFT, the recipe delivered as the `recipe` channel.
     train = NovaTrainingStep(
         name=TRAIN, display_name="Fine-tune Nova Lite (LoRA SFT)",
         description="Nova Lite LoRA SFT recipe for g5/g6 12xlarge on the prepared FinQA conversations.",
         step_args=nova_job("nova-finqa-sft", images.training, training_instance_type, TRAINING_MAX_RUNTIME_SECONDS,
                            {"base_model": BASE_MODEL},
-                           {"train": prepared_output["train"].S3Output.S3Uri,
-                            "validation": prepared_output["validation"].S3Output.S3Uri,
+                           {"train": conversations("train"), "validation": conversations("validation"),
                             "recipe": prepared_output["recipe"].S3Output.S3Uri},
                            "training"),
         cache_config=cache, retry_policies=job_retries)

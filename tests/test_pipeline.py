@@ -140,10 +140,16 @@ def test_training_job(definition):
     assert "DebugHookConfig" not in arguments
     assert arguments["HyperParameters"] == {"base_model": "nova-lite/prod",
                                             "sagemaker_recipe_local_path": "/opt/ml/input/data/recipe/recipe.yaml"}
-    channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in arguments["InputDataConfig"]}
-    assert channels == {
-        name: {"Get": f"Steps.PrepareFinQAData.ProcessingOutputConfig.Outputs['{name}'].S3Output.S3Uri"}
-        for name in ("train", "validation", "recipe")}
+    channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"] for c in arguments["InputDataConfig"]}
+    assert set(channels) == {"train", "validation", "recipe"}
+    for name in ("train", "validation"):
+        assert channels[name]["S3DataType"] == "Converse"
+        assert channels[name]["S3Uri"] == {"Std:Join": {"On": "/", "Values": [
+            {"Get": f"Steps.PrepareFinQAData.ProcessingOutputConfig.Outputs['{name}'].S3Output.S3Uri"},
+            f"{name}.jsonl"]}}
+    assert channels["recipe"]["S3DataType"] == "S3Prefix"
+    assert channels["recipe"]["S3Uri"] == {
+        "Get": "Steps.PrepareFinQAData.ProcessingOutputConfig.Outputs['recipe'].S3Output.S3Uri"}
 
 
 def test_evaluation_jobs(definition, built):
