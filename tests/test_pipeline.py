@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -318,3 +319,20 @@ def test_region_without_nova_images_is_refused(capsys, monkeypatch):
                  "--bucket", EXAMPLE.bucket]) == 2
     error = capsys.readouterr().err
     assert "--region eu-central-1" in error and "us-east-1" in error
+
+
+def test_prepared_outputs_are_keyed_by_what_determines_their_content(definition):
+    """What lets a cached base-model evaluation survive a change of learning rate: its data's key."""
+    outputs = {o["OutputName"]: json.dumps(o["S3Output"]["S3Uri"]) for o in
+               steps_by_name(definition)["PrepareFinQAData"]["Arguments"]["ProcessingOutputConfig"]["Outputs"]}
+
+    def parameters(text):
+        return set(re.findall(r"Parameters\.(\w+)", text))
+
+    assert parameters(outputs["eval"]) == {"EvaluationRecords", "DataLocation"}
+    assert parameters(outputs["train"]) == parameters(outputs["validation"]) == {
+        "TrainingRecords", "MaxLength", "DataLocation"}
+    assert parameters(outputs["recipe"]) == {"Epochs", "LearningRate", "LoraAlpha", "MaxLength", "GlobalBatchSize"}
+    assert "Execution.PipelineExecutionId" in outputs["report"]
+    base = json.dumps(steps_by_name(definition)["GenerateBaseModelAnswers"]["Arguments"])
+    assert parameters(base) == set() and "Outputs['eval']" in base and "Outputs['recipe']" not in base
