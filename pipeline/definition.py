@@ -4,11 +4,13 @@
           │                                                                                 ├─> ScoreAnswers ─> CheckAccuracy ─┬─> RegisterModel
           └─────────────────────────────────> GenerateBaseModelAnswers ─────────────────────┘                                  └─> AccuracyTooLow
 
-Where a job writes decides what its cache can reuse. Prepared data and the training recipe
-go to keys built from exactly what determines their content (code digest, data location,
-record counts, recipe values), so re-running with a new learning rate re-trains but does
-not re-run the base model's evaluation, whose arguments did not change. Per-execution
-results (report, checkpoint, scores) go under the execution id.
+Where a job writes decides what the next job's cache can reuse: SageMaker keys a job step's
+cache on its image, arguments, hyperparameters and input locations (not its outputs). So
+prepared data and the training recipe go to keys built from exactly what determines their
+content (code digest, data location, record counts, recipe values): re-running with a new
+learning rate re-trains, but the base model's evaluation, whose inputs did not move, is a
+cache hit. Per-execution results (report, checkpoint, scores) go under the execution id and
+are always read through the producing step's properties, which a cache hit carries over.
 """
 from __future__ import annotations
 
