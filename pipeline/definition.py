@@ -383,11 +383,13 @@ def _build(settings: Settings, images: Images) -> BuiltPipeline:
     def text(value) -> Join:
         return Join(on="", values=[value])
 
-    # Nova LoRA adapters are served by Amazon Bedrock (custom model import of the checkpoint), not
-    # by SageMaker endpoints: the package's container records the Nova inference image with the
-    # training output (whose manifest.json names the checkpoint); checkpoint_s3_uri is what
-    # the Bedrock import reads.
-    model = ModelBuilder(image_uri=images.inference, s3_model_data_url=train.properties.ModelArtifacts.S3ModelArtifacts,
+    # Nova LoRA adapters are served by Amazon Bedrock (custom model import of the checkpoint),
+    # not by SageMaker endpoints, and the weights stay in the service's escrow bucket: the
+    # package records the Nova inference image with the training job's output.tar.gz, whose
+    # manifest.json names the checkpoint; checkpoint_s3_uri is what the Bedrock import reads.
+    training_archive = Join(on="/", values=[train.properties.OutputDataConfig.S3OutputPath,
+                                            train.properties.TrainingJobName, "output", "output.tar.gz"])
+    model = ModelBuilder(image_uri=images.inference, s3_model_data_url=training_archive,
                          role_arn=settings.role_arn, sagemaker_session=session, dependencies={},
                          log_level=logging.ERROR)
     register = ModelStep(

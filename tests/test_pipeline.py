@@ -234,6 +234,10 @@ def test_registration(definition):
     assert {CHECKPOINT_KEY, EVAL_DATA_KEY} <= set(metadata)
     container = register["InferenceSpecification"]["Containers"][0]
     assert container["Image"].endswith("/nova-inference-repo:SM-Inference-latest")
+    # The archive FindCheckpoint reads the manifest from: the package points at the same file.
+    assert container["ModelDataUrl"]["Std:Join"]["Values"] == [
+        {"Get": "Steps.FineTuneNovaLite.OutputDataConfig.S3OutputPath"},
+        {"Get": "Steps.FineTuneNovaLite.TrainingJobName"}, "output", "output.tar.gz"]
 
 
 def test_definition_checks_pass(definition, built):
