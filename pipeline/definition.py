@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from pipeline.artifacts import Artifact, base_model_recipe_artifact, code_artifact
-from pipeline.images import Images, images_for
+from pipeline.images import Images, images_for, nova_account
 from pipeline.settings import Settings
 from steps.recipes import (
     BASE_MODEL,
@@ -91,10 +91,15 @@ def _offline_sdk() -> Iterator[None]:
     and the SDK's telemetry (an HTTPS request per decorated call) is not sent.
     """
     # Imported first so that every SDK logger the build writes to exists when quieted below.
+    # The import sets the root logger to INFO (sagemaker.core.experiments); the caller's level
+    # is put back, or every boto3 client would announce where it found credentials.
+    root_level = logging.getLogger().level
     import sagemaker.mlops.workflow  # noqa: F401
     import sagemaker.serve  # noqa: F401
     import sagemaker.train  # noqa: F401
     from sagemaker.core.telemetry import telemetry_logging
+
+    logging.getLogger().setLevel(root_level)
 
     previous_role_check = os.environ.get("SAGEMAKER_VALIDATE_ROLE")
     previous_sender = telemetry_logging._send_telemetry_request
@@ -127,9 +132,9 @@ def canonical_json(definition: str) -> str:
 
 def build_pipeline(settings: Settings) -> BuiltPipeline:
     """The pipeline for these settings, its canonical definition, and the artifacts it reads."""
-    images = images_for(settings.region)
+    nova_account(settings.region)  # an unsupported region fails before the SDK's seconds of import
     with _offline_sdk():
-        return _build(settings, images)
+        return _build(settings, images_for(settings.region))
 
 
 def _build(settings: Settings, images: Images) -> BuiltPipeline:

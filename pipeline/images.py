@@ -30,11 +30,17 @@ class Images:
     inference: str
 
 
-def images_for(region: str) -> Images:
+def nova_account(region: str) -> str:
+    """The account publishing Nova images in the region; raises UnsupportedRegionError, without the SDK."""
     account = NOVA_ACCOUNTS.get(region)
     if account is None:
         raise UnsupportedRegionError(
             f"--region {region}: Nova Lite fine-tuning runs in {', '.join(sorted(NOVA_ACCOUNTS))} only")
+    return account
+
+
+def images_for(region: str) -> Images:
+    account = nova_account(region)
     from sagemaker.core import image_uris
 
     registry = f"{account}.dkr.ecr.{region}.amazonaws.com"
