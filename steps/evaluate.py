@@ -175,7 +175,7 @@ def _eval_record(line: str, where: str) -> EvalRecord:
         exe_ans=exe_ans,
         answer=str(metadata.get("answer") or ""),
         program=str(metadata.get("program") or ""),
-        table=tuple(tuple(str(cell) for cell in row) for row in table),
+        table=tuple(tuple(map(str, row)) for row in table),
         query=str(row.get("query") or ""),
     )
 
