@@ -259,6 +259,7 @@ def test_primary_metric_and_tolerance_options(tmp_path, eval_dir, gen_qa):
      "matches an eval record"),
     (lambda d: nova_archive(d / "output.tar.gz", "", member="run_name/other.jsonl"), "has no inference_output.jsonl"),
     (lambda d: (d / "empty_folder").mkdir() or d / "empty_folder", "no inference_output.jsonl"),
+    (lambda d: _two_prediction_files(d / "two"), "2 inference_output.jsonl files"),
 ])
 def test_unusable_predictions_are_a_clear_error(tmp_path, eval_dir, make, message):
     predictions = make(tmp_path)
@@ -287,3 +288,9 @@ def _write(path: Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path
+
+
+def _two_prediction_files(folder: Path) -> Path:
+    for run in ("base", "tuned"):
+        _write(folder / run / "eval_results" / "inference_output.jsonl", b"{}\n")
+    return folder
