@@ -39,6 +39,8 @@ _SPECS: tuple[_Spec, ...] = (
           "name of the SageMaker Pipeline"),
     _Spec("model_package_group", "--model-package-group", ("NOVA_MODEL_PACKAGE_GROUP",),
           "nova-finqa", "Model Registry group the pipeline registers models in"),
+    _Spec("bedrock_role_arn", "--bedrock-role-arn", ("NOVA_BEDROCK_ROLE_ARN",), None,
+          "IAM role that Bedrock assumes to read the checkpoint when importing an approved model"),
 )
 
 TAGS_ENV = "NOVA_TAGS"
@@ -58,6 +60,7 @@ class Settings:
     prefix: str = "nova-finqa"
     pipeline_name: str = "nova-finqa-sft"
     model_package_group: str = "nova-finqa"
+    bedrock_role_arn: str = ""
     tags: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     @property
@@ -108,10 +111,11 @@ class Settings:
         problems = []
         if self.region and not _REGION.match(self.region):
             problems.append(f"--region {self.region!r} is not an AWS region name (e.g. us-east-1)")
-        if self.role_arn and not _ROLE_ARN.match(self.role_arn):
-            problems.append(
-                f"--role-arn {self.role_arn!r} is not an IAM role ARN "
-                "(arn:aws:iam::<12-digit account>:role/<name>)")
+        for flag, value in (("--role-arn", self.role_arn), ("--bedrock-role-arn", self.bedrock_role_arn)):
+            if value and not _ROLE_ARN.match(value):
+                problems.append(
+                    f"{flag} {value!r} is not an IAM role ARN "
+                    "(arn:aws:iam::<12-digit account>:role/<name>)")
         if self.bucket and not _BUCKET.match(self.bucket):
             problems.append(f"--bucket {self.bucket!r} is not an S3 bucket name (no s3:// and no slash)")
         if self.prefix.startswith("/") or self.prefix.endswith("/"):

@@ -1,0 +1,19 @@
+"""What every operator tool needs to talk to AWS: a session for the resolved settings.
+
+boto3 reads `AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_<SERVICE>`) by itself, so the tools
+work unchanged against `moto_server` or any other endpoint the user points them at.
+"""
+from __future__ import annotations
+
+import boto3
+from botocore.exceptions import ClientError
+
+from pipeline.settings import Settings
+
+
+def session_for(settings: Settings) -> boto3.session.Session:
+    return boto3.session.Session(region_name=settings.region or None)
+
+
+def error_code(error: ClientError) -> str:
+    return error.response.get("Error", {}).get("Code", "")

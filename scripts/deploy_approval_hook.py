@@ -1,0 +1,266 @@
+"""Create or update the approval hook: approving a model package imports it into Bedrock.
+
+    python -m scripts.deploy_approval_hook [--checkpoint-bucket NAME] [settings flags]
+
+Sets up, in this order, and each time to the same end state (running it again changes
+nothing that is already right):
+- the IAM role Bedrock assumes to read the Nova checkpoint (`<group>-bedrock-import`),
+- the Lambda's IAM role (`<group>-approval-hook`),
+  both with the reviewed policies in scripts/policies/*.json,
+- the Lambda's log group with a retention period,
+- the Lambda `<group>-bedrock-import` running `scripts.import_to_bedrock.lambda_handler`
+  from a deterministic zip (scripts/lambda_bundle.py), redeployed only when the code changed,
+- the EventBridge rule `<group>-approved` on "SageMaker Model Package State Change" for this
+  group with `ModelApprovalStatus: Approved`, targeting the Lambda, and the permission that
+  lets the rule invoke it.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import string
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from pipeline.settings import Settings, SettingsError, add_settings_arguments
+from scripts.aws import error_code, session_for
+from scripts.lambda_bundle import HANDLER, build_zip
+
+POLICIES = Path(__file__).resolve().parent / "policies"
+RUNTIME = "python3.13"
+TIMEOUT_SECONDS = 900
+MEMORY_MB = 256
+LOG_RETENTION_DAYS = 90
+TARGET_ID = "bedrock-import"
+PERMISSION_ID = "invoked-by-approval-rule"
+NAME_LIMIT = 64
+ROLE_PROPAGATION_TRIES = 12
+
+
+def _bounded(name: str) -> str:
+    """IAM role, Lambda and rule names stop at 64 characters; a longer one keeps a hash."""
+    if len(name) <= NAME_LIMIT:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[:NAME_LIMIT - 9]}-{digest}"
+
+
+class HookNames:
+    def __init__(self, group: str):
+        self.bedrock_role = _bounded(f"{group}-bedrock-import")
+        self.lambda_role = _bounded(f"{group}-approval-hook")
+        self.function = _bounded(f"{group}-bedrock-import")
+        self.rule = _bounded(f"{group}-approved")
+        self.log_group = f"/aws/lambda/{self.function}"
+
+
+def event_pattern(group: str) -> dict:
+    return {
+        "source": ["aws.sagemaker"],
+        "detail-type": ["SageMaker Model Package State Change"],
+        "detail": {"ModelPackageGroupName": [group], "ModelApprovalStatus": ["Approved"]},
+    }
+
+
+def render_policy(file_name: str, values: dict[str, str]) -> dict:
+    """A reviewed policy file with its ${Placeholders} filled; a missing value is an error."""
+    text = (POLICIES / file_name).read_text(encoding="utf-8")
+    return json.loads(string.Template(text).substitute(values))
+
+
+def _policy_values(settings: Settings, account: str, partition: str, names: HookNames,
+                   bedrock_role_arn: str, checkpoint_bucket: str) -> dict[str, str]:
+    return {
+        "Partition": partition, "Region": settings.region, "AccountId": account,
+        "ModelPackageGroup": settings.model_package_group, "FunctionName": names.function,
+        "BedrockRoleArn": bedrock_role_arn, "Bucket": settings.bucket,
+        "PrefixPath": f"{settings.prefix}/" if settings.prefix else "",
+        "CheckpointBucketPattern": checkpoint_bucket or f"customer-escrow-{account}-*",
+    }
+
+
+class Deployer:
+    def __init__(self, session, settings: Settings, out=sys.stdout,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.settings = settings
+        self.iam = session.client("iam")
+        self.logs = session.client("logs")
+        self.lambda_ = session.client("lambda")
+        self.events = session.client("events")
+        self.sts = session.client("sts")
+        self.out = out
+        self.sleep = sleep
+
+    def _tags(self, parameter: str, as_list: bool = False) -> dict:
+        if not self.settings.tags:
+            return {}
+        return {parameter: self.settings.tag_list if as_list else dict(self.settings.tags)}
+
+    def say(self, text: str) -> None:
+        self.out.write(text + "\n")
+
+    def deploy(self, checkpoint_bucket: str = "") -> dict[str, str]:
+        identity = self.sts.get_caller_identity()
+        account, partition = identity["Account"], identity["Arn"].split(":")[1]
+        names = HookNames(self.settings.model_package_group)
+        bedrock_role_arn = f"arn:{partition}:iam::{account}:role/{names.bedrock_role}"
+        values = _policy_values(self.settings, account, partition, names, bedrock_role_arn, checkpoint_bucket)
+
+        self.ensure_role(names.bedrock_role, render_policy("bedrock_import_trust.json", values),
+                         render_policy("bedrock_import_permissions.json", values),
+                         "Lets Bedrock read Nova checkpoints to import approved models")
+        lambda_role_arn = self.ensure_role(
+            names.lambda_role, render_policy("approval_hook_trust.json", values),
+            render_policy("approval_hook_permissions.json", values),
+            f"Runs the Bedrock import of approved {self.settings.model_package_group} model packages")
+        self.ensure_log_group(names.log_group)
+        environment = {
+            "NOVA_MODEL_PACKAGE_GROUP": self.settings.model_package_group,
+            "NOVA_BEDROCK_ROLE_ARN": bedrock_role_arn,
+            "NOVA_BUCKET": self.settings.bucket,
+            "NOVA_PREFIX": self.settings.prefix,
+        }
+        function_arn = self.ensure_function(names.function, lambda_role_arn, environment)
+        rule_arn = self.events.put_rule(
+            Name=names.rule, EventPattern=json.dumps(event_pattern(self.settings.model_package_group)),
+            State="ENABLED",
+            Description=f"Approved {self.settings.model_package_group} model packages go to Bedrock",
+        )["RuleArn"]
+        self.events.put_targets(Rule=names.rule, Targets=[{"Id": TARGET_ID, "Arn": function_arn}])
+        self.ensure_invoke_permission(names.function, rule_arn)
+        self.say(f"rule {names.rule} -> {function_arn}")
+        return {"rule_arn": rule_arn, "function_arn": function_arn,
+                "lambda_role_arn": lambda_role_arn, "bedrock_role_arn": bedrock_role_arn}
+
+    def ensure_role(self, name: str, trust: dict, permissions: dict, description: str) -> str:
+        try:
+            role = self.iam.get_role(RoleName=name)["Role"]
+        except ClientError as error:
+            if error_code(error) != "NoSuchEntity":
+                raise
+            role = self.iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust),
+                                        Description=description, **self._tags("Tags", as_list=True))["Role"]
+            self.say(f"created role {name}")
+        else:
+            if _as_dict(role.get("AssumeRolePolicyDocument")) != trust:
+                self.iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
+                self.say(f"updated trust policy of role {name}")
+        try:
+            current = self.iam.get_role_policy(RoleName=name, PolicyName="permissions")["PolicyDocument"]
+        except ClientError as error:
+            if error_code(error) != "NoSuchEntity":
+                raise
+            current = None
+        if _as_dict(current) != permissions:
+            self.iam.put_role_policy(RoleName=name, PolicyName="permissions", PolicyDocument=json.dumps(permissions))
+            self.say(f"set permissions of role {name}")
+        return role["Arn"]
+
+    def ensure_log_group(self, name: str) -> None:
+        try:
+            self.logs.create_log_group(logGroupName=name, **self._tags("tags"))
+        except ClientError as error:
+            if error_code(error) != "ResourceAlreadyExistsException":
+                raise
+        self.logs.put_retention_policy(logGroupName=name, retentionInDays=LOG_RETENTION_DAYS)
+
+    def ensure_function(self, name: str, role_arn: str, environment: dict[str, str]) -> str:
+        code = build_zip()
+        code_sha = base64.b64encode(hashlib.sha256(code).digest()).decode()
+        configuration = {"Role": role_arn, "Handler": HANDLER, "Runtime": RUNTIME, "Timeout": TIMEOUT_SECONDS,
+                         "MemorySize": MEMORY_MB, "Environment": {"Variables": environment}}
+        try:
+            current = self.lambda_.get_function_configuration(FunctionName=name)
+        except ClientError as error:
+            if error_code(error) != "ResourceNotFoundException":
+                raise
+            created = self._create_function(name, code, configuration)
+            self.say(f"created Lambda {name} ({len(code)} bytes)")
+            return created["FunctionArn"]
+        if current.get("CodeSha256") != code_sha:
+            self.lambda_.update_function_code(FunctionName=name, ZipFile=code)
+            self._wait_updated(name)
+            self.say(f"updated the code of Lambda {name}")
+        if any(current.get(key) != value for key, value in configuration.items()):
+            self.lambda_.update_function_configuration(FunctionName=name, **configuration)
+            self._wait_updated(name)
+            self.say(f"updated the configuration of Lambda {name}")
+        return current["FunctionArn"]
+
+    def _create_function(self, name: str, code: bytes, configuration: dict) -> dict:
+        for attempt in range(ROLE_PROPAGATION_TRIES):
+            try:
+                return self.lambda_.create_function(
+                    FunctionName=name, Code={"ZipFile": code}, **self._tags("Tags"),
+                    Description="Imports approved Nova FinQA model packages into Bedrock", **configuration)
+            except ClientError as error:
+                # A role created seconds ago is not yet visible to Lambda: IAM is eventually consistent.
+                propagating = (error_code(error) == "InvalidParameterValueException"
+                               and "cannot be assumed" in str(error))
+                if not propagating or attempt == ROLE_PROPAGATION_TRIES - 1:
+                    raise
+                self.sleep(5)
+        raise AssertionError("unreachable")
+
+    def _wait_updated(self, name: str) -> None:
+        while self.lambda_.get_function_configuration(FunctionName=name).get("LastUpdateStatus") == "InProgress":
+            self.sleep(2)
+
+    def ensure_invoke_permission(self, function: str, rule_arn: str) -> None:
+        try:
+            policy = json.loads(self.lambda_.get_policy(FunctionName=function)["Policy"])
+        except ClientError as error:
+            if error_code(error) != "ResourceNotFoundException":
+                raise
+            policy = {"Statement": []}
+        statement = next((s for s in policy["Statement"] if s.get("Sid") == PERMISSION_ID), None)
+        if statement is not None:
+            source = statement.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn")
+            if source == rule_arn:
+                return
+            self.lambda_.remove_permission(FunctionName=function, StatementId=PERMISSION_ID)
+        self.lambda_.add_permission(FunctionName=function, StatementId=PERMISSION_ID,
+                                    Action="lambda:InvokeFunction", Principal="events.amazonaws.com",
+                                    SourceArn=rule_arn)
+
+
+def _as_dict(document) -> dict | None:
+    if document is None or isinstance(document, dict):
+        return document
+    return json.loads(document)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m scripts.deploy_approval_hook", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint-bucket", default="",
+                        help="bucket of the Nova checkpoints (the bucket of checkpoint_s3_uri); "
+                             "default: the pattern customer-escrow-<account>-*")
+    add_settings_arguments(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None, *, session=None, sleep: Callable[[float], None] = time.sleep) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.resolve(args, required=("region", "bucket"))
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
+        deployer = Deployer(session or session_for(settings), settings, sleep=sleep)
+        print(json.dumps(deployer.deploy(args.checkpoint_bucket), indent=2))
+    except (ClientError, BotoCoreError) as error:
+        print(f"error: {error}\nRunning it again is safe: what exists already is kept.", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""The approval hook's Lambda zip, built deterministically from the project's own code.
+
+It holds the handler's modules (`scripts/import_to_bedrock.py` and what it imports from the
+project: `scripts/aws.py`, `pipeline/settings.py`) and a vendored boto3/botocore: the SDK
+bundled in Lambda's Python runtimes lags behind the releases and may not know Bedrock's
+CreateCustomModel / CreateCustomModelDeployment, so the zip carries the SDK this project
+was tested with. botocore's API models are cut down to the services the handler calls,
+which keeps the zip small. Same installed packages and same sources give the same bytes
+(sorted entries, fixed timestamps and modes), so an unchanged hook is not redeployed.
+"""
+from __future__ import annotations
+
+import importlib.util
+import io
+import zipfile
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+HANDLER = "scripts.import_to_bedrock.lambda_handler"
+PROJECT_FILES = (
+    "pipeline/__init__.py",
+    "pipeline/settings.py",
+    "scripts/__init__.py",
+    "scripts/aws.py",
+    "scripts/import_to_bedrock.py",
+)
+VENDORED_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
+BOTOCORE_SERVICES = ("bedrock", "bedrock-runtime", "lambda", "s3", "sagemaker")
+"""Every service the handler makes a client for."""
+
+REQUIRED_OPERATIONS = {
+    "bedrock": ("CreateCustomModel", "GetCustomModel", "CreateCustomModelDeployment", "GetCustomModelDeployment"),
+    "bedrock-runtime": ("Converse",),
+}
+
+_FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def check_sdk_knows_the_handlers_calls() -> None:
+    """The vendored botocore is the installed one: it must know every Bedrock call the handler makes."""
+    import botocore
+    import botocore.session
+
+    session = botocore.session.get_session()
+    for service, operations in REQUIRED_OPERATIONS.items():
+        missing = set(operations) - set(session.get_service_model(service).operation_names)
+        if missing:
+            raise RuntimeError(f"the installed botocore {botocore.__version__} has no {service} "
+                               f"{', '.join(sorted(missing))}: upgrade boto3 (pip install -U boto3) and deploy again")
+
+
+def _vendored_files(name: str) -> list[tuple[str, Path]]:
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        raise RuntimeError(f"{name} is not installed; install the project (pip install -e .) first")
+    origin = Path(spec.origin)
+    if origin.name != "__init__.py":
+        return [(origin.name, origin)]
+    package_dir = origin.parent
+    files = []
+    for path in sorted(package_dir.rglob("*")):
+        relative = path.relative_to(package_dir.parent)
+        parts = relative.parts
+        if path.is_dir() or "__pycache__" in parts or path.suffix in (".pyc", ".pyo"):
+            continue
+        if parts[:2] == ("boto3", "data"):
+            continue  # resource models: the handler uses clients only
+        if parts[:2] == ("botocore", "data") and len(parts) > 3 and parts[2] not in BOTOCORE_SERVICES:
+            continue
+        files.append((relative.as_posix(), path))
+    return files
+
+
+def bundle_files() -> list[tuple[str, Path]]:
+    files = [(name, PROJECT_ROOT / name) for name in PROJECT_FILES]
+    for package in VENDORED_PACKAGES:
+        files.extend(_vendored_files(package))
+    return sorted(files)
+
+
+def build_zip() -> bytes:
+    check_sdk_knows_the_handlers_calls()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for name, path in bundle_files():
+            info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, path.read_bytes(), compresslevel=9)
+    return buffer.getvalue()

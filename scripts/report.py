@@ -1,0 +1,306 @@
+"""Accuracy of every registered model version against the base model, by training-set size.
+
+    python -m scripts.report [--output-dir DIR] [settings flags]
+    python -m scripts.report --from-files [RECORDS=]PATH [[RECORDS=]PATH ...] [--output-dir DIR]
+
+From the Model Registry it lists every version in the group and takes its accuracy from
+the package metadata (`accuracy`), else from the evaluation.json its ModelQuality statistics
+point at; the training-set size from `train_records`; the base model's figure from
+`baseline_accuracy`, else from evaluation.json's baseline. `--from-files` reads local
+evaluation.json files (or folders holding one) instead, so it works offline; prefix a path
+with its training-set size (`100=runs/small/evaluation.json`).
+
+Writes DIR/accuracy_report.md (a Markdown table) and DIR/accuracy_by_training_size.png (a bar
+chart). A version without metrics is listed as "no metrics" with the reason.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from pipeline.settings import Settings, SettingsError, add_settings_arguments
+from scripts.aws import session_for
+
+REPORT_NAME = "accuracy_report.md"
+CHART_NAME = "accuracy_by_training_size.png"
+CHART_SIZE_INCHES = (8.0, 4.5)
+CHART_DPI = 100
+DEFAULT_OUTPUT_DIR = Path("out/report")
+
+
+class ReportInputError(ValueError):
+    """An input of the report cannot be used; the message names it."""
+
+
+@dataclass(frozen=True)
+class Result:
+    label: str
+    train_records: int | None
+    accuracy: float | None
+    baseline: float | None = None
+    metric: str = ""
+    scored: str = ""
+    approval: str = ""
+    training_job: str = ""
+    note: str = ""
+
+
+def _number(value: Any, what: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ReportInputError(f"{what} is {value!r}, not a number") from None
+    if not math.isfinite(number) or not 0.0 <= number <= 1.0:
+        raise ReportInputError(f"{what} is {value!r}, not a fraction from 0 to 1")
+    return number
+
+
+def _records(value: Any, what: str) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise ReportInputError(f"{what} is {value!r}, not a whole number") from None
+
+
+def figures_from_evaluation(evaluation: Any, source: str) -> dict[str, Any]:
+    """accuracy, baseline, metric name and 'correct/scored' from an evaluation.json."""
+    try:
+        metrics = evaluation["metrics"]
+        accuracy = _number(metrics["accuracy"]["value"], f"{source} metrics.accuracy.value")
+    except (KeyError, TypeError):
+        raise ReportInputError(f"{source} has no metrics.accuracy.value (is it steps.evaluate's evaluation.json?)") \
+            from None
+    metric = metrics["accuracy"].get("metric") or evaluation.get("primary_metric") or ""
+    detail = metrics.get(metric) if isinstance(metrics.get(metric), dict) else {}
+    scored = f"{detail['correct']}/{detail['scored']}" if {"correct", "scored"} <= set(detail) else ""
+    baseline = None
+    baseline_metrics = (evaluation.get("baseline") or {}).get("metrics") or {}
+    for name in ("accuracy", metric):
+        if isinstance(baseline_metrics.get(name), dict) and "value" in baseline_metrics[name]:
+            baseline = _number(baseline_metrics[name]["value"], f"{source} baseline.metrics.{name}.value")
+            break
+    return {"accuracy": accuracy, "baseline": baseline, "metric": metric, "scored": scored}
+
+
+def _read_s3_json(s3, uri: str) -> Any:
+    if not uri.startswith("s3://"):
+        raise ReportInputError(f"statistics location {uri!r} is not an s3:// URI")
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except (ClientError, BotoCoreError) as error:
+        raise ReportInputError(f"{uri} cannot be read ({error})") from None
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError as error:
+        raise ReportInputError(f"{uri} is not JSON ({error})") from None
+
+
+def result_from_package(package: dict, s3) -> Result:
+    metadata = package.get("CustomerMetadataProperties") or {}
+    label = f"v{package.get('ModelPackageVersion', '?')}"
+    base = Result(label=label, train_records=None, accuracy=None,
+                  approval=package.get("ModelApprovalStatus", ""), training_job=metadata.get("training_job", ""))
+    try:
+        base = replace(base, train_records=_records(metadata.get("train_records"), f"{label} train_records"))
+        figures: dict[str, Any] = {}
+        statistics = (package.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics") or {}).get("S3Uri")
+        if statistics:
+            try:
+                figures = figures_from_evaluation(_read_s3_json(s3, statistics), statistics)
+            except ReportInputError as error:
+                if "accuracy" not in metadata:
+                    raise
+                figures = {"note": f"statistics unreadable: {error}"}
+        elif "accuracy" not in metadata:
+            raise ReportInputError("neither an accuracy in its metadata nor ModelQuality statistics")
+        accuracy = (_number(metadata["accuracy"], f"{label} accuracy") if "accuracy" in metadata
+                    else figures["accuracy"])
+        baseline = (_number(metadata["baseline_accuracy"], f"{label} baseline_accuracy")
+                    if metadata.get("baseline_accuracy") else figures.get("baseline"))
+        return replace(base, accuracy=accuracy, baseline=baseline, metric=figures.get("metric", ""),
+                       scored=figures.get("scored", ""), note=figures.get("note", ""))
+    except ReportInputError as error:
+        return replace(base, note=f"no metrics: {error}")
+
+
+def results_from_registry(sagemaker, s3, group: str) -> list[Result]:
+    results = []
+    paginator = sagemaker.get_paginator("list_model_packages")
+    for page in paginator.paginate(ModelPackageGroupName=group, SortBy="CreationTime", SortOrder="Ascending"):
+        for summary in page.get("ModelPackageSummaryList", []):
+            package = sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
+            results.append(result_from_package(package, s3))
+    return results
+
+
+def results_from_files(specs: list[str]) -> list[Result]:
+    results = []
+    for spec in specs:
+        size_text, sep, path_text = spec.partition("=")
+        if not sep:
+            size_text, path_text = "", spec
+        path = Path(path_text)
+        if path.is_dir():
+            path = path / "evaluation.json"
+        label = path.parent.name or path.name
+        train_records = _records(size_text, f"--from-files {spec!r}: the part before '='")
+        try:
+            evaluation = json.loads(path.read_text(encoding="utf-8"))
+            figures = figures_from_evaluation(evaluation, str(path))
+        except (OSError, json.JSONDecodeError, ReportInputError) as error:
+            results.append(Result(label, train_records, None, note=f"no metrics: {error}"))
+            continue
+        results.append(Result(label, train_records, figures["accuracy"], figures["baseline"],
+                              figures["metric"], figures["scored"]))
+    return results
+
+
+def _percent(value: float | None) -> str:
+    return "no metrics" if value is None else f"{value * 100:.1f}%"
+
+
+def base_model_result(results: list[Result]) -> Result | None:
+    """The base model's figure: from the newest result that measured one."""
+    measured = [r for r in results if r.baseline is not None]
+    if not measured:
+        return None
+    newest = measured[-1]
+    others = sorted({round(r.baseline, 6) for r in measured} - {round(newest.baseline, 6)})
+    note = f"measured with {newest.label}"
+    if others:
+        note += "; other runs measured " + ", ".join(_percent(v) for v in others) + " (different eval sets?)"
+    return Result("Base Nova Lite", 0, newest.baseline, metric=newest.metric, note=note)
+
+
+def render_markdown(results: list[Result], source: str, chart_written: bool) -> str:
+    base = base_model_result(results)
+    metrics = sorted({r.metric for r in results if r.metric})
+    lines = [
+        "# Nova Lite on FinQA: accuracy by training-set size",
+        "",
+        f"Source: {source}. Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.",
+        f"Accuracy metric: {', '.join(metrics) or 'as registered (see the metadata key accuracy)'}.",
+        "",
+        "| Model | Training records | Accuracy | Correct/scored | Approval | Training job | Notes |",
+        "|---|---:|---:|---:|---|---|---|",
+    ]
+    rows = ([base] if base else []) + results
+    for r in rows:
+        records = "-" if r.train_records is None else f"{r.train_records:,}"
+        cells = [r.label, records, _percent(r.accuracy), r.scored or "-", r.approval or "-",
+                 r.training_job or "-", r.note.replace("|", "/") or ""]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    if chart_written:
+        lines += [f"![accuracy by training-set size]({CHART_NAME})", ""]
+    else:
+        lines += ["No chart: no version has metrics yet.", ""]
+    return "\n".join(lines)
+
+
+def chart_bars(results: list[Result]) -> list[tuple[str, float, bool]]:
+    """(label, accuracy, is_base) for every bar: the base model first, then the fine-tuned
+    versions by training-set size (unknown sizes last)."""
+    bars = []
+    base = base_model_result(results)
+    if base is not None:
+        bars.append(("Base\nNova Lite", base.accuracy, True))
+    tuned = [r for r in results if r.accuracy is not None]
+    tuned.sort(key=lambda r: (r.train_records is None, r.train_records or 0))
+    for r in tuned:
+        size = "size unknown" if r.train_records is None else f"{r.train_records:,} records"
+        bars.append((f"{r.label}\n{size}", r.accuracy, False))
+    return bars
+
+
+def write_chart(results: list[Result], path: Path) -> bool:
+    bars = chart_bars(results)
+    if not bars:
+        return False
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(figsize=CHART_SIZE_INCHES, dpi=CHART_DPI)
+    try:
+        positions = range(len(bars))
+        values = [value * 100 for _, value, _ in bars]
+        colours = ["#9e9e9e" if is_base else "#1f77b4" for _, _, is_base in bars]
+        drawn = axes.bar(positions, values, color=colours)
+        axes.bar_label(drawn, labels=[f"{v:.1f}%" for v in values], padding=2)
+        axes.set_xticks(list(positions), [label for label, _, _ in bars])
+        axes.set_ylim(0, 100)
+        axes.set_ylabel("accuracy on FinQA test (%)")
+        axes.set_title("Base Nova Lite vs fine-tuned, by training-set size")
+        axes.spines[["top", "right"]].set_visible(False)
+        figure.tight_layout()
+        figure.savefig(path, dpi=CHART_DPI)
+    finally:
+        pyplot.close(figure)
+    return True
+
+
+def write_report(results: list[Result], output_dir: Path, source: str) -> tuple[Path, Path | None]:
+    output_dir.mkdir(parents=True, exist_ok=True)
+    chart = output_dir / CHART_NAME
+    written = write_chart(results, chart)
+    if not written and chart.exists():
+        chart.unlink()  # a chart from an earlier report would no longer match the table
+    report = output_dir / REPORT_NAME
+    report.write_text(render_markdown(results, source, written), encoding="utf-8")
+    return report, chart if written else None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m scripts.report", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR,
+                        help=f"where to write {REPORT_NAME} and {CHART_NAME} (default {DEFAULT_OUTPUT_DIR})")
+    parser.add_argument("--from-files", nargs="+", metavar="[RECORDS=]PATH",
+                        help="local evaluation.json files or folders instead of the Model Registry")
+    add_settings_arguments(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None, *, session=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.from_files:
+            results = results_from_files(args.from_files)
+            source = "local files " + ", ".join(args.from_files)
+        else:
+            settings = Settings.resolve(args, required=("region",))
+            session = session or session_for(settings)
+            results = results_from_registry(session.client("sagemaker"), session.client("s3"),
+                                            settings.model_package_group)
+            source = f"Model Registry group {settings.model_package_group} ({settings.region})"
+    except (SettingsError, ReportInputError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except (ClientError, BotoCoreError) as error:
+        print(f"error: reading the Model Registry failed: {error}", file=sys.stderr)
+        return 1
+    if not results:
+        print(f"error: nothing to report from {source}: no model versions", file=sys.stderr)
+        return 1
+    report, chart = write_report(results, args.output_dir, source)
+    print(f"wrote {report}" + (f" and {chart}" if chart else " (no chart: no metrics yet)"))
+    missing = [r.label for r in results if r.accuracy is None]
+    if missing:
+        print(f"without metrics: {', '.join(missing)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""`python -m scripts.deploy_approval_hook` under moto (IAM, Lambda, EventBridge, Logs,
+STS), and the Lambda zip it deploys."""
+from __future__ import annotations
+
+import base64
+import collections
+import hashlib
+import io
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.events.models import EventPattern
+
+from scripts import deploy_approval_hook as hook
+from scripts.lambda_bundle import build_zip
+from tests.aws_fixtures import ACCOUNT, moto_server, run_cli  # noqa: F401
+
+REGION = "us-east-1"
+GROUP = "nova-finqa"
+POLICY_FILES = sorted(hook.POLICIES.glob("*.json"))
+
+
+@pytest.fixture
+def deployed(monkeypatch):
+    monkeypatch.setenv("NOVA_BUCKET", "example-bucket")
+    monkeypatch.delenv("NOVA_TAGS", raising=False)
+    with mock_aws():
+        session = boto3.session.Session(region_name=REGION)
+        calls: collections.Counter = collections.Counter()
+        session.events.register("before-call.*.*", lambda model, **kw: calls.update([model.name]))
+        assert hook.main(["--tag", "project=nova-finqa"], session=session, sleep=lambda s: None) == 0
+        yield session, calls
+
+
+def test_deploy_creates_rule_lambda_and_roles(deployed):
+    session, _ = deployed
+    iam, lambda_, events = (session.client(n) for n in ("iam", "lambda", "events"))
+    bedrock_role = iam.get_role(RoleName="nova-finqa-bedrock-import")["Role"]
+    assert bedrock_role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "bedrock.amazonaws.com"}
+    lambda_role = iam.get_role(RoleName="nova-finqa-approval-hook")["Role"]
+    permissions = iam.get_role_policy(RoleName="nova-finqa-approval-hook", PolicyName="permissions")["PolicyDocument"]
+    by_sid = {s["Sid"]: s for s in permissions["Statement"]}
+    assert by_sid["ReadAndAnnotateTheGroupsModelPackages"]["Resource"] == \
+        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{GROUP}/*"
+    assert by_sid["PassTheImportRoleToBedrockOnly"]["Resource"] == bedrock_role["Arn"]
+    assert by_sid["ReadTheSmokeTestQuestionFromThePipelinesData"]["Resource"] == \
+        "arn:aws:s3:::example-bucket/nova-finqa/*"
+
+    function = lambda_.get_function_configuration(FunctionName="nova-finqa-bedrock-import")
+    assert function["Role"] == lambda_role["Arn"]
+    assert (function["Handler"], function["Runtime"], function["Timeout"]) == (
+        "scripts.import_to_bedrock.lambda_handler", "python3.13", 900)
+    assert function["Environment"]["Variables"] == {
+        "NOVA_MODEL_PACKAGE_GROUP": GROUP, "NOVA_BEDROCK_ROLE_ARN": bedrock_role["Arn"],
+        "NOVA_BUCKET": "example-bucket", "NOVA_PREFIX": "nova-finqa"}
+    assert function["CodeSha256"] == base64.b64encode(hashlib.sha256(build_zip()).digest()).decode()
+
+    rule = events.describe_rule(Name="nova-finqa-approved")
+    assert json.loads(rule["EventPattern"]) == hook.event_pattern(GROUP)
+    assert [t["Arn"] for t in events.list_targets_by_rule(Rule="nova-finqa-approved")["Targets"]] == \
+        [function["FunctionArn"]]
+    [statement] = json.loads(lambda_.get_policy(FunctionName="nova-finqa-bedrock-import")["Policy"])["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == rule["Arn"]
+    assert session.client("logs").describe_log_groups(
+        logGroupNamePrefix="/aws/lambda/nova-finqa-bedrock-import")["logGroups"][0]["retentionInDays"] == 90
+
+
+def test_the_rule_matches_approved_packages_of_our_group_only(deployed):
+    # moto's TestEventPattern is not implemented; its rule matcher is what PutEvents uses.
+    rule = deployed[0].client("events").describe_rule(Name="nova-finqa-approved")
+    pattern = EventPattern.load(rule["EventPattern"])
+
+    def matches(group: str, status: str) -> bool:
+        event = {"id": "1", "source": "aws.sagemaker", "detail-type": "SageMaker Model Package State Change",
+                 "account": ACCOUNT, "region": REGION, "time": "2026-01-01T00:00:00Z", "resources": [],
+                 "detail": {"ModelPackageGroupName": group, "ModelApprovalStatus": status,
+                            "ModelPackageArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{group}/1"}}
+        return pattern.matches_event(event)
+
+    assert matches(GROUP, "Approved")
+    assert not matches(GROUP, "PendingManualApproval")
+    assert not matches(GROUP, "Rejected")
+    assert not matches("another-group", "Approved")
+
+
+def test_running_it_again_changes_nothing(deployed):
+    session, calls = deployed
+    first = dict(calls)
+    calls.clear()
+    assert hook.main(["--tag", "project=nova-finqa"], session=session, sleep=lambda s: None) == 0
+    changing = {name for name in calls if name.startswith(("Create", "Update", "Add", "Remove"))
+                or name == "PutRolePolicy"}
+    assert changing == {"CreateLogGroup"}, changing  # answered "already exists"
+    assert first["CreateFunction"] == 1 and first["CreateRole"] == 2
+    lambda_ = session.client("lambda")
+    assert len(json.loads(lambda_.get_policy(FunctionName="nova-finqa-bedrock-import")["Policy"])["Statement"]) == 1
+    assert len(session.client("events").list_targets_by_rule(Rule="nova-finqa-approved")["Targets"]) == 1
+
+
+def test_changed_settings_update_in_place(deployed, monkeypatch):
+    session, calls = deployed
+    calls.clear()
+    monkeypatch.setenv("NOVA_PREFIX", "other-prefix")
+    assert hook.main([], session=session, sleep=lambda s: None) == 0
+    assert calls["UpdateFunctionConfiguration"] == 1 and calls["PutRolePolicy"] == 1
+    assert calls["CreateFunction"] == 0 and calls["UpdateFunctionCode"] == 0
+    variables = session.client("lambda").get_function_configuration(
+        FunctionName="nova-finqa-bedrock-import")["Environment"]["Variables"]
+    assert variables["NOVA_PREFIX"] == "other-prefix"
+
+
+@pytest.mark.parametrize("path", POLICY_FILES, ids=[p.name for p in POLICY_FILES])
+def test_policies_are_least_privilege(path):
+    values = {name: f"<{name}>" for name in ("Partition", "Region", "AccountId", "ModelPackageGroup",
+                                             "FunctionName", "BedrockRoleArn", "Bucket", "PrefixPath",
+                                             "CheckpointBucketPattern")}
+    policy = hook.render_policy(path.name, values)
+    for statement in policy["Statement"]:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert all("*" not in action for action in actions), statement
+        if "Principal" in statement:
+            assert statement["Condition"], statement
+            continue
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        assert all(resource != "*" and resource.startswith(("arn:", "<")) for resource in resources), statement
+
+
+def test_the_zip_is_deterministic_and_runs_on_its_own(tmp_path):
+    first, second = build_zip(), build_zip()
+    assert first == second
+    with zipfile.ZipFile(io.BytesIO(first)) as archive:
+        names = archive.namelist()
+        assert names == sorted(names)
+        assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+        archive.extractall(tmp_path)
+    assert "scripts/import_to_bedrock.py" in names and "pipeline/settings.py" in names
+    assert not any(name.startswith(("tests/", "steps/")) or "__pycache__" in name for name in names)
+    assert not any(name.startswith("botocore/data/ec2/") for name in names)
+    # -S: no site-packages, so only what the zip holds (and the standard library) is importable.
+    probe = (
+        "import sys; sys.path.insert(0, sys.argv[1]);"
+        "import scripts.import_to_bedrock as handler, boto3;"
+        "assert boto3.__file__.startswith(sys.argv[1]), boto3.__file__;"
+        "session = boto3.session.Session(region_name='us-east-1');"
+        "assert hasattr(session.client('bedrock'), 'create_custom_model_deployment');"
+        "[session.client(name) for name in ('bedrock-runtime', 'sagemaker', 's3', 'lambda')];"
+        "print(callable(handler.lambda_handler))"
+    )
+    result = subprocess.run([sys.executable, "-S", "-c", probe, str(tmp_path)], capture_output=True, text=True,
+                            env={"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                                 "AWS_CONFIG_FILE": "/dev/null", "AWS_EC2_METADATA_DISABLED": "true"},
+                            timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == "True", result.stderr
+    assert Path(tmp_path, "botocore/data/bedrock").is_dir()
+
+
+def test_an_sdk_without_the_bedrock_calls_is_refused(monkeypatch):
+    import botocore.model
+
+    def without_deployments(self):
+        return [name for name in self._service_description["operations"] if name != "CreateCustomModelDeployment"]
+
+    monkeypatch.setattr(botocore.model.ServiceModel, "operation_names", property(without_deployments))
+    with pytest.raises(RuntimeError, match="CreateCustomModelDeployment: upgrade boto3"):
+        build_zip()
+
+
+def test_deploy_end_to_end_against_moto_server(moto_server):
+    result = run_cli("scripts.deploy_approval_hook", ["--bucket", "example-bucket"], moto_server)
+    assert result.returncode == 0, result.stderr
+    deployed = json.loads(result.stdout[result.stdout.index("{"):])
+    lambda_ = boto3.client("lambda", region_name=REGION, endpoint_url=moto_server)
+    function = lambda_.get_function_configuration(FunctionName="nova-finqa-bedrock-import")
+    assert function["FunctionArn"] == deployed["function_arn"]
+    assert function["Environment"]["Variables"]["NOVA_BEDROCK_ROLE_ARN"] == deployed["bedrock_role_arn"]
+    events = boto3.client("events", region_name=REGION, endpoint_url=moto_server)
+    assert events.describe_rule(Name="nova-finqa-approved")["Arn"] == deployed["rule_arn"]
+
+    again = run_cli("scripts.deploy_approval_hook", ["--bucket", "example-bucket"], moto_server)
+    assert again.returncode == 0, again.stderr
+    assert "created" not in again.stdout and "updated" not in again.stdout

@@ -1,0 +1,151 @@
+"""`python -m scripts.report`: from the Model Registry (moto, and moto_server end to end)
+and from local evaluation.json files. Every accuracy here is a made-up test value, chosen
+to be recognisable (0.25, 0.5, ...), never a measurement."""
+from __future__ import annotations
+
+import json
+
+import boto3
+import numpy
+import pytest
+from moto import mock_aws
+from PIL import Image
+
+from scripts import report
+from tests.aws_fixtures import ACCOUNT, moto_server, run_cli  # noqa: F401
+
+REGION = "us-east-1"
+GROUP = "nova-finqa"
+BLUE, GREY = (0x1F, 0x77, 0xB4), (0x9E, 0x9E, 0x9E)
+
+
+def evaluation_json(accuracy: float, baseline: float | None, correct: int = 0, scored: int = 0) -> dict:
+    """The shape steps.evaluate writes (only the parts the report reads, plus counts)."""
+    metric = {"value": accuracy, "correct": correct, "scored": scored, "total": scored}
+    return {
+        "metrics": {"accuracy": {"value": accuracy, "metric": "execution_accuracy"},
+                    "execution_accuracy": metric, "answer_accuracy": metric},
+        "primary_metric": "execution_accuracy",
+        "counts": {"eval_records": scored},
+        "baseline": None if baseline is None else {"metrics": {"execution_accuracy": {"value": baseline},
+                                                                "answer_accuracy": {"value": baseline}}},
+    }
+
+
+def _chart_pixels(path):
+    image = Image.open(path)
+    image.load()
+    assert image.size == (800, 450)
+    pixels = numpy.asarray(image.convert("RGB"), dtype=numpy.int16)
+    assert pixels.std() > 10, "the chart is blank"
+    return pixels
+
+
+def _count(pixels, colour) -> int:
+    return int((numpy.abs(pixels - numpy.array(colour)).sum(axis=2) < 6).sum())
+
+
+@pytest.fixture
+def registry():
+    with mock_aws():
+        sagemaker = boto3.client("sagemaker", region_name=REGION)
+        s3 = boto3.client("s3", region_name=REGION)
+        sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+        s3.create_bucket(Bucket="example-bucket")
+        yield sagemaker, s3
+
+
+def _register(sagemaker, metadata: dict, statistics_uri: str | None = None) -> None:
+    request = {"ModelPackageGroupName": GROUP, "ModelApprovalStatus": "PendingManualApproval",
+               "InferenceSpecification": {"Containers": [{"Image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/n:1"}],
+                                          "SupportedContentTypes": ["application/json"],
+                                          "SupportedResponseMIMETypes": ["application/json"]}}
+    if metadata:
+        request["CustomerMetadataProperties"] = metadata
+    if statistics_uri:
+        request["ModelMetrics"] = {"ModelQuality": {"Statistics": {
+            "ContentType": "application/json", "S3Uri": statistics_uri}}}
+    sagemaker.create_model_package(**request)
+
+
+def _fill_registry(sagemaker, s3) -> None:
+    _register(sagemaker, {"train_records": "100", "accuracy": "0.5", "baseline_accuracy": "0.25",
+                          "training_job": "train-small"})
+    s3.put_object(Bucket="example-bucket", Key="runs/big/evaluation.json",
+                  Body=json.dumps(evaluation_json(0.75, 0.25, correct=3, scored=4)).encode())
+    _register(sagemaker, {"train_records": "6000", "training_job": "train-big"},
+              "s3://example-bucket/runs/big/evaluation.json")
+    _register(sagemaker, {"train_records": "300"})
+    _register(sagemaker, {"train_records": "1000"}, "s3://example-bucket/runs/gone/evaluation.json")
+
+
+def test_registry_report_table_and_chart(registry, tmp_path, capsys):
+    sagemaker, s3 = registry
+    _fill_registry(sagemaker, s3)
+    assert report.main(["--output-dir", str(tmp_path)]) == 0
+    assert "without metrics: v3, v4" in capsys.readouterr().err
+    table = (tmp_path / report.REPORT_NAME).read_text()
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in table.splitlines()
+            if line.startswith("| ") and not line.startswith("| Model")}
+    assert rows["Base Nova Lite"][1:3] == ["0", "25.0%"]
+    assert rows["v1"][1:3] == ["100", "50.0%"]
+    assert rows["v2"][1:4] == ["6,000", "75.0%", "3/4"]
+    assert rows["v3"][2] == "no metrics" and "neither an accuracy" in rows["v3"][6]
+    assert rows["v4"][2] == "no metrics" and "runs/gone/evaluation.json cannot be read" in rows["v4"][6]
+    assert "execution_accuracy" in table and report.CHART_NAME in table
+    pixels = _chart_pixels(tmp_path / report.CHART_NAME)
+    blue, grey = _count(pixels, BLUE), _count(pixels, GREY)
+    # Bar areas follow the values: two tuned bars (0.5 + 0.75) against one base bar (0.25).
+    assert grey > 0 and 4.0 < blue / grey < 6.0
+
+
+def test_chart_orders_bars_by_training_set_size():
+    results = [report.Result("v2", 6000, 0.75, 0.25), report.Result("v1", 100, 0.5, 0.25),
+               report.Result("v3", None, 0.5), report.Result("v4", 300, None)]
+    assert [(label.replace("\n", " "), value) for label, value, _ in report.chart_bars(results)] == [
+        ("Base Nova Lite", 0.25), ("v1 100 records", 0.5), ("v2 6,000 records", 0.75),
+        ("v3 size unknown", 0.5)]
+
+
+def test_from_files_works_offline(tmp_path):
+    for name, accuracy in (("base-run", 0.5), ("big-run", 0.75)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "evaluation.json").write_text(json.dumps(evaluation_json(accuracy, 0.25, 2, 4)))
+    (tmp_path / "broken.json").write_text("{not json")
+    out = tmp_path / "out"
+    code = report.main(["--from-files", f"100={tmp_path / 'base-run'}",
+                        f"6000={tmp_path / 'big-run' / 'evaluation.json'}", str(tmp_path / "broken.json"),
+                        "--output-dir", str(out)])
+    assert code == 0
+    table = (out / report.REPORT_NAME).read_text()
+    assert "| base-run | 100 | 50.0% | 2/4 |" in table
+    assert "| big-run | 6,000 | 75.0% | 2/4 |" in table
+    assert "| Base Nova Lite | 0 | 25.0% |" in table
+    assert "no metrics" in table and "broken.json" in table
+    _chart_pixels(out / report.CHART_NAME)
+
+
+def test_no_metrics_anywhere_gives_a_table_and_no_chart(tmp_path):
+    (tmp_path / report.CHART_NAME).write_bytes(b"stale")
+    (tmp_path / "e.json").write_text(json.dumps({"metrics": {}}))
+    assert report.main(["--from-files", str(tmp_path / "e.json"), "--output-dir", str(tmp_path)]) == 0
+    assert "No chart" in (tmp_path / report.REPORT_NAME).read_text()
+    assert not (tmp_path / report.CHART_NAME).exists()
+
+
+def test_a_bad_training_size_is_an_error(tmp_path, capsys):
+    assert report.main(["--from-files", f"many={tmp_path}", "--output-dir", str(tmp_path)]) == 2
+    assert "not a whole number" in capsys.readouterr().err
+
+
+def test_report_end_to_end_against_moto_server(moto_server, tmp_path):
+    sagemaker = boto3.client("sagemaker", region_name=REGION, endpoint_url=moto_server)
+    s3 = boto3.client("s3", region_name=REGION, endpoint_url=moto_server)
+    sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+    s3.create_bucket(Bucket="example-bucket")
+    _fill_registry(sagemaker, s3)
+    result = run_cli("scripts.report", ["--output-dir", str(tmp_path)], moto_server,
+                     {"NOVA_MODEL_PACKAGE_GROUP": GROUP})
+    assert result.returncode == 0, result.stderr
+    assert "| v2 | 6,000 | 75.0% | 3/4 |" in (tmp_path / report.REPORT_NAME).read_text()
+    _chart_pixels(tmp_path / report.CHART_NAME)

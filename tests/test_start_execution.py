@@ -1,0 +1,169 @@
+"""`python -m scripts.start_execution`: checked overrides, watching steps, Ctrl-C."""
+from __future__ import annotations
+
+import io
+from datetime import datetime, timezone
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+from moto import mock_aws
+
+from scripts import start_execution
+from tests.aws_fixtures import ACCOUNT, moto_server, pipeline_definition, run_cli  # noqa: F401
+
+PIPELINE = "nova-finqa-sft"
+EXECUTION_ARN = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:pipeline/{PIPELINE}/execution/abc123def456"
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _create_pipeline(sagemaker) -> None:
+    sagemaker.create_pipeline(PipelineName=PIPELINE, PipelineDefinition=pipeline_definition(),
+                              RoleArn=f"arn:aws:iam::{ACCOUNT}:role/pipeline")
+
+
+@pytest.fixture
+def sagemaker():
+    with mock_aws():
+        client = boto3.client("sagemaker", region_name="us-east-1")
+        _create_pipeline(client)
+        yield client
+
+
+def test_overrides_are_checked_and_sent(sagemaker):
+    out, err = io.StringIO(), io.StringIO()
+    code = start_execution.main(
+        ["--param", "TrainingRecords=100", "--param", "LearningRate=2e-5", "--param", "CacheSteps=False",
+         "--display-name", "records-100"], out=out, err=err)
+    assert code == 0, err.getvalue()
+    [summary] = sagemaker.list_pipeline_executions(PipelineName=PIPELINE)["PipelineExecutionSummaries"]
+    assert summary["PipelineExecutionDisplayName"] == "records-100"
+    sent = sagemaker.list_pipeline_parameters_for_execution(
+        PipelineExecutionArn=summary["PipelineExecutionArn"])["PipelineParameters"]
+    assert {p["Name"]: p["Value"] for p in sent} == {
+        "TrainingRecords": "100", "LearningRate": "2e-5", "CacheSteps": "false"}
+    assert summary["PipelineExecutionArn"] in out.getvalue()
+
+
+@pytest.mark.parametrize("param, message", [
+    ("TrainingRecord=100", "did you mean TrainingRecords"),
+    ("TrainingRecords=1e2", "declared Integer"),
+    ("LearningRate=fast", "declared Float"),
+    ("CacheSteps=yes", "use true or false"),
+    ("Epochs", "not Name=Value"),
+])
+def test_bad_override_starts_nothing(sagemaker, param, message):
+    err = io.StringIO()
+    code = start_execution.main(["--param", param], out=io.StringIO(), err=err)
+    assert code == start_execution.EXIT_USAGE
+    assert message in err.getvalue()
+    assert sagemaker.list_pipeline_executions(PipelineName=PIPELINE)["PipelineExecutionSummaries"] == []
+
+
+def test_missing_pipeline_names_the_setting():
+    with mock_aws():
+        err = io.StringIO()
+        code = start_execution.main(["--pipeline-name", "not-deployed"], out=io.StringIO(), err=err)
+    assert code == start_execution.EXIT_USAGE
+    assert "not-deployed" in err.getvalue() and "pipeline.upsert" in err.getvalue()
+
+
+def _step(name: str, status: str, reason: str | None = None) -> dict:
+    step = {"StepName": name, "StepStatus": status, "StartTime": T0}
+    if reason:
+        step["FailureReason"] = reason
+    return step
+
+
+def _stub_poll(stubber: Stubber, steps: list[dict], status: str, reason: str | None = None) -> None:
+    stubber.add_response("list_pipeline_execution_steps", {"PipelineExecutionSteps": steps},
+                         {"PipelineExecutionArn": EXECUTION_ARN, "SortOrder": "Ascending"})
+    execution = {"PipelineExecutionArn": EXECUTION_ARN, "PipelineExecutionStatus": status}
+    if reason:
+        execution["FailureReason"] = reason
+    stubber.add_response("describe_pipeline_execution", execution, {"PipelineExecutionArn": EXECUTION_ARN})
+
+
+def _stubbed_start(stubber: Stubber) -> None:
+    stubber.add_response("describe_pipeline", {"PipelineDefinition": pipeline_definition()},
+                         {"PipelineName": PIPELINE})
+    stubber.add_response("start_pipeline_execution", {"PipelineExecutionArn": EXECUTION_ARN},
+                         {"PipelineName": PIPELINE, "ClientRequestToken": ANY,
+                          "PipelineParameters": [{"Name": "Epochs", "Value": "1"}]})
+
+
+def test_wait_prints_changes_only_and_fails_with_the_step_reason():
+    client = boto3.client("sagemaker", region_name="us-east-1")
+    reason = "Accuracy below threshold: evaluation.json metrics.accuracy.value"
+    with Stubber(client) as stubber:
+        _stubbed_start(stubber)
+        _stub_poll(stubber, [_step("PrepareFinQA", "Executing")], "Executing")
+        _stub_poll(stubber, [_step("PrepareFinQA", "Executing")], "Executing")
+        _stub_poll(stubber, [_step("PrepareFinQA", "Succeeded"), _step("TrainNovaLite", "Executing")], "Executing")
+        _stub_poll(stubber, [_step("PrepareFinQA", "Succeeded"), _step("TrainNovaLite", "Succeeded"),
+                             _step("AccuracyGate", "Failed", reason)], "Failed", "Step failure")
+        out, err = io.StringIO(), io.StringIO()
+        code = start_execution.main(["--param", "Epochs=1", "--wait"], sagemaker=client, out=out,
+                                    err=err, sleep=lambda seconds: None)
+        stubber.assert_no_pending_responses()
+    assert code == start_execution.EXIT_FAILED
+    lines = out.getvalue().splitlines()[2:]
+    assert [line.split()[1:3] for line in lines] == [
+        ["PrepareFinQA", "Executing"], ["PrepareFinQA", "Succeeded"], ["TrainNovaLite", "Executing"],
+        ["TrainNovaLite", "Succeeded"], ["AccuracyGate", "Failed:"]]
+    assert "\x1b" not in out.getvalue() and "\r" not in out.getvalue()
+    assert f"step AccuracyGate: {reason}" in err.getvalue()
+
+
+def test_wait_on_a_terminal_redraws_one_line_per_step():
+    client = boto3.client("sagemaker", region_name="us-east-1")
+    with Stubber(client) as stubber:
+        _stub_poll(stubber, [_step("PrepareFinQA", "Executing")], "Executing")
+        _stub_poll(stubber, [_step("PrepareFinQA", "Succeeded"), _step("TrainNovaLite", "Succeeded")], "Succeeded")
+        out = _Terminal()
+        code = start_execution.main(["--watch", EXECUTION_ARN], sagemaker=client, out=out,
+                                    err=io.StringIO(), sleep=lambda seconds: None)
+    assert code == 0
+    first, second = out.getvalue().split("\x1b[F\x1b[2K")
+    assert first.strip().split() == ["PrepareFinQA", "Executing"]
+    assert [line.split() for line in second.splitlines()[:2]] == [
+        ["PrepareFinQA", "Succeeded"], ["TrainNovaLite", "Succeeded"]]
+
+
+def test_ctrl_c_stops_watching_not_the_execution():
+    client = boto3.client("sagemaker", region_name="us-east-1")
+
+    def interrupted(seconds):
+        raise KeyboardInterrupt
+
+    with Stubber(client) as stubber:
+        _stub_poll(stubber, [_step("TrainNovaLite", "Executing")], "Executing")
+        err = io.StringIO()
+        # A stop_pipeline_execution call would fail here: nothing is stubbed for it.
+        code = start_execution.main(["--watch", EXECUTION_ARN], sagemaker=client, out=io.StringIO(),
+                                    err=err, sleep=interrupted)
+        stubber.assert_no_pending_responses()
+    assert code == start_execution.EXIT_INTERRUPTED
+    assert "the execution goes on" in err.getvalue() and EXECUTION_ARN in err.getvalue()
+
+
+def test_end_to_end_against_moto_server(moto_server):
+    client = boto3.client("sagemaker", region_name="us-east-1", endpoint_url=moto_server)
+    _create_pipeline(client)
+    result = run_cli("scripts.start_execution",
+                     ["--param", "TrainingRecords=100", "--display-name", "e2e"], moto_server)
+    assert result.returncode == 0, result.stderr
+    [summary] = client.list_pipeline_executions(PipelineName=PIPELINE)["PipelineExecutionSummaries"]
+    assert summary["PipelineExecutionArn"] in result.stdout
+    sent = client.list_pipeline_parameters_for_execution(
+        PipelineExecutionArn=summary["PipelineExecutionArn"])["PipelineParameters"]
+    assert sent == [{"Name": "TrainingRecords", "Value": "100"}]
+
+    refused = run_cli("scripts.start_execution", ["--param", "Epoch=1"], moto_server)
+    assert refused.returncode == start_execution.EXIT_USAGE
+    assert "did you mean Epochs" in refused.stderr
