@@ -180,20 +180,22 @@ def _eval_record(line: str, where: str) -> EvalRecord:
     )
 
 
-def _metadata_object(metadata: Any) -> Optional[dict]:
-    """gen_qa metadata is JSON text; an echo may come back as an object or a Python repr."""
+def _metadata_object(metadata: Any, encodings: int = 2) -> Optional[dict]:
+    """gen_qa metadata is JSON text; an echo may come back as an object, a Python repr, or
+    JSON text encoded once more."""
     if isinstance(metadata, dict):
         return metadata
-    if not isinstance(metadata, str) or not metadata.strip():
+    if not isinstance(metadata, str) or not metadata.strip() or encodings == 0:
         return None
     try:
         parsed = json.loads(metadata)
     except json.JSONDecodeError:
         try:
-            parsed = ast.literal_eval(metadata)
+            parsed = ast.literal_eval(metadata.strip())
         except (ValueError, SyntaxError, MemoryError, RecursionError):
             return None
-    return parsed if isinstance(parsed, dict) else None
+    return _metadata_object(parsed, encodings - 1) if isinstance(parsed, str) else (
+        parsed if isinstance(parsed, dict) else None)
 
 
 # ---------------------------------------------------------------- predictions

@@ -183,10 +183,14 @@ def test_matching_by_prompt_wherever_the_query_sits_and_never_guessing_between_e
     assert any("the query of 2 eval records" in problem for problem in predictions.problems)
 
 
-def test_inference_as_a_list_or_a_list_literal(tmp_path, eval_dir, gen_qa):
+def test_inference_as_a_list_or_a_list_literal_and_metadata_in_any_echo(tmp_path, eval_dir, gen_qa):
     lines = [nova_line(e, [e["response"]] if i % 2 else str([e["response"]])) for i, e in enumerate(gen_qa)]
+    echoes = (lambda m: json.loads(m), lambda m: json.dumps(m), lambda m: str(json.loads(m)), lambda m: m)
+    for i, line in enumerate(lines):
+        line["metadata"] = echoes[i % len(echoes)](line["metadata"])
     evaluation, _ = scored(write_predictions(tmp_path / "p.jsonl", lines), eval_dir, tmp_path / "out")
     assert evaluation["metrics"]["accuracy"]["value"] == 1.0
+    assert evaluation["counts"]["matched_by_metadata"] == 100
 
 
 HOSTILE_GENERATIONS = [
