@@ -88,8 +88,22 @@ def test_gold_programs_and_answers_score_100_percent(tmp_path, eval_dir, gen_qa)
     assert evaluation["counts"]["eval_records"] == evaluation["counts"]["matched_by_metadata"] == 100
     assert [r["id"] for r in per_record] == [json.loads(e["metadata"])["id"] for e in gen_qa]
     assert all(r["execution_accuracy"]["verdict"] == r["answer_accuracy"]["verdict"] == "correct" for r in per_record)
+    first = per_record[0]
+    assert first["prediction"]["program"] == first["gold"]["program"]
+    assert first["prediction"]["generation"] == gen_qa[0]["response"]
+    assert first["execution_accuracy"]["value"] == pytest.approx(first["gold"]["exe_ans"], abs=5e-6)
     assert evaluation["tolerance"]["answer_relative"] == 0.01
     assert evaluation["baseline"] is None and evaluation["improvement"] is None
+
+
+def test_the_project_sample_scores_100_percent_from_an_archive(tmp_path, sample_finqa):
+    subprocess.run([sys.executable, "-m", "steps.prepare", "--input-dir", str(sample_finqa), "--output-dir",
+                    str(tmp_path / "prepared")], cwd=PROJECT_ROOT, check=True, capture_output=True)
+    examples = [json.loads(line) for line in (tmp_path / "prepared" / "eval" / "gen_qa.jsonl").read_text().splitlines()]
+    archive = nova_archive(tmp_path / "output.tar.gz", jsonl(nova_line(e, e["response"]) for e in examples))
+    evaluation, _ = scored(archive, tmp_path / "prepared" / "eval", tmp_path / "out")
+    assert evaluation["counts"]["eval_records"] == len(examples) == 10
+    assert evaluation["metrics"]["execution_accuracy"]["value"] == evaluation["metrics"]["answer_accuracy"]["value"] == 1.0
 
 
 def test_metrics_are_numbers_under_metrics_name_value(tmp_path, eval_dir, gen_qa):
