@@ -327,7 +327,7 @@ def _prediction_lines(path: Path, option: str) -> tuple[str, list[str]]:
             raise EvaluationInputError(
                 f"{option} {path}: {len(found)} {PREDICTIONS_FILE} files ({', '.join(map(str, found))}); pass one of them")
         if found:
-            return str(found[0]), _text_lines(found[0].read_bytes(), str(found[0]), option)
+            return str(found[0]), _text_lines(_read_bytes(found[0], option), str(found[0]), option)
         archives = sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith((".tar.gz", ".tgz", ".tar")))
         if len(archives) != 1:
             what = "no" if not archives else f"{len(archives)}"
@@ -339,11 +339,14 @@ def _prediction_lines(path: Path, option: str) -> tuple[str, list[str]]:
         raise EvaluationInputError(f"{option} {path}: no such file or folder")
     if path.name.endswith((".tar.gz", ".tgz", ".tar")) or _is_tar(path):
         return _lines_from_archive(path, option)
+    return str(path), _text_lines(_read_bytes(path, option), str(path), option)
+
+
+def _read_bytes(path: Path, option: str) -> bytes:
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as error:
         raise EvaluationInputError(f"{option} {path}: cannot be read ({error.strerror or error})") from None
-    return str(path), _text_lines(data, str(path), option)
 
 
 def _is_tar(path: Path) -> bool:

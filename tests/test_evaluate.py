@@ -278,6 +278,7 @@ def test_primary_metric_and_tolerance_options(tmp_path, eval_dir, gen_qa):
     (lambda d: nova_archive(d / "output.tar.gz", "", member="run_name/other.jsonl"), "has no inference_output.jsonl"),
     (lambda d: (d / "empty_folder").mkdir() or d / "empty_folder", "no inference_output.jsonl"),
     (lambda d: _two_prediction_files(d / "two"), "2 inference_output.jsonl files"),
+    (lambda d: (d / "odd" / "inference_output.jsonl").mkdir(parents=True) or d / "odd", "cannot be read"),
 ])
 def test_unusable_predictions_are_a_clear_error(tmp_path, eval_dir, make, message):
     predictions = make(tmp_path)
