@@ -36,6 +36,8 @@ import re
 from dataclasses import dataclass
 from typing import Sequence, Tuple, Union
 
+from .errors import CountedError
+
 ARITHMETIC_OPERATIONS = ("add", "subtract", "multiply", "divide", "exp", "greater")
 TABLE_OPERATIONS = ("table_sum", "table_average", "table_max", "table_min")
 OPERATIONS = ARITHMETIC_OPERATIONS + TABLE_OPERATIONS
@@ -56,12 +58,8 @@ Value = Union[float, str]
 """A program's value: a float, or "yes" / "no" from greater."""
 
 
-class ProgramError(ValueError):
-    """A program cannot be parsed or executed. `reason` is a short key for counting."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
+class ProgramError(CountedError):
+    """A program cannot be parsed or executed."""
 
 
 @dataclass(frozen=True)
