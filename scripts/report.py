@@ -73,7 +73,11 @@ def _records(value: Any, what: str) -> int | None:
 
 
 def figures_from_evaluation(evaluation: Any, source: str) -> dict[str, Any]:
-    """accuracy, baseline, metric name and 'correct/scored' from an evaluation.json."""
+    """accuracy, baseline, metric name and 'correct/total' from an evaluation.json.
+
+    The total, not the scored count, is the denominator of the accuracy: a test record
+    without a prediction counts as wrong.
+    """
     try:
         metrics = evaluation["metrics"]
         accuracy = _number(metrics["accuracy"]["value"], f"{source} metrics.accuracy.value")
@@ -82,7 +86,7 @@ def figures_from_evaluation(evaluation: Any, source: str) -> dict[str, Any]:
             from None
     metric = metrics["accuracy"].get("metric") or evaluation.get("primary_metric") or ""
     detail = metrics.get(metric) if isinstance(metrics.get(metric), dict) else {}
-    scored = f"{detail['correct']}/{detail['scored']}" if {"correct", "scored"} <= set(detail) else ""
+    scored = f"{detail['correct']}/{detail['total']}" if {"correct", "total"} <= set(detail) else ""
     baseline = None
     baseline_metrics = (evaluation.get("baseline") or {}).get("metrics") or {}
     for name in ("accuracy", metric):
@@ -192,7 +196,7 @@ def render_markdown(results: list[Result], source: str, chart_written: bool) -> 
         f"Source: {source}. Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.",
         f"Accuracy metric: {', '.join(metrics) or 'as registered (see the metadata key accuracy)'}.",
         "",
-        "| Model | Training records | Accuracy | Correct/scored | Approval | Training job | Notes |",
+        "| Model | Training records | Accuracy | Correct/total | Approval | Training job | Notes |",
         "|---|---:|---:|---:|---|---|---|",
     ]
     rows = ([base] if base else []) + results

@@ -175,25 +175,27 @@ def _eval_record(line: str, where: str) -> EvalRecord:
         exe_ans=exe_ans,
         answer=str(metadata.get("answer") or ""),
         program=str(metadata.get("program") or ""),
-        table=tuple(tuple(str(cell) for cell in row) for row in table),
+        table=tuple(tuple(map(str, row)) for row in table),
         query=str(row.get("query") or ""),
     )
 
 
-def _metadata_object(metadata: Any) -> Optional[dict]:
-    """gen_qa metadata is JSON text; an echo may come back as an object or a Python repr."""
+def _metadata_object(metadata: Any, encodings: int = 2) -> Optional[dict]:
+    """gen_qa metadata is JSON text; an echo may come back as an object, a Python repr, or
+    JSON text encoded once more."""
     if isinstance(metadata, dict):
         return metadata
-    if not isinstance(metadata, str) or not metadata.strip():
+    if not isinstance(metadata, str) or not metadata.strip() or encodings == 0:
         return None
     try:
         parsed = json.loads(metadata)
     except json.JSONDecodeError:
         try:
-            parsed = ast.literal_eval(metadata)
+            parsed = ast.literal_eval(metadata.strip())
         except (ValueError, SyntaxError, MemoryError, RecursionError):
             return None
-    return parsed if isinstance(parsed, dict) else None
+    return _metadata_object(parsed, encodings - 1) if isinstance(parsed, str) else (
+        parsed if isinstance(parsed, dict) else None)
 
 
 # ---------------------------------------------------------------- predictions
@@ -325,7 +327,7 @@ def _prediction_lines(path: Path, option: str) -> tuple[str, list[str]]:
             raise EvaluationInputError(
                 f"{option} {path}: {len(found)} {PREDICTIONS_FILE} files ({', '.join(map(str, found))}); pass one of them")
         if found:
-            return str(found[0]), _text_lines(found[0].read_bytes(), str(found[0]), option)
+            return str(found[0]), _text_lines(_read_bytes(found[0], option), str(found[0]), option)
         archives = sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith((".tar.gz", ".tgz", ".tar")))
         if len(archives) != 1:
             what = "no" if not archives else f"{len(archives)}"
@@ -337,11 +339,14 @@ def _prediction_lines(path: Path, option: str) -> tuple[str, list[str]]:
         raise EvaluationInputError(f"{option} {path}: no such file or folder")
     if path.name.endswith((".tar.gz", ".tgz", ".tar")) or _is_tar(path):
         return _lines_from_archive(path, option)
+    return str(path), _text_lines(_read_bytes(path, option), str(path), option)
+
+
+def _read_bytes(path: Path, option: str) -> bytes:
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as error:
         raise EvaluationInputError(f"{option} {path}: cannot be read ({error.strerror or error})") from None
-    return str(path), _text_lines(data, str(path), option)
 
 
 def _is_tar(path: Path) -> bool:

@@ -118,6 +118,9 @@ def test_tolerance_is_relative_and_set_by_the_caller():
     assert verdict("Answer: 34%", tolerance=0.03)[1] is True
     assert verdict("Answer: 34.7%", tolerance=0.0)[1] is True  # equals the human answer
     assert verdict("Answer: 34.72%", tolerance=0.0)[1] is False  # 34.719 is not 34.72
+    # one decimal short of the human answer is 1.4% off: wrong at the default, right at 2%
+    assert verdict("Answer: 2.1%", Gold.of(0.0213, "2.13%")) == (2.1, False)
+    assert verdict("Answer: 2.1%", Gold.of(0.0213, "2.13%"), tolerance=0.02) == (2.1, True)
 
 
 def test_program_line_is_read_without_markdown():

@@ -88,8 +88,22 @@ def test_gold_programs_and_answers_score_100_percent(tmp_path, eval_dir, gen_qa)
     assert evaluation["counts"]["eval_records"] == evaluation["counts"]["matched_by_metadata"] == 100
     assert [r["id"] for r in per_record] == [json.loads(e["metadata"])["id"] for e in gen_qa]
     assert all(r["execution_accuracy"]["verdict"] == r["answer_accuracy"]["verdict"] == "correct" for r in per_record)
+    first = per_record[0]
+    assert first["prediction"]["program"] == first["gold"]["program"]
+    assert first["prediction"]["generation"] == gen_qa[0]["response"]
+    assert first["execution_accuracy"]["value"] == pytest.approx(first["gold"]["exe_ans"], abs=5e-6)
     assert evaluation["tolerance"]["answer_relative"] == 0.01
     assert evaluation["baseline"] is None and evaluation["improvement"] is None
+
+
+def test_the_project_sample_scores_100_percent_from_an_archive(tmp_path, sample_finqa):
+    subprocess.run([sys.executable, "-m", "steps.prepare", "--input-dir", str(sample_finqa), "--output-dir",
+                    str(tmp_path / "prepared")], cwd=PROJECT_ROOT, check=True, capture_output=True)
+    examples = [json.loads(line) for line in (tmp_path / "prepared" / "eval" / "gen_qa.jsonl").read_text().splitlines()]
+    archive = nova_archive(tmp_path / "output.tar.gz", jsonl(nova_line(e, e["response"]) for e in examples))
+    evaluation, _ = scored(archive, tmp_path / "prepared" / "eval", tmp_path / "out")
+    assert evaluation["counts"]["eval_records"] == len(examples) == 10
+    assert evaluation["metrics"]["execution_accuracy"]["value"] == evaluation["metrics"]["answer_accuracy"]["value"] == 1.0
 
 
 def test_metrics_are_numbers_under_metrics_name_value(tmp_path, eval_dir, gen_qa):
@@ -183,10 +197,14 @@ def test_matching_by_prompt_wherever_the_query_sits_and_never_guessing_between_e
     assert any("the query of 2 eval records" in problem for problem in predictions.problems)
 
 
-def test_inference_as_a_list_or_a_list_literal(tmp_path, eval_dir, gen_qa):
+def test_inference_as_a_list_or_a_list_literal_and_metadata_in_any_echo(tmp_path, eval_dir, gen_qa):
     lines = [nova_line(e, [e["response"]] if i % 2 else str([e["response"]])) for i, e in enumerate(gen_qa)]
+    echoes = (lambda m: json.loads(m), lambda m: json.dumps(m), lambda m: str(json.loads(m)), lambda m: m)
+    for i, line in enumerate(lines):
+        line["metadata"] = echoes[i % len(echoes)](line["metadata"])
     evaluation, _ = scored(write_predictions(tmp_path / "p.jsonl", lines), eval_dir, tmp_path / "out")
     assert evaluation["metrics"]["accuracy"]["value"] == 1.0
+    assert evaluation["counts"]["matched_by_metadata"] == 100
 
 
 HOSTILE_GENERATIONS = [
@@ -259,6 +277,8 @@ def test_primary_metric_and_tolerance_options(tmp_path, eval_dir, gen_qa):
      "matches an eval record"),
     (lambda d: nova_archive(d / "output.tar.gz", "", member="run_name/other.jsonl"), "has no inference_output.jsonl"),
     (lambda d: (d / "empty_folder").mkdir() or d / "empty_folder", "no inference_output.jsonl"),
+    (lambda d: _two_prediction_files(d / "two"), "2 inference_output.jsonl files"),
+    (lambda d: (d / "odd" / "inference_output.jsonl").mkdir(parents=True) or d / "odd", "cannot be read"),
 ])
 def test_unusable_predictions_are_a_clear_error(tmp_path, eval_dir, make, message):
     predictions = make(tmp_path)
@@ -287,3 +307,9 @@ def _write(path: Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path
+
+
+def _two_prediction_files(folder: Path) -> Path:
+    for run in ("base", "tuned"):
+        _write(folder / run / "eval_results" / "inference_output.jsonl", b"{}\n")
+    return folder

@@ -19,9 +19,10 @@ GROUP = "nova-finqa"
 BLUE, GREY = (0x1F, 0x77, 0xB4), (0x9E, 0x9E, 0x9E)
 
 
-def evaluation_json(accuracy: float, baseline: float | None, correct: int = 0, scored: int = 0) -> dict:
+def evaluation_json(accuracy: float, baseline: float | None, correct: int = 0, scored: int = 0,
+                    total: int | None = None) -> dict:
     """The shape steps.evaluate writes (only the parts the report reads, plus counts)."""
-    metric = {"value": accuracy, "correct": correct, "scored": scored, "total": scored}
+    metric = {"value": accuracy, "correct": correct, "scored": scored, "total": scored if total is None else total}
     return {
         "metrics": {"accuracy": {"value": accuracy, "metric": "execution_accuracy"},
                     "execution_accuracy": metric, "answer_accuracy": metric},
@@ -108,9 +109,10 @@ def test_chart_orders_bars_by_training_set_size():
 
 
 def test_from_files_works_offline(tmp_path):
-    for name, accuracy in (("base-run", 0.5), ("big-run", 0.75)):
+    for name, accuracy, correct, scored, total in (("base-run", 0.5, 2, 4, 4), ("big-run", 0.75, 3, 3, 4)):
         (tmp_path / name).mkdir()
-        (tmp_path / name / "evaluation.json").write_text(json.dumps(evaluation_json(accuracy, 0.25, 2, 4)))
+        (tmp_path / name / "evaluation.json").write_text(
+            json.dumps(evaluation_json(accuracy, 0.25, correct, scored, total)))
     (tmp_path / "broken.json").write_text("{not json")
     out = tmp_path / "out"
     code = report.main(["--from-files", f"100={tmp_path / 'base-run'}",
@@ -119,7 +121,8 @@ def test_from_files_works_offline(tmp_path):
     assert code == 0
     table = (out / report.REPORT_NAME).read_text()
     assert "| base-run | 100 | 50.0% | 2/4 |" in table
-    assert "| big-run | 6,000 | 75.0% | 2/4 |" in table
+    # one of big-run's 4 test records had no prediction: it counts in the denominator
+    assert "| big-run | 6,000 | 75.0% | 3/4 |" in table
     assert "| Base Nova Lite | 0 | 25.0% |" in table
     assert "no metrics" in table and "broken.json" in table
     _chart_pixels(out / report.CHART_NAME)

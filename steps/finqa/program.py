@@ -36,6 +36,8 @@ import re
 from dataclasses import dataclass
 from typing import Sequence, Tuple, Union
 
+from .errors import CountedError
+
 ARITHMETIC_OPERATIONS = ("add", "subtract", "multiply", "divide", "exp", "greater")
 TABLE_OPERATIONS = ("table_sum", "table_average", "table_max", "table_min")
 OPERATIONS = ARITHMETIC_OPERATIONS + TABLE_OPERATIONS
@@ -56,12 +58,8 @@ Value = Union[float, str]
 """A program's value: a float, or "yes" / "no" from greater."""
 
 
-class ProgramError(ValueError):
-    """A program cannot be parsed or executed. `reason` is a short key for counting."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
+class ProgramError(CountedError):
+    """A program cannot be parsed or executed."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +75,8 @@ _NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
 _REFERENCE = re.compile(r"#(\d+)")
 _SPACES = re.compile(r"\s+")
 _OPERATION_CALL = re.compile(r"([A-Za-z_]+)\s*\(")
+_ATOM = re.compile(r"[^,()]*")
+_SPACE_RUN = re.compile(r"\s*")
 
 
 def parse_program(program: str) -> tuple[Step, ...]:
@@ -306,13 +306,11 @@ class _Parser:
                 self.nested = True
                 arguments.append(self._call(depth + 1))
             else:
-                end = self.position
-                while end < len(self.text) and self.text[end] not in ",()":
-                    end += 1
-                argument = self.text[self.position:end].strip()
+                atom = _ATOM.match(self.text, self.position)
+                argument = atom.group(0).strip()
                 self.written_references = self.written_references or bool(_REFERENCE.fullmatch(argument))
                 arguments.append(argument)
-                self.position = end
+                self.position = atom.end()
             self._skip_spaces()
             if self.position >= len(self.text):
                 self._fail("unclosed '('")
@@ -341,8 +339,7 @@ class _Parser:
         self._fail("unclosed '('")
 
     def _skip_spaces(self) -> None:
-        while self.position < len(self.text) and self.text[self.position].isspace():
-            self.position += 1
+        self.position = _SPACE_RUN.match(self.text, self.position).end()
 
     def _fail(self, what: str):
         shown = self.text[self.position:self.position + 40]

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from .errors import CountedError
+
 ORIGINAL = "original"
 HUGGINGFACE = "huggingface"
 
@@ -26,12 +28,8 @@ class FinQAFileError(ValueError):
     """A whole input file cannot be read; the message names the file and what to do."""
 
 
-class RecordError(ValueError):
-    """One record cannot be used. `reason` is a short key for counting in reports."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
+class RecordError(CountedError):
+    """One record cannot be used."""
 
 
 @dataclass(frozen=True)
