@@ -217,7 +217,6 @@ def test_a_training_output_without_checkpoint_fails_the_step(tmp_path, shared_fi
 
 
 def test_score_reads_both_generations_and_writes_what_the_gate_reads(chain, tmp_path):
-    pytest.importorskip("steps.evaluate", reason="steps/evaluate.py has not landed on this branch yet")
     gen_qa = chain.outputs[("PrepareFinQAData", "eval")] / "gen_qa.jsonl"
     # The fine-tuned model answers every question as the gold program does; the base model a third.
     chain.job_outputs["GenerateFineTunedAnswers"] = _nova_job_output(
