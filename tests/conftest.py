@@ -59,9 +59,17 @@ socket.socket.connect_ex = _guarded_connect_ex
 
 @pytest.fixture(scope="session")
 def shared_finqa() -> Path:
-    """The real FinQA records beside the checkout (../shared/finqa)."""
+    """The real FinQA records beside the checkout (../shared/finqa).
+
+    Where they are not there (a fork's CI, say), the tests that need them are skipped and
+    the ones on the sample shipped in the project still run. Our own CI sets
+    NOVA_REQUIRE_SHARED_FINQA=1, so that a missing folder fails instead of skipping.
+    """
     if not SHARED_FINQA.is_dir():
-        pytest.fail(f"{SHARED_FINQA} is missing: CI runs with ../shared beside the checkout")
+        message = f"{SHARED_FINQA} is not beside the checkout"
+        if os.environ.get("NOVA_REQUIRE_SHARED_FINQA") == "1":
+            pytest.fail(message + " (NOVA_REQUIRE_SHARED_FINQA=1)")
+        pytest.skip(message)
     return SHARED_FINQA
 
 
