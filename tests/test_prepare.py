@@ -347,3 +347,11 @@ def test_hugging_face_jsonl_rows_are_read(small, tmp_path):
     result = run_prepare(data, tmp_path / "out")
     assert result.returncode == 0, result.stderr
     assert read_report(tmp_path / "out")["splits"]["validation"]["written"] == 10
+
+
+@pytest.mark.parametrize("text,tokens", [
+    ("", 0), ("a", 1), ("abcd", 2), ("abcdefgh", 3), ("123", 2), ("1234", 2), ("a1", 2), (" , ", 1),
+    ("é", 2), ("hello world 2024 , 34.7%", 12),
+])
+def test_token_estimate_counts_words_numbers_and_other_characters(text, tokens):
+    assert estimate_tokens(text) == tokens

@@ -154,6 +154,10 @@ _CHAR_CLASSES = bytes(
     for b in range(256)
 )
 
+# The classes again with everything but letters (digits) as space: a run starts at " a" (" 0").
+_LETTERS_ONLY = bytes(ord("a") if b == ord("a") else ord(" ") for b in range(256))
+_DIGITS_ONLY = bytes(ord("0") if b == ord("0") else ord(" ") for b in range(256))
+
 
 def estimate_tokens(text: str) -> int:
     """A deliberately high estimate of the token count of `text`.
@@ -165,7 +169,8 @@ def estimate_tokens(text: str) -> int:
     record under the limit by this estimate is under it for the real tokenizer too.
     """
     classes = (" " + text).encode("utf-8").translate(_CHAR_CLASSES)
-    letters, digits, others = classes.count(b"a"), classes.count(b"0"), classes.count(b".")
-    words = classes.count(b" a") + classes.count(b".a") + classes.count(b"0a")
-    numbers = classes.count(b" 0") + classes.count(b".0") + classes.count(b"a0")
+    letters, digits, spaces = classes.count(b"a"), classes.count(b"0"), classes.count(b" ")
+    others = len(classes) - letters - digits - spaces
+    words = classes.translate(_LETTERS_ONLY).count(b" a")
+    numbers = classes.translate(_DIGITS_ONLY).count(b" 0")
     return -(-(3 * letters + 9 * words + 4 * digits + 8 * numbers + 12 * others) // 12)
