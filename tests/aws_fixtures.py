@@ -1,16 +1,14 @@
-"""AWS doubles shared by the operator-tool tests: a `moto_server` on loopback, and a
-pipeline definition declaring the parameters the real pipeline declares."""
+"""AWS doubles shared by the operator-tool tests: a pipeline definition declaring parameters of
+every type, and running a command as a user would against an endpoint (the `moto_server`
+fixture is in conftest.py)."""
 from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = "123456789012"
@@ -29,35 +27,6 @@ PIPELINE_PARAMETERS = [
 
 def pipeline_definition() -> str:
     return json.dumps({"Version": "2020-12-01", "Parameters": PIPELINE_PARAMETERS, "Steps": []})
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def moto_server():
-    """A `moto_server` subprocess on 127.0.0.1; yields its endpoint URL."""
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    try:
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto_server did not start")
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def run_cli(module: str, args: list[str], endpoint: str, extra_env: dict | None = None):

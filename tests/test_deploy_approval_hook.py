@@ -19,7 +19,7 @@ from moto.events.models import EventPattern
 
 from scripts import deploy_approval_hook as hook
 from scripts.lambda_bundle import build_zip
-from tests.aws_fixtures import ACCOUNT, moto_server, run_cli  # noqa: F401
+from tests.aws_fixtures import ACCOUNT, run_cli
 
 REGION = "us-east-1"
 GROUP = "nova-finqa"

@@ -12,7 +12,7 @@ from moto import mock_aws
 from PIL import Image
 
 from scripts import report
-from tests.aws_fixtures import ACCOUNT, moto_server, run_cli  # noqa: F401
+from tests.aws_fixtures import ACCOUNT, run_cli
 
 REGION = "us-east-1"
 GROUP = "nova-finqa"

@@ -10,7 +10,7 @@ from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
 from scripts import start_execution
-from tests.aws_fixtures import ACCOUNT, moto_server, pipeline_definition, run_cli  # noqa: F401
+from tests.aws_fixtures import ACCOUNT, pipeline_definition, run_cli
 
 PIPELINE = "nova-finqa-sft"
 EXECUTION_ARN = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:pipeline/{PIPELINE}/execution/abc123def456"
@@ -152,18 +152,29 @@ def test_ctrl_c_stops_watching_not_the_execution():
     assert "the execution goes on" in err.getvalue() and EXECUTION_ARN in err.getvalue()
 
 
-def test_end_to_end_against_moto_server(moto_server):
+def test_end_to_end_against_moto_server_on_the_upserted_pipeline(moto_server):
+    """pipeline.upsert deploys the real definition; start_execution checks against its parameters."""
+    boto3.client("s3", region_name="us-east-1", endpoint_url=moto_server).create_bucket(Bucket="amzn-s3-demo-bucket")
+    settings = ["--region", "us-east-1", "--role-arn", f"arn:aws:iam::{ACCOUNT}:role/NovaFinQAPipelineRole",
+                "--bucket", "amzn-s3-demo-bucket", "--pipeline-name", PIPELINE]
+    upserted = run_cli("pipeline.upsert", settings, moto_server)
+    assert upserted.returncode == 0, upserted.stderr
+
     client = boto3.client("sagemaker", region_name="us-east-1", endpoint_url=moto_server)
-    _create_pipeline(client)
     result = run_cli("scripts.start_execution",
-                     ["--param", "TrainingRecords=100", "--display-name", "e2e"], moto_server)
+                     [*settings, "--param", "TrainingRecords=100", "--param", "Epochs=3", "--display-name", "e2e"],
+                     moto_server)
     assert result.returncode == 0, result.stderr
     [summary] = client.list_pipeline_executions(PipelineName=PIPELINE)["PipelineExecutionSummaries"]
     assert summary["PipelineExecutionArn"] in result.stdout
     sent = client.list_pipeline_parameters_for_execution(
         PipelineExecutionArn=summary["PipelineExecutionArn"])["PipelineParameters"]
-    assert sent == [{"Name": "TrainingRecords", "Value": "100"}]
+    assert sorted(sent, key=lambda p: p["Name"]) == [{"Name": "Epochs", "Value": "3"},
+                                                      {"Name": "TrainingRecords", "Value": "100"}]
 
-    refused = run_cli("scripts.start_execution", ["--param", "Epoch=1"], moto_server)
-    assert refused.returncode == start_execution.EXIT_USAGE
-    assert "did you mean Epochs" in refused.stderr
+    for param, message in (("Epoch=1", "did you mean Epochs"), ("Epochs=two", "Integer"),
+                           ("AccuracyThreshold=high", "Float")):
+        refused = run_cli("scripts.start_execution", [*settings, "--param", param], moto_server)
+        assert refused.returncode == start_execution.EXIT_USAGE, param
+        assert message in refused.stderr, refused.stderr
+    assert len(client.list_pipeline_executions(PipelineName=PIPELINE)["PipelineExecutionSummaries"]) == 1
