@@ -355,3 +355,11 @@ def test_hugging_face_jsonl_rows_are_read(small, tmp_path):
 ])
 def test_token_estimate_counts_words_numbers_and_other_characters(text, tokens):
     assert estimate_tokens(text) == tokens
+
+
+def test_table_cells_are_one_line_each_and_short_rows_padded():
+    from steps.finqa.prompts import render_table
+
+    assert render_table((("year", "2019", "2018"), (" sales ", "1,2\n34", ""), ("net  income",))) == (
+        "| year | 2019 | 2018 |\n|---|---|---|\n| sales | 1,2 34 | - |\n| net income | - | - |")
+    assert render_table(()) == "(no table)"

@@ -106,18 +106,26 @@ def render_table(table: tuple[tuple[str, ...], ...]) -> str:
     width = max(len(row) for row in table)
     lines = []
     for number, row in enumerate(table):
-        cells = [_one_line(cell) or "-" for cell in row] + ["-"] * (width - len(row))
-        lines.append("| " + " | ".join(cells) + " |")
+        line = "| " + " | ".join(row) + " |"
+        # Cells are nearly always clean: normalise cell by cell only when the row shows a
+        # run of spaces, a line break, an empty cell or a short row.
+        if len(row) < width or "" in row or not _is_one_line(line):
+            cells = [_one_line(cell) or "-" for cell in row] + ["-"] * (width - len(row))
+            line = "| " + " | ".join(cells) + " |"
+        lines.append(line)
         if number == 0 and len(table) > 1:
             lines.append("|" + "---|" * width)
     return "\n".join(lines)
 
 
+def _is_one_line(text: str) -> bool:
+    return not ("  " in text or "\n" in text or "\t" in text or "\r" in text or "\x0b" in text
+                or "\x0c" in text or text[:1].isspace() or text[-1:].isspace())
+
+
 def _one_line(text: str) -> str:
     """Runs of white space as one space; FinQA text rarely has any, so check before splitting."""
-    if "  " in text or "\n" in text or "\t" in text or "\r" in text or text[:1].isspace() or text[-1:].isspace():
-        return " ".join(text.split())
-    return text
+    return text if _is_one_line(text) else " ".join(text.split())
 
 
 def _paragraph(sentences: tuple[str, ...]) -> str:
