@@ -41,11 +41,18 @@ from steps.finqa.nova import (
 )
 from steps.finqa.prompts import SYSTEM_PROMPT, SanitiseCounts, estimate_tokens, render_question, render_target, sanitise
 from steps.finqa.records import FinQAFileError, FinQARecord, RecordError, load_records
-from steps.recipes import RECIPE_FILE, RecipeError, add_recipe_arguments, training_recipe_from_args, write_recipe
+from steps.recipes import (
+    DEFAULT_MAX_LENGTH,
+    MAX_LENGTHS,
+    RECIPE_FILE,
+    RecipeError,
+    add_recipe_arguments,
+    training_recipe_from_args,
+    write_recipe,
+)
 
 DEFAULT_INPUT_DIR = "/opt/ml/processing/input/finqa"
 DEFAULT_OUTPUT_DIR = "/opt/ml/processing/output"
-DEFAULT_MAX_LENGTH = 8192
 DEFAULT_SEED = 42
 
 # Split -> the names a file (or the folder it sits in) may start with; the first word wins.
@@ -307,7 +314,7 @@ def _max_length(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of tokens") from None
-    if not 1024 <= value <= 8192 or value % 1024:
+    if value not in MAX_LENGTHS:
         raise argparse.ArgumentTypeError(
             f"{value}: the Nova Lite recipe takes a max_length of 1024 to 8192, a multiple of 1024")
     return value

@@ -35,6 +35,7 @@ DEFAULT_GLOBAL_BATCH_SIZE = 64
 DEFAULT_MAX_NEW_TOKENS = 1024
 
 LORA_ALPHAS = (32, 64, 96, 128, 160, 192)
+MAX_LENGTHS = tuple(range(1024, 8192 + 1, 1024))
 GLOBAL_BATCH_SIZES = (16, 32, 64)
 
 _TRAINING_TEMPLATE: dict[str, Any] = {
@@ -111,8 +112,7 @@ def training_recipe(*, epochs: int = DEFAULT_EPOCHS, learning_rate: float = DEFA
     if lora_alpha not in LORA_ALPHAS:
         problems.append(f"LoRA alpha (parameter LoraAlpha) is {lora_alpha!r}: it must be one of "
                         f"{', '.join(map(str, LORA_ALPHAS))}")
-    if isinstance(max_length, bool) or not isinstance(max_length, int) or not 1024 <= max_length <= 8192 \
-            or max_length % 1024:
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length not in MAX_LENGTHS:
         problems.append(f"max length (parameter MaxLength) is {max_length!r}: it must be 1024 to 8192, "
                         "a multiple of 1024")
     if global_batch_size not in GLOBAL_BATCH_SIZES:
