@@ -18,10 +18,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tarfile
 from pathlib import Path
 from typing import Any
 
+from steps.archives import ArchiveError, members_named
 from steps.recipes import DEFAULT_MAX_NEW_TOKENS, RecipeError, evaluation_recipe, write_recipe
 
 DEFAULT_TRAINING_OUTPUT = "/opt/ml/processing/input/training"
@@ -30,6 +30,7 @@ MANIFEST = "manifest.json"
 CHECKPOINT_KEY = "checkpoint_s3_bucket"
 CHECKPOINT_FILE = Path("checkpoint") / "checkpoint.json"
 ARCHIVES = ("output.tar.gz", "model.tar.gz")
+MAX_MANIFEST_BYTES = 1 << 20
 
 
 class CheckpointError(Exception):
@@ -64,15 +65,10 @@ def read_manifest(training_output: Path) -> tuple[dict[str, Any], str]:
 
 def _manifest_in_archive(path: Path) -> tuple[str, bytes] | None:
     try:
-        with tarfile.open(path, "r:*") as archive:
-            for member in archive.getmembers():
-                if member.isfile() and Path(member.name).name == MANIFEST:
-                    extracted = archive.extractfile(member)
-                    if extracted is not None:
-                        return member.name, extracted.read()
-    except (tarfile.TarError, OSError) as error:
-        raise CheckpointError(f"{path}: not a readable tar archive ({error})") from None
-    return None
+        found = members_named(path, MANIFEST, MAX_MANIFEST_BYTES)
+    except ArchiveError as error:
+        raise CheckpointError(str(error)) from None
+    return found[0] if found else None
 
 
 def _parse_manifest(data: bytes, source: str) -> dict[str, Any]:

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from steps.archives import ArchiveError, members_named
 from steps.finqa.answers import DEFAULT_TOLERANCE, Gold, Number, answer_matches, extract_answer, read_generation
 from steps.finqa.program import (
     EXE_ANS_DECIMALS,
@@ -358,22 +359,16 @@ def _is_tar(path: Path) -> bool:
 
 def _lines_from_archive(path: Path, option: str) -> tuple[str, list[str]]:
     try:
-        with tarfile.open(path, "r:*") as archive:
-            members = [m for m in archive.getmembers() if m.isfile() and Path(m.name).name == PREDICTIONS_FILE]
-            if len(members) != 1:
-                what = "no" if not members else f"{len(members)} ({', '.join(m.name for m in members)})"
-                raise EvaluationInputError(
-                    f"{option} {path}: the archive has {what} {PREDICTIONS_FILE}; pass the Nova evaluation "
-                    "job's output.tar.gz, or the jsonl file itself")
-            member = members[0]
-            if member.size > MAX_MEMBER_BYTES:
-                raise EvaluationInputError(f"{option} {path}: {member.name} is {member.size} bytes, more than a FinQA evaluation writes")
-            # read in memory: nothing is written to disk, so member paths cannot escape anywhere
-            handle = archive.extractfile(member)
-            data = handle.read() if handle is not None else b""
-    except (tarfile.TarError, OSError, EOFError) as error:
-        raise EvaluationInputError(f"{option} {path}: not a readable tar archive ({error})") from None
-    source = f"{path}!{member.name}"
+        members = members_named(path, PREDICTIONS_FILE, MAX_MEMBER_BYTES)
+    except ArchiveError as error:
+        raise EvaluationInputError(f"{option} {error}") from None
+    if len(members) != 1:
+        what = "no" if not members else f"{len(members)} ({', '.join(name for name, _ in members)})"
+        raise EvaluationInputError(
+            f"{option} {path}: the archive has {what} {PREDICTIONS_FILE}; pass the Nova evaluation "
+            "job's output.tar.gz, or the jsonl file itself")
+    member, data = members[0]
+    source = f"{path}!{member}"
     return source, _text_lines(data, source, option)
 
 
