@@ -259,6 +259,8 @@ def _build(settings: Settings, images: Images) -> BuiltPipeline:
 
     # 1. Prepare: FinQA -> Nova data, gen_qa evaluation data, data report, training recipe.
     prepared = [root, "prepared", code_digest]
+    # Training and validation data depend on the same things: one key prefix for both.
+    training_data = [*prepared, "train-records", train_records, "max-length", max_length, "from", data_location]
     data_report = PropertyFile(name="DataReport", output_name="report", path="data_report.json")
     prepare = ProcessingStep(
         name=PREPARE, display_name="Prepare FinQA data and training recipe",
@@ -267,12 +269,10 @@ def _build(settings: Settings, images: Images) -> BuiltPipeline:
         step_args=processor("nova-finqa-prepare").run(
             inputs=[code_input, processing_input("finqa", data_location, f"{PROCESSING}/input/finqa")],
             outputs=[
-                processing_output("train", Join(on="/", values=[
-                    *prepared, "train-records", train_records, "max-length", max_length, "from", data_location,
-                    "train"]), f"{PROCESSING}/output/train"),
-                processing_output("validation", Join(on="/", values=[
-                    *prepared, "train-records", train_records, "max-length", max_length, "from", data_location,
-                    "validation"]), f"{PROCESSING}/output/validation"),
+                processing_output("train", Join(on="/", values=[*training_data, "train"]),
+                                  f"{PROCESSING}/output/train"),
+                processing_output("validation", Join(on="/", values=[*training_data, "validation"]),
+                                  f"{PROCESSING}/output/validation"),
                 processing_output("eval", Join(on="/", values=[
                     *prepared, "eval-records", eval_records, "from", data_location, "eval"]),
                     f"{PROCESSING}/output/eval"),
