@@ -17,3 +17,11 @@ def session_for(settings: Settings) -> boto3.session.Session:
 
 def error_code(error: ClientError) -> str:
     return error.response.get("Error", {}).get("Code", "")
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """("bucket", "key/or/prefix") of an s3:// URI; ValueError naming the URI otherwise."""
+    if not uri.startswith("s3://") or not uri[len("s3://"):].partition("/")[0]:
+        raise ValueError(f"{uri!r} is not an s3://bucket/key URI")
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    return bucket, key

@@ -35,7 +35,7 @@ from typing import Any, Callable
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.settings import Settings, SettingsError, add_settings_arguments
-from scripts.aws import error_code, session_for
+from scripts.aws import error_code, session_for, split_s3_uri
 
 LOG = logging.getLogger("scripts.import_to_bedrock")
 
@@ -99,11 +99,6 @@ def resource_names(package: dict) -> tuple[str, str]:
 
 def request_token(package_arn: str, purpose: str) -> str:
     return hashlib.sha256(f"{package_arn}|{purpose}".encode()).hexdigest()
-
-
-def _parse_s3_uri(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri[len("s3://"):].partition("/")
-    return bucket, key
 
 
 def read_smoke_question(text: str, source: str) -> SmokeQuestion:
@@ -173,11 +168,13 @@ class BedrockImport:
                  deadline: float | None) -> Outcome:
         package_arn = package["ModelPackageArn"]
         checkpoint = metadata.get(CHECKPOINT_KEY, "").strip()
-        if not checkpoint.startswith("s3://") or not _parse_s3_uri(checkpoint)[0]:
+        try:
+            split_s3_uri(checkpoint)
+        except ValueError:
             raise ImportFailed(
                 f"the model package has no usable '{CHECKPOINT_KEY}' in its metadata "
                 f"(found {checkpoint!r}); the pipeline's registration step writes the training "
-                "job's escrow checkpoint there (manifest.json checkpoint_s3_bucket)")
+                "job's escrow checkpoint there (manifest.json checkpoint_s3_bucket)") from None
         if not self.bedrock_role_arn:
             raise ImportFailed("no Bedrock import role: set --bedrock-role-arn or NOVA_BEDROCK_ROLE_ARN "
                                "(python -m scripts.deploy_approval_hook creates one)")
@@ -266,13 +263,14 @@ class BedrockImport:
         if self.smoke_question is not None:
             return self.smoke_question
         uri = metadata.get(EVAL_DATA_KEY, "").strip()
-        if not uri.startswith("s3://"):
-            raise ImportFailed(
-                f"smoke test: the model package has no '{EVAL_DATA_KEY}' (the FinQA test split as "
-                "gen_qa.jsonl) in its metadata; give one with --smoke-question-file")
         if uri.endswith("/"):
             uri += "gen_qa.jsonl"
-        bucket, key = _parse_s3_uri(uri)
+        try:
+            bucket, key = split_s3_uri(uri)
+        except ValueError:
+            raise ImportFailed(
+                f"smoke test: the model package has no '{EVAL_DATA_KEY}' (the FinQA test split as "
+                "gen_qa.jsonl) in its metadata; give one with --smoke-question-file") from None
         body = self.s3.get_object(Bucket=bucket, Key=key)["Body"]
         # The first record is all we need: read the first MiB, not the whole test split.
         head = body.read(1 << 20).decode("utf-8", errors="replace")

@@ -27,7 +27,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.settings import Settings, SettingsError, add_settings_arguments
-from scripts.aws import session_for
+from scripts.aws import session_for, split_s3_uri
 
 REPORT_NAME = "accuracy_report.md"
 CHART_NAME = "accuracy_by_training_size.png"
@@ -97,9 +97,10 @@ def figures_from_evaluation(evaluation: Any, source: str) -> dict[str, Any]:
 
 
 def _read_s3_json(s3, uri: str) -> Any:
-    if not uri.startswith("s3://"):
-        raise ReportInputError(f"statistics location {uri!r} is not an s3:// URI")
-    bucket, _, key = uri[len("s3://"):].partition("/")
+    try:
+        bucket, key = split_s3_uri(uri)
+    except ValueError:
+        raise ReportInputError(f"statistics location {uri!r} is not an s3:// URI") from None
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except (ClientError, BotoCoreError) as error:

@@ -16,6 +16,7 @@ import json
 import sys
 from pathlib import Path
 
+from scripts.aws import split_s3_uri
 from steps.finqa.records import load_hf_dataset
 
 SPLITS = ("train", "validation", "test")
@@ -39,9 +40,10 @@ def stage(dataset: str, revision: str | None, output_dir: Path) -> dict[str, int
 def upload(output_dir: Path, s3_uri: str) -> None:
     import boto3
 
-    if not s3_uri.startswith("s3://"):
-        raise SystemExit(f"error: --s3-uri {s3_uri!r} must start with s3://")
-    bucket, _, prefix = s3_uri[len("s3://"):].partition("/")
+    try:
+        bucket, prefix = split_s3_uri(s3_uri)
+    except ValueError:
+        raise SystemExit(f"error: --s3-uri {s3_uri!r} must be s3://bucket/prefix") from None
     client = boto3.client("s3")
     for split in SPLITS:
         key = f"{prefix.rstrip('/')}/{split}.jsonl".lstrip("/")
