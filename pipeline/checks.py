@@ -32,12 +32,12 @@ _EXECUTION_VARIABLES = {"StartDateTime", "CurrentDateTime", "PipelineName", "Pip
 _EXPRESSION_KEYS = {"Get", "Std:Join", "Std:JsonGet"}
 
 
-def _all_steps(steps: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def all_steps(steps: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     for step in steps:
         yield step
         if step.get("Type") == "Condition":
             arguments = step.get("Arguments", {})
-            yield from _all_steps(arguments.get("IfSteps", []) + arguments.get("ElseSteps", []))
+            yield from all_steps(arguments.get("IfSteps", []) + arguments.get("ElseSteps", []))
 
 
 def _gets(node: Any) -> Iterator[str]:
@@ -55,7 +55,7 @@ def _gets(node: Any) -> Iterator[str]:
 def reference_problems(definition: dict[str, Any]) -> list[str]:
     """Dangling `Get`s and unused parameters."""
     parameters = {parameter["Name"] for parameter in definition.get("Parameters", [])}
-    steps = {step["Name"]: step for step in _all_steps(definition.get("Steps", []))}
+    steps = {step["Name"]: step for step in all_steps(definition.get("Steps", []))}
     problems = []
     used_parameters = set()
     for step in steps.values():
@@ -111,7 +111,7 @@ def argument_problems(definition: dict[str, Any]) -> list[str]:
     model = botocore.session.get_session().get_service_model("sagemaker")
     validator = ParamValidator()
     problems = []
-    for step in _all_steps(definition.get("Steps", [])):
+    for step in all_steps(definition.get("Steps", [])):
         operation = STEP_OPERATIONS.get(step.get("Type"))
         if operation is None:
             continue

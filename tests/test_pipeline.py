@@ -12,7 +12,7 @@ from pathlib import Path
 import botocore.endpoint
 import pytest
 
-from pipeline.checks import argument_problems, definition_problems, reference_problems
+from pipeline.checks import all_steps, argument_problems, definition_problems, reference_problems
 from pipeline.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -56,12 +56,7 @@ def definition(built):
 
 
 def steps_by_name(definition):
-    steps = {}
-    for step in definition["Steps"]:
-        steps[step["Name"]] = step
-        for nested in step["Arguments"].get("IfSteps", []) + step["Arguments"].get("ElseSteps", []):
-            steps[nested["Name"]] = nested
-    return steps
+    return {step["Name"]: step for step in all_steps(definition["Steps"])}
 
 
 def referenced_steps(step) -> set[str]:

@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from pipeline.artifacts import code_archive_bytes
+from pipeline.checks import all_steps
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFINITION = json.loads((PROJECT_ROOT / "pipeline" / "definition.json").read_text())
@@ -36,16 +37,7 @@ PARAMETERS = {"TrainingRecords": "40", "EvaluationRecords": "30", "Epochs": 1, "
 _OUTPUT_GET = re.compile(r"^Steps\.(\w+)\.ProcessingOutputConfig\.Outputs\['(\w+)'\]\.S3Output\.S3Uri$")
 
 
-def _all_steps() -> dict[str, dict[str, Any]]:
-    steps = {}
-    for step in DEFINITION["Steps"]:
-        steps[step["Name"]] = step
-        for nested in step["Arguments"].get("IfSteps", []) + step["Arguments"].get("ElseSteps", []):
-            steps[nested["Name"]] = nested
-    return steps
-
-
-STEPS = _all_steps()
+STEPS = {step["Name"]: step for step in all_steps(DEFINITION["Steps"])}
 
 
 def _parameter_values() -> dict[str, Any]:
