@@ -47,8 +47,8 @@ from steps.recipes import (
     RECIPE_FILE,
     RecipeError,
     add_recipe_arguments,
+    recipe_yaml,
     training_recipe_from_args,
-    write_recipe,
 )
 
 DEFAULT_INPUT_DIR = "/opt/ml/processing/input/finqa"
@@ -233,8 +233,10 @@ def _sample(result: SplitResult, limit: int | None, seed: int, name: str) -> Non
 
 def prepare(input_dir: Path, output_dir: Path, *, max_train_records: int | None = None,
             max_eval_records: int | None = None, seed: int = DEFAULT_SEED,
-            max_length: int = DEFAULT_MAX_LENGTH, strict: bool = False) -> dict[str, Any]:
-    """Write the Nova data and the report; return the report. Raises PrepareError or NovaDataError."""
+            max_length: int = DEFAULT_MAX_LENGTH, strict: bool = False,
+            recipe: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write the Nova data, the report and the training recipe (if given), all or nothing;
+    return the report. Raises PrepareError or NovaDataError."""
     # Outputs of an earlier run go first: if this run fails, nothing looks like its result.
     for relative in (*OUTPUT_FILES.values(), REPORT_FILE, RECIPE_FILE):
         (output_dir / relative).unlink(missing_ok=True)
@@ -270,6 +272,8 @@ def prepare(input_dir: Path, output_dir: Path, *, max_train_records: int | None 
     }
     outputs = {OUTPUT_FILES[name]: _jsonl(result.written) for name, result in results.items()}
     outputs[REPORT_FILE] = json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    if recipe is not None:
+        outputs[RECIPE_FILE] = recipe_yaml(recipe)
     _write_all(output_dir, outputs)
     return report
 
@@ -346,8 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         recipe = training_recipe_from_args(args)  # a bad value fails before any data is read
         report = prepare(args.input_dir, args.output_dir, max_train_records=args.max_train_records,
                          max_eval_records=args.max_eval_records, seed=args.seed,
-                         max_length=args.max_length, strict=args.strict)
-        write_recipe(recipe, args.output_dir)
+                         max_length=args.max_length, strict=args.strict, recipe=recipe)
     except (PrepareError, NovaDataError, RecipeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
