@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from steps.finqa.nova import check_conversation_lines, check_gen_qa_lines
+from steps.finqa.nova import check_conversation, check_conversation_lines, check_gen_qa_lines, conversation_line
 from steps.finqa.prompts import RESERVED_STRINGS, SYSTEM_PROMPT, estimate_tokens, find_reserved
 from tests.conftest import PROJECT_ROOT
 
@@ -355,6 +356,39 @@ def test_hugging_face_jsonl_rows_are_read(small, tmp_path):
 ])
 def test_token_estimate_counts_words_numbers_and_other_characters(text, tokens):
     assert estimate_tokens(text) == tokens
+
+
+def estimate_by_the_rule(text: str) -> int:
+    """The estimate's rule, spelt out with regular expressions: the reference for the fast one."""
+    words = re.findall(r"[A-Za-z]+", text)
+    numbers = re.findall(r"[0-9]+", text)
+    others = re.sub(r"[A-Za-z0-9 \t\n\r\x0b\x0c]", "", text).encode("utf-8")
+    twelfths = sum(3 * len(w) + 9 for w in words) + sum(4 * len(n) + 8 for n in numbers) + 12 * len(others)
+    return -(-twelfths // 12)
+
+
+def test_token_estimate_follows_its_rule_on_every_rendered_text(shared_finqa, shared_output):
+    texts = [SYSTEM_PROMPT]
+    for record in read_jsonl(shared_output / "train/train.jsonl"):
+        texts.extend(message["content"][0]["text"] for message in record["messages"])
+    long_text = " ".join(texts)  # longer than the precomputed mask of the fast estimate
+    assert len(long_text.encode()) > 1 << 16
+    for text in [*texts, long_text, "Ünïcode 12ab34 \u2014 x\ty\n", "\xa0a b\u3000c"]:
+        assert estimate_tokens(text) == estimate_by_the_rule(text), text[:80]
+
+
+def test_a_conversation_line_is_the_json_of_the_record():
+    user = 'Ünïcode \u2014 "quoted" \\ back\tslash\nnew line \U0001F4B0 \x00'
+    line = conversation_line(SYSTEM_PROMPT, user, "Program: divide(1, 2)\nAnswer: 0.5")
+    assert line.endswith("}\n") and line.count("\n") == 1 and line.isascii()
+    record = json.loads(line)
+    assert record == {
+        "schemaVersion": "bedrock-conversation-2024",
+        "system": [{"text": SYSTEM_PROMPT}],
+        "messages": [{"role": "user", "content": [{"text": user}]},
+                     {"role": "assistant", "content": [{"text": "Program: divide(1, 2)\nAnswer: 0.5"}]}],
+    }
+    assert check_conversation(record, 8192) > 0
 
 
 def test_table_cells_are_one_line_each_and_short_rows_padded():

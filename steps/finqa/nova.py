@@ -11,7 +11,9 @@ check before the job starts.
 """
 from __future__ import annotations
 
+import functools
 import json
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from .prompts import estimate_tokens, find_reserved
@@ -31,15 +33,19 @@ class RecordTooLongError(NovaDataError):
     """A record over the recipe's max_length: skipped and counted, never truncated."""
 
 
-def conversation_record(system: str, user: str, assistant: str) -> dict[str, Any]:
-    return {
-        "schemaVersion": SCHEMA_VERSION,
-        "system": [{"text": system}],
-        "messages": [
-            {"role": "user", "content": [{"text": user}]},
-            {"role": "assistant", "content": [{"text": assistant}]},
-        ],
-    }
+def conversation_line(system: str, user: str, assistant: str) -> str:
+    """One `bedrock-conversation-2024` record as a line of JSON, non-ASCII as \\u escapes.
+
+    Filled into a template by json's C string encoder: the same JSON as encoding the record's
+    dict, in half the time, which counts at 20,000 records of several thousand characters.
+    """
+    return (f'{{"schemaVersion":"{SCHEMA_VERSION}","system":[{{"text":{_encoded_system(system)}}}],'
+            f'"messages":[{{"role":"user","content":[{{"text":{encode_basestring_ascii(user)}}}]}},'
+            f'{{"role":"assistant","content":[{{"text":{encode_basestring_ascii(assistant)}}}]}}]}}\n')
+
+
+# Every record of a file has the same system prompt: encode it, and check it, once.
+_encoded_system = functools.lru_cache(maxsize=4)(encode_basestring_ascii)
 
 
 def gen_qa_record(system: str, query: str, response: str, metadata: dict[str, Any]) -> dict[str, str]:
@@ -96,14 +102,29 @@ def _text_of(part: Any, where: str) -> str:
 def check_conversation(record: dict[str, Any], max_length: int) -> int:
     """The record's estimated token count, after checking every rule for one record."""
     texts = conversation_texts(record)
-    for text in texts:
-        reserved = find_reserved(text)
-        if reserved:
-            raise NovaDataError(f"reserved strings {reserved} in the text")
-    tokens = sum(estimate_tokens(text) for text in texts)
+    system = len(record.get("system", []))
+    return check_conversation_texts(texts[:system], texts[system:], max_length)
+
+
+def check_conversation_texts(system: list[str], turns: list[str], max_length: int) -> int:
+    """The estimated token count of a conversation's texts, after checking the rules for text:
+    not empty, no reserved strings, within max_length all together."""
+    tokens = sum(map(_checked_system_tokens, system)) + sum(map(_checked_tokens, turns))
     if tokens > max_length:
         raise RecordTooLongError(f"about {tokens} tokens, over max_length {max_length}")
     return tokens
+
+
+def _checked_tokens(text: str) -> int:
+    if not text.strip():
+        raise NovaDataError("empty text")
+    reserved = find_reserved(text)
+    if reserved:
+        raise NovaDataError(f"reserved strings {reserved} in the text")
+    return estimate_tokens(text)
+
+
+_checked_system_tokens = functools.lru_cache(maxsize=4)(_checked_tokens)
 
 
 def check_conversation_lines(lines: list[str], max_length: int, name: str, *, training: bool) -> None:
