@@ -294,27 +294,26 @@ def prepare(input_dir: Path, output_dir: Path, *, max_train_records: int | None 
         "splits": splits,
         "token_estimate": TOKEN_ESTIMATE_NOTE,
     }
-    outputs = {OUTPUT_FILES[name]: _jsonl(result.written) for name, result in results.items()}
-    outputs[REPORT_FILE] = json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    outputs = {OUTPUT_FILES[name]: [candidate.line for candidate in result.written]
+               for name, result in results.items()}
+    outputs[REPORT_FILE] = [json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n"]
     if recipe is not None:
-        outputs[RECIPE_FILE] = recipe_yaml(recipe)
+        outputs[RECIPE_FILE] = [recipe_yaml(recipe)]
     _write_all(output_dir, outputs)
     return report
 
 
-def _jsonl(candidates: list[_Candidate]) -> str:
-    return "".join(candidate.line for candidate in candidates)
-
-
-def _write_all(output_dir: Path, outputs: dict[Path, str]) -> None:
-    """Write every file under a temporary name, then rename them all: all or nothing."""
+def _write_all(output_dir: Path, outputs: dict[Path, list[str]]) -> None:
+    """Write every file (given as its pieces of text) under a temporary name, then rename them
+    all: all or nothing."""
     temporary = {}
     try:
-        for relative, text in outputs.items():
+        for relative, pieces in outputs.items():
             target = output_dir / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             partial = target.with_name(f".{target.name}.partial")
-            partial.write_text(text, encoding="utf-8")
+            with partial.open("w", encoding="utf-8", newline="\n") as handle:
+                handle.writelines(pieces)
             temporary[partial] = target
         for partial, target in temporary.items():
             os.replace(partial, target)

@@ -74,9 +74,9 @@ def _text_list(value: Any, field: str, where: str) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
     if isinstance(value, (list, tuple)) or _is_array(value):
-        items = list(value)
-        if all(isinstance(item, str) for item in items):
-            return tuple(items)
+        items = tuple(value)
+        if _all_strings(items):
+            return items
     raise RecordError("bad_field", f"{where}: field {field!r} must be a list of strings")
 
 
@@ -89,11 +89,21 @@ def _table(value: Any, where: str) -> tuple[tuple[str, ...], ...]:
             if not (isinstance(row, (list, tuple)) or _is_array(row)):
                 raise RecordError("bad_field", f"{where}: field 'table' must be a list of rows (lists of cells)")
             cells = tuple(row)
-            if not all(type(cell) is str for cell in cells):
+            if not _all_strings(cells):
                 cells = tuple("" if cell is None else str(cell) for cell in cells)
             rows.append(cells)
         return tuple(rows)
     raise RecordError("bad_field", f"{where}: field 'table' must be a list of rows (lists of cells)")
+
+
+def _all_strings(items: tuple) -> bool:
+    # str.join checks every item's type in C, several times faster than a generator of
+    # isinstance calls; FinQA has a quarter of a million cells and sentences per split.
+    try:
+        "".join(items)
+    except TypeError:
+        return False
+    return True
 
 
 def _is_array(value: Any) -> bool:
