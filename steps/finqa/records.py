@@ -287,7 +287,7 @@ def load_records(paths: Iterable[Path], *, strict: bool = False) -> LoadedSplit:
             except RecordError as error:
                 if strict:
                     raise
-                rejected.append(error)
+                rejected.append(error.with_traceback(None))  # its frames would keep the raw row alive
                 continue
             seen.add(record.id)
             records.append(record)
