@@ -180,7 +180,24 @@ def _split_of(relative: Path) -> str | None:
 
 def _render(record: FinQARecord) -> tuple[str, str, SanitiseCounts]:
     counts = SanitiseCounts()
-    return sanitise(render_question(record), counts), sanitise(render_target(record), counts), counts
+    question, target = sanitise(render_question(record), counts), sanitise(render_target(record), counts)
+    for text in (question, target):
+        _check_unicode(text, record)
+    return question, target, counts
+
+
+def _check_unicode(text: str, record: FinQARecord) -> None:
+    """JSON can carry a lone surrogate ("\\ud800"), which is no character: no UTF-8 file can
+    hold it, and Nova's readers would fail on it."""
+    if text.isascii():  # constant time: Python keeps this flag on every string
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise RecordError(
+            "invalid_text",
+            f"record {record.id!r}: {text[error.start]!r} after {text[max(0, error.start - 40):error.start]!r} "
+            "is a lone surrogate, not a character (fix or remove it in the input file)") from None
 
 
 def _training_candidate(record: FinQARecord, max_length: int) -> _Candidate:

@@ -208,6 +208,23 @@ def test_records_missing_fields_are_skipped_counted_and_named(small, tmp_path):
     assert_no_outputs(tmp_path / "strict")
 
 
+def test_a_lone_surrogate_in_a_record_skips_it_counted_and_named(small, tmp_path):
+    train = [dict(r) for r in small["train"]]
+    train[2] = {**train[2], "pre_text": [*train[2]["pre_text"], "revenue \ud800 rose"]}
+    data = write_splits(tmp_path / "in", train, small["dev"], small["test"])
+    assert "\\ud800" in (data / "train.json").read_text()  # as JSON writes it, valid JSON
+
+    result = run_prepare(data, tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    entry = read_report(tmp_path / "out")["splits"]["train"]
+    assert entry["skipped"] == {"invalid_text": 1} and entry["written"] == 19
+    assert train[2]["id"] in entry["problems"][0] and "lone surrogate" in entry["problems"][0]
+
+    strict = run_prepare(data, tmp_path / "strict", "--strict")
+    assert strict.returncode == 1 and train[2]["id"] in strict.stderr and "Traceback" not in strict.stderr
+    assert_no_outputs(tmp_path / "strict")
+
+
 def test_an_empty_table_is_rendered_not_dropped(small, tmp_path):
     train = [dict(r) for r in small["train"]]
     train[0] = {**train[0], "table": []}
