@@ -208,6 +208,21 @@ def test_records_missing_fields_are_skipped_counted_and_named(small, tmp_path):
     assert_no_outputs(tmp_path / "strict")
 
 
+def test_records_with_fields_of_the_wrong_type_are_skipped_not_stringified(small, tmp_path):
+    train = [dict(r) for r in small["train"]]
+    train[0] = {**train[0], "qa": {**train[0]["qa"], "answer": {"value": 1}}}
+    train[1] = {**train[1], "id": ["a", "list"]}
+    train[2] = {**train[2], "pre_text": ["a sentence", None]}
+    train[3] = {**train[3], "table": [{"cell": "a"}]}
+    train[4] = {**train[4], "qa": {**train[4]["qa"], "exe_ans": [1]}}
+    data = write_splits(tmp_path / "in", train, small["dev"], small["test"])
+    result = run_prepare(data, tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    entry = read_report(tmp_path / "out")["splits"]["train"]
+    assert entry["skipped"] == {"bad_field": 5} and entry["written"] == 15
+    assert [f"train.json record {i}" in problem for i, problem in enumerate(entry["problems"])] == [True] * 5
+
+
 def test_a_lone_surrogate_in_a_record_skips_it_counted_and_named(small, tmp_path):
     train = [dict(r) for r in small["train"]]
     train[2] = {**train[2], "pre_text": [*train[2]["pre_text"], "revenue \ud800 rose"]}

@@ -147,6 +147,8 @@ def record_from_row(row: Any, source: str, index: int) -> FinQARecord:
     if not isinstance(row, dict):
         raise RecordError("not_an_object", f"{_where(source, index)}: expected a JSON object, got {type(row).__name__}")
     record_id = row.get("id")
+    if not isinstance(record_id, (str, int, type(None))) or isinstance(record_id, bool):
+        raise RecordError("bad_field", f"{_where(source, index)}: 'id' {record_id!r} is neither text nor a number")
     record_id = str(record_id).strip() if record_id not in (None, "") else ""
     where = _where(source, index, record_id or None)
     layout = detect_layout(row)
@@ -174,6 +176,8 @@ def record_from_row(row: Any, source: str, index: int) -> FinQARecord:
         raise RecordError("missing_id", f"{where}: no 'id'")
     if not isinstance(question, str) or not question.strip():
         raise RecordError("missing_question", f"{where}: the question is missing or empty")
+    if not isinstance(answer, (str, int, float, type(None))) or isinstance(answer, bool):
+        raise RecordError("bad_field", f"{where}: the answer {answer!r} is neither text nor a number")
     answer = "" if answer is None else str(answer)
     exe = parse_exe_ans(exe_ans, where)
     if not answer.strip() and exe is None:
