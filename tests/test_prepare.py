@@ -13,6 +13,7 @@ import pytest
 
 from steps.finqa.nova import check_conversation, check_conversation_lines, check_gen_qa_lines, conversation_line
 from steps.finqa.prompts import RESERVED_STRINGS, SYSTEM_PROMPT, estimate_tokens, find_reserved
+from steps.finqa.records import FinQAFileError, read_rows
 from tests.conftest import PROJECT_ROOT
 
 OUTPUTS = ("train/train.jsonl", "validation/validation.jsonl", "eval/gen_qa.jsonl", "report/data_report.json")
@@ -178,6 +179,22 @@ def test_broken_json_is_an_error_naming_the_file_and_writes_nothing(small, tmp_p
     assert result.returncode == 1
     assert "train.json" in result.stderr and "not valid JSON" in result.stderr
     assert_no_outputs(tmp_path / "out")
+
+
+@pytest.mark.parametrize("text", [
+    "[]", " [ ] ", "[1, 2 ,3]\n", '\ufeff[{"a": [1, {"b": null}]}, "x"]', "\n[\n1\n,\n2\n]\n", "[NaN]",
+    "[1,]", "[,1]", "[1 2]", "[1", "[1]x", "[", "[1]]", "[{]",
+])
+def test_a_json_array_file_is_read_item_by_item_exactly_as_json_reads_it(tmp_path, text):
+    path = tmp_path / "train.json"
+    path.write_text(text, encoding="utf-8")
+    try:
+        expected = json.loads(text.lstrip("\ufeff"))
+    except json.JSONDecodeError as error:
+        with pytest.raises(FinQAFileError, match=f"train.json: not valid JSON .*char {error.pos}"):
+            list(read_rows(path))
+    else:
+        assert repr(list(read_rows(path))) == repr(expected)
 
 
 def test_records_missing_fields_are_skipped_counted_and_named(small, tmp_path):
