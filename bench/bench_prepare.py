@@ -69,7 +69,7 @@ def json_parse_time(folder: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "finqa")
-    parser.add_argument("--runs", type=int, default=3, help="runs per input; the median is printed")
+    parser.add_argument("--runs", type=int, default=5, help="runs per input; the median is printed")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as temporary:
         work = Path(temporary)
