@@ -7,10 +7,9 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
+from tests.conftest import PROJECT_ROOT
 
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = "123456789012"
 
 PIPELINE_PARAMETERS = [

@@ -13,8 +13,8 @@ import yaml
 
 from steps.checkpoint import CheckpointError, render
 from steps.recipes import evaluation_recipe
+from tests.conftest import PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT = "s3://customer-escrow-111122223333-smtj-a1b2c3/nova-finqa-sft-2026-11-23/step_42"
 
 

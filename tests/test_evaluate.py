@@ -14,6 +14,7 @@ import pytest
 
 from steps.evaluate import EvalRecord, read_predictions
 from tests.conftest import PROJECT_ROOT
+from tests.nova_output import jsonl, nova_line
 
 
 @pytest.fixture(scope="session")
@@ -28,20 +29,6 @@ def eval_dir(tmp_path_factory, shared_finqa) -> Path:
 @pytest.fixture(scope="session")
 def gen_qa(eval_dir) -> list[dict]:
     return [json.loads(line) for line in (eval_dir / "gen_qa.jsonl").read_text(encoding="utf-8").splitlines()]
-
-
-def nova_line(example: dict, inference, *, metadata: bool = True) -> dict:
-    """One inference_output.jsonl line: the conversation as the job renders it, the model's
-    text, the gold response, and the echoed metadata."""
-    prompt = str([{"role": "system", "content": example["system"]}, {"role": "user", "content": example["query"]}])
-    line = {"prompt": prompt, "inference": inference, "gold": example["response"]}
-    if metadata:
-        line["metadata"] = example["metadata"]
-    return line
-
-
-def jsonl(lines) -> str:
-    return "".join(json.dumps(line) + "\n" for line in lines)
 
 
 def write_predictions(path: Path, lines) -> Path:

@@ -7,15 +7,14 @@ import socket
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import botocore.endpoint
 import pytest
 
 from pipeline.checks import all_steps, argument_problems, definition_problems, reference_problems
 from pipeline.settings import Settings
+from tests.conftest import PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 COMMITTED_DEFINITION = PROJECT_ROOT / "pipeline" / "definition.json"
 # The README's example settings, for which pipeline/definition.json is committed.
 EXAMPLE = Settings(region="us-east-1", role_arn="arn:aws:iam::111122223333:role/NovaFinQAPipelineRole",

@@ -26,8 +26,9 @@ import yaml
 
 from pipeline.artifacts import code_archive_bytes
 from pipeline.checks import all_steps
+from tests.conftest import PROJECT_ROOT
+from tests.nova_output import jsonl, nova_line
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFINITION = json.loads((PROJECT_ROOT / "pipeline" / "definition.json").read_text())
 PROCESSING = "/opt/ml/processing"
 CHECKPOINT = "s3://customer-escrow-111122223333-smtj-a1b2c3/nova-finqa-sft/step_12"
@@ -156,12 +157,8 @@ def _nova_job_output(folder: Path, members: dict[str, bytes]) -> Path:
 
 def _generations(gen_qa: Path, answer) -> bytes:
     """inference_output.jsonl as the Nova evaluation job writes it, answers chosen by the test."""
-    lines = []
-    for index, line in enumerate(gen_qa.read_text().splitlines()):
-        record = json.loads(line)
-        lines.append(json.dumps({"prompt": record["query"], "inference": answer(index, record),
-                                 "gold": record["response"], "metadata": record["metadata"]}))
-    return ("\n".join(lines) + "\n").encode()
+    records = [json.loads(line) for line in gen_qa.read_text().splitlines()]
+    return jsonl(nova_line(record, answer(index, record)) for index, record in enumerate(records)).encode()
 
 
 @pytest.fixture(scope="module")

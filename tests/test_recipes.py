@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
@@ -17,8 +16,7 @@ from steps.recipes import (
     training_recipe,
     write_recipe,
 )
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import PROJECT_ROOT
 
 
 def test_training_recipe_defaults_are_the_upstream_g5_g6_lora_recipe():

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PROJECT_ROOT
+from tests.nova_output import jsonl, nova_line
 
 STEP_FILES = sorted((PROJECT_ROOT / "steps").rglob("*.py"))
 # The scikit-learn processing image the pipeline uses runs Python 3.9.
@@ -56,12 +57,9 @@ def run_steps(python: str, sample: Path, output: Path) -> None:
     prepared, scored = output / "prepared", output / "scored"
     subprocess.run([python, "-m", "steps.prepare", "--input-dir", str(sample), "--output-dir", str(prepared)],
                    cwd=PROJECT_ROOT, check=True, capture_output=True)
+    examples = [json.loads(line) for line in (prepared / "eval" / "gen_qa.jsonl").read_text(encoding="utf-8").splitlines()]
     predictions = output / "inference_output.jsonl"
-    with predictions.open("w", encoding="utf-8") as handle:
-        for line in (prepared / "eval" / "gen_qa.jsonl").read_text(encoding="utf-8").splitlines():
-            example = json.loads(line)
-            handle.write(json.dumps({"prompt": example["query"], "inference": example["response"],
-                                     "metadata": example["metadata"]}) + "\n")
+    predictions.write_text(jsonl(nova_line(example, example["response"]) for example in examples), encoding="utf-8")
     subprocess.run([python, "-m", "steps.evaluate", "--predictions", str(predictions), "--eval-data",
                     str(prepared / "eval"), "--output-dir", str(scored)], cwd=PROJECT_ROOT, check=True,
                    capture_output=True)

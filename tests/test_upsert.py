@@ -5,15 +5,14 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import boto3
 import pytest
 from moto import mock_aws
 
 from pipeline.upsert import change_summary, main
+from tests.conftest import PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 COMMITTED_DEFINITION = PROJECT_ROOT / "pipeline" / "definition.json"
 ROLE = "arn:aws:iam::111122223333:role/NovaFinQAPipelineRole"
 BUCKET = "amzn-s3-demo-bucket"
