@@ -1,0 +1,264 @@
+"""Write `steps/catalog_data.py` from AWS's Nova recipe catalog, aws/sagemaker-hyperpod-recipes.
+
+    python -m scripts.build_catalog --recipes-repo PATH [--output steps/catalog_data.py]
+
+PATH is a clone of https://github.com/aws/sagemaker-hyperpod-recipes (a work tree or a bare
+repository; its HEAD is read). Everything the pipeline knows about a Nova recipe comes from
+four of its files, read here and nowhere else:
+
+- `launcher/recipe_templatization/nova/nova_regional_parameters.json`: each recipe's container
+  image per platform (`sm_jobs` = SageMaker training jobs) and region, and the Nova hosting
+  (inference) image per region under `all`;
+- `launcher/recipe_templatization/nova/nova_metadata.json`: each recipe's instance types;
+- `launcher/recipe_templatization/nova/nova_recipe_template_parameters.json`: the launcher's
+  schema of each recipe family's override parameters (type, enum or min/max, per-recipe
+  conditional constraints) and where each sits in the recipe (`recipe_template`);
+- the recipe files under `hyperpod_recipes/recipes_src/`: the recipe itself.
+
+Where the schema and the recipe file's own comment both state the allowed values of a field
+(`replicas`, `global_batch_size`, `max_length`), a value is allowed only when both allow it:
+the Nova Pro recipes, for one, say "16 and 32" where the family's schema says 16, 32 or 64.
+
+The recipes the pipeline runs are the supervised (SFT) and reinforcement (RFT) fine-tuning
+recipes of Nova Micro, Lite and Pro 1.0 and Nova 2 Lite that have a training-job image; each
+is paired with its model's bring-your-own-dataset evaluation recipe.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import pprint
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+TEMPLATIZATION = "launcher/recipe_templatization/nova"
+RECIPES_SRC = "hyperpod_recipes/recipes_src"
+REPOSITORY = "aws/sagemaker-hyperpod-recipes"
+OUTPUT = Path(__file__).resolve().parent.parent / "steps" / "catalog_data.py"
+
+_TRAINING = re.compile(r"^nova_(micro|lite|pro)_(1_0|2_0)_.*_sft$|^nova_lite_v2_smtj_.*_rft$")
+_EVALUATION = re.compile(r"^nova_(micro|lite|pro)_(1_0|2_0)_p5_48xl_gpu_bring_your_own_dataset_eval$")
+# PyYAML reads YAML 1.1, where `1e-5` (no dot) is a string; the recipes mean a number, and the
+# Nova containers read them as numbers.
+_FLOAT_TEXT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
+# Fields the launcher's schema does not mark as hyperparameters that the pipeline sets all the same.
+_ALSO_KEPT = ("replicas", "max_length", "max_new_tokens")
+_COMMENT_VALUES = re.compile(r"(?:allowed values? (?:is|are)|options:)\s*([0-9][0-9 ,and\[\]a-z]*)")
+
+
+class _Repo:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(["git", "-C", str(self.path), *args], check=True, capture_output=True,
+                              text=True).stdout
+
+    def read(self, relative: str) -> str:
+        return self.git("show", f"HEAD:{relative}")
+
+    def files(self, under: str) -> list[str]:
+        return self.git("ls-tree", "-r", "--name-only", "HEAD", under).split()
+
+
+def _numbers(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_numbers(item) for item in value]
+    if isinstance(value, str) and _FLOAT_TEXT.match(value):
+        return float(value)
+    return value
+
+
+def load_recipe(text: str) -> dict[str, Any]:
+    """A recipe file as the Nova containers read it (numbers such as `1e-5` as floats)."""
+    return _numbers(yaml.safe_load(text))
+
+
+def _commented_values(text: str) -> dict[str, list[int]]:
+    """Allowed values stated in a recipe file's comments, e.g. `replicas: 4  # ... allowed values are 4, 8, 16`."""
+    found: dict[str, list[int]] = {}
+    for line in text.splitlines():
+        key, _, rest = line.partition(":")
+        value, _, comment = rest.partition("#")
+        match = _COMMENT_VALUES.search(comment)
+        if match:
+            found[key.strip()] = [int(n) for n in re.findall(r"\d+", match.group(1))]
+        bounds = re.search(r"between \[(\d+), (\d+)\] and multiple of (\d+)", comment)
+        if bounds:
+            low, high, step = map(int, bounds.groups())
+            found[key.strip()] = list(range(low, high + 1, step))
+    return found
+
+
+def _recipe_type(name: str) -> str:
+    """The launcher's template for a recipe (nova_recipe_template_processor._determine_recipe_type)."""
+    if "lora" in name and "sft" in name:
+        return "nova_lora_sft_2_0" if "_2_0" in name else "nova_lora_sft"
+    if "sft" in name:
+        return "nova_sft_2_0" if "_2_0" in name else "nova_sft"
+    if "smtj" in name and "rft" in name:
+        return "nova_smtj_lora_rft" if "lora" in name else "nova_smtj_rft"
+    if "bring_your_own_dataset" in name:
+        return "nova_bring_your_own_dataset_2_0_eval" if "_2_0" in name else "nova_bring_your_own_dataset_eval"
+    raise ValueError(f"{name}: no recipe template for it")
+
+
+def _template_paths(template: Any, path: tuple[str, ...] = ()) -> dict[str, list[tuple[str, ...]]]:
+    paths: dict[str, list[tuple[str, ...]]] = {}
+    if isinstance(template, dict):
+        for key, value in template.items():
+            for name, found in _template_paths(value, (*path, key)).items():
+                paths.setdefault(name, []).extend(found)
+    elif isinstance(template, str) and template.startswith("{{") and template.endswith("}}"):
+        paths[template[2:-2]] = [path]
+    return paths
+
+
+def _lookup(recipe: dict[str, Any], path: tuple[str, ...]) -> tuple[bool, Any]:
+    node: Any = recipe
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return False, None
+        node = node[key]
+    return True, node
+
+
+def _resolve(spec: dict[str, Any], name: str, field: str) -> Any:
+    constraint = spec.get("conditional_constraints", {}).get(field, {}).get("Name", {})
+    if name in constraint:
+        return constraint[name]
+    if field in spec:
+        return spec[field]
+    return constraint.get("default")
+
+
+def _parameters(name: str, template: dict[str, Any], recipe: dict[str, Any],
+                comments: dict[str, list[int]]) -> dict[str, dict[str, Any]]:
+    """Each hyperparameter the recipe holds: where, its type, its allowed values and its default."""
+    paths = _template_paths(template["recipe_template"])
+    schema = template["recipe_override_parameters"]
+    parameters: dict[str, dict[str, Any]] = {}
+    for variable, spec in schema.items():
+        if spec.get("category") != "hyperparameter" and variable not in _ALSO_KEPT:
+            continue
+        held = [path for path in paths.get(variable, []) if _lookup(recipe, path)[0]]
+        if not held:
+            continue
+        value = _lookup(recipe, held[0])[1]
+        entry: dict[str, Any] = {"paths": [list(path) for path in held], "type": spec["type"]}
+        enum = _resolve(spec, name, "enum")
+        stated = comments.get(held[0][-1])
+        if enum is not None and stated is not None:
+            enum = [v for v in enum if v in stated]
+        elif stated is not None:
+            enum = stated
+        if enum is not None:
+            entry["enum"] = list(enum)
+        for bound in ("min", "max"):
+            if bound in spec and enum is None:
+                entry[bound] = spec[bound]
+        default = value if not isinstance(value, str) or not value.startswith("${") else None
+        if enum is not None and default not in enum:
+            default = _resolve(spec, name, "default")
+        entry["default"] = default
+        parameters[variable] = entry
+    # The SFT 1.0 schema has no max_length (it has max_context_length, which the recipe does not
+    # hold); the recipe file states its rule in a comment, and that is what is kept.
+    for key, path in (("max_length", ("training_config", "max_length")),):
+        held, value = _lookup(recipe, path)
+        if held and key not in parameters:
+            parameters[key] = {"paths": [list(path)], "type": "integer",
+                               "enum": comments.get(key, [value]), "default": value}
+    return parameters
+
+
+def _images(regional: dict[str, Any], name: str) -> dict[str, str]:
+    return dict(sorted(regional.get(name, {}).get("sm_jobs", {}).get("container_image", {}).get("prod", {}).items()))
+
+
+def build(repo: _Repo) -> dict[str, Any]:
+    regional = json.loads(repo.read(f"{TEMPLATIZATION}/nova_regional_parameters.json"))
+    metadata = json.loads(repo.read(f"{TEMPLATIZATION}/nova_metadata.json"))
+    templates = json.loads(repo.read(f"{TEMPLATIZATION}/nova_recipe_template_parameters.json"))["templates"]
+    commit, date = repo.git("log", "-1", "--format=%H %cI", "HEAD").split()
+    files = {Path(path).stem: path for path in repo.files(RECIPES_SRC) if "/nova/" in path and path.endswith(".yaml")}
+
+    def entry(name: str) -> dict[str, Any]:
+        text = repo.read(files[name])
+        recipe = load_recipe(text)
+        return {
+            "file": files[name][len(RECIPES_SRC) + 1:],
+            "display_name": metadata[name]["display_name"],
+            "instance_types": metadata[name]["instance_types"],
+            "images": _images(regional, name),
+            "recipe": recipe,
+            "parameters": _parameters(name, templates[_recipe_type(name)], recipe, _commented_values(text)),
+        }
+
+    evaluations = {name: entry(name) for name in sorted(files) if _EVALUATION.match(name) and _images(regional, name)}
+    by_model_type = {e["recipe"]["run"]["model_type"]: name for name, e in evaluations.items()}
+    training = {}
+    for name in sorted(files):
+        if not _TRAINING.match(name) or not _images(regional, name) or name not in metadata:
+            continue
+        recipe = entry(name)
+        run = recipe["recipe"]["run"]
+        config = recipe["recipe"]["training_config"]
+        peft = next((section["peft"].get("peft_scheme") for section in (config, config.get("model", {}),
+                                                                        config.get("trainer", {}))
+                     if "peft" in section), None)
+        recipe.update({
+            "method": "rft" if name.endswith("_rft") else "sft",
+            "peft": "lora" if peft == "lora" else "full-rank",
+            "model_type": run["model_type"],
+            "base_model": run["model_name_or_path"],
+            "evaluation": by_model_type[run["model_type"]],
+        })
+        training[name] = recipe
+    hosting = regional["all"]["hosting"]["container_image"]["prod"]
+    return {
+        "source": {"repository": REPOSITORY, "commit": commit, "date": date},
+        "inference_images": dict(sorted(hosting.items())),
+        "training": training,
+        "evaluation": evaluations,
+    }
+
+
+def render(catalog: dict[str, Any]) -> str:
+    source = catalog["source"]
+    return (
+        '"""AWS\'s Nova recipe catalog as data: written by `python -m scripts.build_catalog`, not by hand.\n\n'
+        f"Source: {source['repository']} at commit {source['commit']} ({source['date']}).\n"
+        "Read it through `steps.catalog`.\n"
+        '"""\n'
+        f"CATALOG = {pprint.pformat(catalog, indent=1, width=110, sort_dicts=False)}\n"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipes-repo", type=Path, required=True,
+                        help=f"a clone of {REPOSITORY} (work tree or bare repository)")
+    parser.add_argument("--output", type=Path, default=OUTPUT, help="default: %(default)s")
+    args = parser.parse_args(argv)
+    try:
+        text = render(build(_Repo(args.recipes_repo)))
+    except subprocess.CalledProcessError as error:
+        print(f"--recipes-repo {args.recipes_repo}: not a readable clone of {REPOSITORY} "
+              f"({error.stderr.strip() or error})", file=sys.stderr)
+        return 2
+    args.output.write_text(text, encoding="utf-8")
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""The Nova recipes the pipeline runs, as AWS's recipe catalog gives them: the one place that knows.
+
+Per recipe id (AWS's own, e.g. `nova_lite_1_0_g5_g6_12x_gpu_lora_sft`): the base model, the
+training image per region for SageMaker training jobs, the instance types, the hyperparameter
+fields with their allowed values and defaults, whether Bedrock serves the result on demand
+(LoRA) or only with Provisioned Throughput (full-rank), and the model's bring-your-own-dataset
+evaluation recipe with its image and instance types.
+
+The data is `steps/catalog_data.py`, written by `python -m scripts.build_catalog` from
+aws/sagemaker-hyperpod-recipes (its commit and date are in that file): nothing here is typed in
+by hand. This module is standard library only, because the preparation and checkpoint steps
+render recipes with it inside the processing container.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from steps.catalog_data import CATALOG
+
+DEFAULT_RECIPE = "nova_lite_1_0_g5_g6_12x_gpu_lora_sft"
+SOURCE = CATALOG["source"]
+
+
+class RecipeError(ValueError):
+    """A recipe id or value the catalog does not allow; the message names it and what is allowed."""
+
+
+class UnsupportedRegionError(ValueError):
+    """AWS publishes no image for the recipe in the region."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One hyperparameter of a recipe: where it sits, and the values AWS allows for it."""
+    name: str
+    paths: tuple[tuple[str, ...], ...]
+    type: str
+    default: Any
+    enum: tuple[Any, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+
+    def rule(self) -> str:
+        if self.enum is not None:
+            return "one of " + ", ".join(str(v) for v in self.enum)
+        kind = {"integer": "a whole number", "float": "a number", "boolean": "true or false"}.get(self.type, "text")
+        bounds = [f"at least {_number(self.min)}" if self.min is not None else "",
+                  f"at most {_number(self.max)}" if self.max is not None else ""]
+        return ", ".join([kind, *(b for b in bounds if b)])
+
+    def problem(self, value: Any) -> str | None:
+        """Why AWS's recipe would refuse this value, or None when it is allowed."""
+        if self.type == "integer" and (isinstance(value, bool) or not isinstance(value, int)):
+            return f"{value!r} is not a whole number"
+        if self.type == "float" and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                     or not math.isfinite(value)):
+            return f"{value!r} is not a number"
+        if self.type == "boolean" and not isinstance(value, bool):
+            return f"{value!r} is not true or false"
+        if self.enum is not None and value not in self.enum:
+            return f"{value!r} is not allowed"
+        if self.min is not None and value < self.min:
+            return f"{value!r} is below {_number(self.min)}"
+        if self.max is not None and value > self.max:
+            return f"{value!r} is above {_number(self.max)}"
+        return None
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() and abs(value) >= 1 else repr(value)
+
+
+def _fields(parameters: Mapping[str, Mapping[str, Any]]) -> dict[str, Field]:
+    return {name: Field(name=name, paths=tuple(tuple(p) for p in spec["paths"]), type=spec["type"],
+                        default=spec["default"], enum=tuple(spec["enum"]) if "enum" in spec else None,
+                        min=spec.get("min"), max=spec.get("max"))
+            for name, spec in parameters.items()}
+
+
+def _set(recipe: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    node = recipe
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+
+
+@dataclass(frozen=True)
+class _Recipe:
+    id: str
+    file: str
+    display_name: str
+    instance_types: tuple[str, ...]
+    images: Mapping[str, str]
+    template: Mapping[str, Any]
+    fields: Mapping[str, Field]
+
+    @property
+    def model_type(self) -> str:
+        return self.template["run"]["model_type"]
+
+    @property
+    def base_model(self) -> str:
+        return self.template["run"]["model_name_or_path"]
+
+    @property
+    def model_name(self) -> str:
+        """The model as people name it: Nova Micro, Nova Lite, Nova Pro, Nova 2 Lite."""
+        family = self.model_type.split(":")[0].split(".")[-1]  # nova-2-lite-v1, nova-lite-v1
+        words = [w for w in family.split("-") if not w.startswith("v")]
+        return " ".join(w.capitalize() if w.isalpha() else w for w in words)
+
+    def image(self, region: str) -> str:
+        image = self.images.get(region)
+        if image is None:
+            raise UnsupportedRegionError(
+                f"--region {region}: AWS publishes the {self.id} image in {', '.join(sorted(self.images))} only")
+        return image
+
+    def render(self, values: Mapping[str, Any], name: str | None = None) -> dict[str, Any]:
+        """AWS's recipe with these field values (each checked) and, if given, the run name."""
+        problems = []
+        recipe = copy.deepcopy(dict(self.template))
+        for key, value in values.items():
+            field = self.fields.get(key)
+            if field is None:
+                raise RecipeError(f"{self.id} has no field {key!r}; its fields: {', '.join(self.fields)}")
+            problem = field.problem(value)
+            if problem:
+                problems.append(f"{key} {problem}: {self.id} takes {field.rule()}")
+                continue
+            for path in field.paths:
+                _set(recipe, path, float(value) if field.type == "float" else value)
+        if problems:
+            raise RecipeError("; ".join(problems))
+        if name is not None:
+            recipe["run"]["name"] = name
+        return recipe
+
+
+@dataclass(frozen=True)
+class EvaluationRecipe(_Recipe):
+    """A bring-your-own-dataset (gen_qa) evaluation recipe."""
+
+
+@dataclass(frozen=True)
+class TrainingRecipe(_Recipe):
+    """A fine-tuning recipe that runs on SageMaker training jobs."""
+    method: str  # "sft" or "rft"
+    peft: str  # "lora" or "full-rank"
+    evaluation: EvaluationRecipe
+
+    @property
+    def step_based(self) -> bool:
+        """Nova 2 recipes train for max_steps, not for epochs."""
+        return "max_steps" in self.fields
+
+    @property
+    def bedrock_on_demand(self) -> bool:
+        """Bedrock serves LoRA Nova models on demand; full-rank ones only with Provisioned Throughput."""
+        return self.peft == "lora"
+
+    def default(self, field: str) -> Any:
+        return self.fields[field].default
+
+
+def _recipe_args(recipe_id: str, entry: Mapping[str, Any]) -> dict[str, Any]:
+    return {"id": recipe_id, "file": entry["file"], "display_name": entry["display_name"],
+            "instance_types": tuple(entry["instance_types"]), "images": dict(entry["images"]),
+            "template": entry["recipe"], "fields": _fields(entry["parameters"])}
+
+
+EVALUATION_RECIPES: dict[str, EvaluationRecipe] = {
+    recipe_id: EvaluationRecipe(**_recipe_args(recipe_id, entry)) for recipe_id, entry in CATALOG["evaluation"].items()}
+TRAINING_RECIPES: dict[str, TrainingRecipe] = {
+    recipe_id: TrainingRecipe(**_recipe_args(recipe_id, entry), method=entry["method"], peft=entry["peft"],
+                              evaluation=EVALUATION_RECIPES[entry["evaluation"]])
+    for recipe_id, entry in CATALOG["training"].items()}
+INFERENCE_IMAGES: dict[str, str] = dict(CATALOG["inference_images"])
+
+
+def recipe(recipe_id: str) -> TrainingRecipe:
+    """The training recipe with this id; an unknown id is refused with the known ones, closest first."""
+    found = TRAINING_RECIPES.get(recipe_id)
+    if found is None:
+        raise RecipeError(f"--recipe {recipe_id!r} is not a Nova recipe this pipeline runs; known: "
+                          + ", ".join(_closest_first(recipe_id, TRAINING_RECIPES)))
+    return found
+
+
+def _closest_first(text: str, names: Iterable[str]) -> list[str]:
+    names = sorted(names)
+    close = difflib.get_close_matches(text, names, n=len(names), cutoff=0.0)
+    return close + [n for n in names if n not in close]
+
+
+def find_recipe(base_model: str) -> TrainingRecipe | None:
+    """Any training recipe of this base model (e.g. nova-lite/prod); None for a model not in the catalog."""
+    return next((r for r in TRAINING_RECIPES.values() if r.base_model == base_model), None)
