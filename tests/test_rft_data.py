@@ -52,7 +52,7 @@ def test_the_reference_carries_what_the_reward_needs(records, lines):
         assert reference == {"id": record.id, "program": record.program, "exe_ans": record.exe_ans,
                              "answer": record.answer, "table": [list(row) for row in record.table]}
         read = read_reference(reference)
-        assert (read.id, read.exe_ans, read.table) == (record.id, record.exe_ans, record.table)
+        assert (read.id, read.exe_ans, read.table) == (record.id, record.exe_ans, [list(row) for row in record.table])
         assert read.gold == Gold.of(record.exe_ans, record.answer)
 
 
