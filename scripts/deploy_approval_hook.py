@@ -126,7 +126,10 @@ class Deployer:
             "NOVA_BUCKET": self.settings.bucket,
             "NOVA_PREFIX": self.settings.prefix,
         }
-        function_arn = self.ensure_function(names.function, lambda_role_arn, environment)
+        function_arn = self.ensure_function(names.function, build_zip(), {
+            "Role": lambda_role_arn, "Handler": HANDLER, "Runtime": RUNTIME, "Timeout": TIMEOUT_SECONDS,
+            "MemorySize": MEMORY_MB, "Environment": {"Variables": environment},
+            "Description": "Imports approved Nova FinQA model packages into Bedrock"})
         rule_arn = self.events.put_rule(
             Name=names.rule, EventPattern=json.dumps(event_pattern(self.settings.model_package_group)),
             State="ENABLED",
@@ -170,11 +173,9 @@ class Deployer:
                 raise
         self.logs.put_retention_policy(logGroupName=name, retentionInDays=LOG_RETENTION_DAYS)
 
-    def ensure_function(self, name: str, role_arn: str, environment: dict[str, str]) -> str:
-        code = build_zip()
+    def ensure_function(self, name: str, code: bytes, configuration: dict) -> str:
+        """Create the function, or update its code and its configuration where they differ."""
         code_sha = base64.b64encode(hashlib.sha256(code).digest()).decode()
-        configuration = {"Role": role_arn, "Handler": HANDLER, "Runtime": RUNTIME, "Timeout": TIMEOUT_SECONDS,
-                         "MemorySize": MEMORY_MB, "Environment": {"Variables": environment}}
         try:
             current = self.lambda_.get_function_configuration(FunctionName=name)
         except ClientError as error:
@@ -196,9 +197,8 @@ class Deployer:
     def _create_function(self, name: str, code: bytes, configuration: dict) -> dict:
         for attempt in range(ROLE_PROPAGATION_TRIES):
             try:
-                return self.lambda_.create_function(
-                    FunctionName=name, Code={"ZipFile": code}, **self._tags("Tags"),
-                    Description="Imports approved Nova FinQA model packages into Bedrock", **configuration)
+                return self.lambda_.create_function(FunctionName=name, Code={"ZipFile": code}, **self._tags("Tags"),
+                                                    **configuration)
             except ClientError as error:
                 # A role created seconds ago is not yet visible to Lambda: IAM is eventually consistent.
                 propagating = (error_code(error) == "InvalidParameterValueException"

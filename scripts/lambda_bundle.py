@@ -1,12 +1,18 @@
-"""The approval hook's Lambda zip, built deterministically from the project's own code.
+"""The Lambda zips of the approval hook and of the RFT reward, built deterministically from
+the project's own code.
 
-It holds the handler's modules (`scripts/import_to_bedrock.py` and what it imports from the
-project: `scripts/aws.py`, `pipeline/settings.py`) and a vendored boto3/botocore: the SDK
-bundled in Lambda's Python runtimes lags behind the releases and may not know Bedrock's
-CreateCustomModel / CreateCustomModelDeployment, so the zip carries the SDK this project
-was tested with. botocore's API models are cut down to the services the handler calls,
-which keeps the zip small. Same installed packages and same sources give the same bytes
-(sorted entries, fixed timestamps and modes), so an unchanged hook is not redeployed.
+The approval hook's (`build_zip`) holds the handler's modules (`scripts/import_to_bedrock.py`
+and what it imports from the project: `scripts/aws.py`, `pipeline/settings.py`) and a vendored
+boto3/botocore: the SDK bundled in Lambda's Python runtimes lags behind the releases and may
+not know Bedrock's CreateCustomModel / CreateCustomModelDeployment, so the zip carries the SDK
+this project was tested with. botocore's API models are cut down to the services the handler
+calls, which keeps the zip small.
+
+The reward's (`reward_zip`) holds `steps/reward.py` and the FinQA package it imports: standard
+library only, so Lambda's runtime needs nothing else.
+
+Same installed packages and same sources give the same bytes (sorted entries, fixed
+timestamps and modes), so an unchanged function is not redeployed.
 """
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 HANDLER = "scripts.import_to_bedrock.lambda_handler"
+REWARD_HANDLER = "steps.reward.lambda_handler"
 PROJECT_FILES = (
     "pipeline/__init__.py",
     "pipeline/settings.py",
@@ -81,9 +88,23 @@ def bundle_files() -> list[tuple[str, Path]]:
 
 def build_zip() -> bytes:
     check_sdk_knows_the_handlers_calls()
+    return _zip(bundle_files())
+
+
+def reward_files() -> list[tuple[str, Path]]:
+    sources = [PROJECT_ROOT / "steps" / "__init__.py", PROJECT_ROOT / "steps" / "reward.py",
+               *(PROJECT_ROOT / "steps" / "finqa").glob("*.py")]
+    return sorted((path.relative_to(PROJECT_ROOT).as_posix(), path) for path in sources)
+
+
+def reward_zip() -> bytes:
+    return _zip(reward_files())
+
+
+def _zip(files: list[tuple[str, Path]]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        for name, path in bundle_files():
+        for name, path in files:
             info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
