@@ -18,6 +18,12 @@ four of its files, read here and nowhere else:
 Where the schema and the recipe file's own comment both state the allowed values of a field
 (`replicas`, `global_batch_size`, `max_length`), a value is allowed only when both allow it:
 the Nova Pro recipes, for one, say "16 and 32" where the family's schema says 16, 32 or 64.
+A field the schema leaves out is kept only where AWS states its values elsewhere:
+- `reasoning_effort` of the RFT recipes, from the recipe file's comment ("Enables reasoning
+  mode High / Low / or null for non-reasoning");
+- `number_generation` (responses per prompt) of the training-job RFT recipes, whose schema
+  leaves it out, from the HyperPod RFT schema of the same model, which states 2 to 16 for the
+  same place in the recipe.
 
 The recipes the pipeline runs are the supervised (SFT) and reinforcement (RFT) fine-tuning
 recipes of Nova Micro, Lite and Pro 1.0 and Nova 2 Lite that have a training-job image; each
@@ -47,8 +53,13 @@ _EVALUATION = re.compile(r"^nova_(micro|lite|pro)_(1_0|2_0)_p5_48xl_gpu_bring_yo
 # Nova containers read them as numbers.
 _FLOAT_TEXT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 # Fields the launcher's schema does not mark as hyperparameters that the pipeline sets all the same.
-_ALSO_KEPT = ("replicas", "max_length", "max_new_tokens")
+_ALSO_KEPT = ("replicas", "max_length", "max_new_tokens", "reward_lambda_arn")
 _COMMENT_VALUES = re.compile(r"(?:allowed values? (?:is|are)|options:)\s*([0-9][0-9 ,and\[\]a-z]*)")
+# Values named as words between slashes: "High / Low / or null", "low/high".
+_COMMENT_WORDS = re.compile(r"[A-Za-z]+(?:\s*/\s*(?:or\s+)?[A-Za-z]+)+")
+# Fields a recipe family's schema leaves out that the schema of another family of the same model
+# states for the same place in the recipe: {field: {family: family that states it}}.
+_STATED_ELSEWHERE = {"number_generation": {"nova_smtj_lora_rft": "nova_lora_rft", "nova_smtj_rft": "nova_rft"}}
 
 
 class _Repo:
@@ -97,6 +108,22 @@ def _commented_values(text: str) -> dict[str, list[int]]:
     return found
 
 
+def _commented_words(text: str) -> dict[str, list[str | None]]:
+    """Values named as words in a recipe file's comments, e.g. `reasoning_effort: high  # ... High /
+    Low / or null ...` -> ["high", "low", None]."""
+    found: dict[str, list[str | None]] = {}
+    for line in text.splitlines():
+        key, _, rest = line.partition(":")
+        _, _, comment = rest.partition("#")
+        match = _COMMENT_WORDS.search(comment)
+        if match:
+            words = re.split(r"\s*/\s*(?:or\s+)?", match.group(0))
+            # the words around the list belong to the sentence: "mode High", "null for"
+            words[0], words[-1] = words[0].split()[-1], words[-1].split()[0]
+            found[key.strip()] = [None if word.lower() == "null" else word.lower() for word in words]
+    return found
+
+
 def _recipe_type(name: str) -> str:
     """The launcher's template for a recipe (nova_recipe_template_processor._determine_recipe_type)."""
     if "lora" in name and "sft" in name:
@@ -139,36 +166,28 @@ def _resolve(spec: dict[str, Any], name: str, field: str) -> Any:
     return constraint.get("default")
 
 
-def _parameters(name: str, template: dict[str, Any], recipe: dict[str, Any],
-                comments: dict[str, list[int]]) -> dict[str, dict[str, Any]]:
+def _parameters(name: str, templates: dict[str, Any], recipe: dict[str, Any], text: str) -> dict[str, dict[str, Any]]:
     """Each hyperparameter the recipe holds: where, its type, its allowed values and its default."""
-    paths = _template_paths(template["recipe_template"])
-    schema = template["recipe_override_parameters"]
+    family = _recipe_type(name)
+    template = templates[family]
+    comments = _commented_values(text)
     parameters: dict[str, dict[str, Any]] = {}
-    for variable, spec in schema.items():
+    for variable, spec in template["recipe_override_parameters"].items():
         if spec.get("category") != "hyperparameter" and variable not in _ALSO_KEPT:
             continue
-        held = [path for path in paths.get(variable, []) if _lookup(recipe, path)[0]]
-        if not held:
-            continue
-        value = _lookup(recipe, held[0])[1]
-        entry: dict[str, Any] = {"paths": [list(path) for path in held], "type": spec["type"]}
-        enum = _resolve(spec, name, "enum")
-        stated = comments.get(held[0][-1])
-        if enum is not None and stated is not None:
-            enum = [v for v in enum if v in stated]
-        elif stated is not None:
-            enum = stated
-        if enum is not None:
-            entry["enum"] = list(enum)
-        for bound in ("min", "max"):
-            if bound in spec and enum is None:
-                entry[bound] = spec[bound]
-        default = value if not isinstance(value, str) or not value.startswith("${") else None
-        if enum is not None and default not in enum:
-            default = _resolve(spec, name, "default")
-        entry["default"] = default
-        parameters[variable] = entry
+        entry = _entry(name, template, variable, recipe, comments)
+        if entry is not None:
+            parameters[variable] = entry
+    for variable, stated_by in _STATED_ELSEWHERE.items():
+        if family in stated_by and variable not in parameters:
+            entry = _entry(name, templates[stated_by[family]], variable, recipe, comments)
+            if entry is not None:
+                parameters[variable] = entry
+    for key, words in _commented_words(text).items():
+        held = _find(recipe, key)
+        if key not in parameters and len(held) == 1 and _lookup(recipe, held[0])[1] in words:
+            parameters[key] = {"paths": [list(held[0])], "type": "string", "enum": words,
+                               "default": _lookup(recipe, held[0])[1]}
     # The SFT 1.0 schema has no max_length (it has max_context_length, which the recipe does not
     # hold); the recipe file states its rule in a comment, and that is what is kept.
     for key, path in (("max_length", ("training_config", "max_length")),):
@@ -177,6 +196,44 @@ def _parameters(name: str, template: dict[str, Any], recipe: dict[str, Any],
             parameters[key] = {"paths": [list(path)], "type": "integer",
                                "enum": comments.get(key, [value]), "default": value}
     return parameters
+
+
+def _entry(name: str, template: dict[str, Any], variable: str, recipe: dict[str, Any],
+           comments: dict[str, list[int]]) -> dict[str, Any] | None:
+    """A schema variable as a field of this recipe, or None when the recipe does not hold it."""
+    spec = template["recipe_override_parameters"][variable]
+    held = [path for path in _template_paths(template["recipe_template"]).get(variable, [])
+            if _lookup(recipe, path)[0]]
+    if not held:
+        return None
+    value = _lookup(recipe, held[0])[1]
+    entry: dict[str, Any] = {"paths": [list(path) for path in held], "type": spec["type"]}
+    enum = _resolve(spec, name, "enum")
+    stated = comments.get(held[0][-1])
+    if enum is not None and stated is not None:
+        enum = [v for v in enum if v in stated]
+    elif stated is not None:
+        enum = stated
+    if enum is not None:
+        entry["enum"] = list(enum)
+    for bound in ("min", "max"):
+        if bound in spec and enum is None:
+            entry[bound] = spec[bound]
+    default = value if not isinstance(value, str) or not value.startswith("${") else None
+    if enum is not None and default not in enum:
+        default = _resolve(spec, name, "default")
+    entry["default"] = default
+    return entry
+
+
+def _find(recipe: Any, key: str, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every place a key sits in the recipe."""
+    if not isinstance(recipe, dict):
+        return []
+    found = [(*path, key)] if key in recipe else []
+    for child, value in recipe.items():
+        found.extend(_find(value, key, (*path, child)))
+    return found
 
 
 def _images(regional: dict[str, Any], name: str) -> dict[str, str]:
@@ -199,7 +256,7 @@ def build(repo: _Repo) -> dict[str, Any]:
             "instance_types": metadata[name]["instance_types"],
             "images": _images(regional, name),
             "recipe": recipe,
-            "parameters": _parameters(name, templates[_recipe_type(name)], recipe, _commented_values(text)),
+            "parameters": _parameters(name, templates, recipe, text),
         }
 
     evaluations = {name: entry(name) for name in sorted(files) if _EVALUATION.match(name) and _images(regional, name)}
