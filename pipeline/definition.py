@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pipeline.artifacts import Artifact, base_model_recipe_artifact, code_artifact
 from pipeline.images import PROCESSING_INSTANCE_TYPE, Images, check_region, images_for
 from pipeline.parameters import Parameters, declare
+from pipeline.reward_function import function_arn, function_name
 from pipeline.sdk import offline_sdk, pipeline_session
 from pipeline.settings import Settings
 from steps.catalog import RecipeError, TrainingRecipe, recipe
@@ -63,7 +64,7 @@ EVALUATION_MAX_RUNTIME_SECONDS = 86_400
 CACHE_EXPIRY = "P90D"
 
 # The recipe methods this pipeline builds a training step for.
-SUPPORTED_METHODS = ("sft",)
+SUPPORTED_METHODS = ("sft", "rft")
 
 # The sampler's seed is fixed here rather than offered in Studio: the same records for the same
 # parameters is what lets cached steps be reused across executions.
@@ -248,6 +249,13 @@ def _prepare(build: _Build):
     training_data = [*prepared, "train-records", p.train_records, "max-length", p.max_length,
                      "from", p.data_location]
     recipe_values = [part for flag, value in p.recipe_flags() for part in (flag.lstrip("-"), value)]
+    rft = []
+    if build.recipe.method == "rft":
+        # The recipe names the reward function and the S3 object of the training data (as AWS's
+        # RFT tooling sets data_s3_path), the same one the training job's channel reads.
+        rft = ["--reward-lambda-arn", function_arn(build.settings),
+               "--data-s3-path", Join(on="/", values=[*training_data, "train", "train.jsonl"])]
+        recipe_values += ["reward", function_name(build.settings)]
     return _processing(
         build, PREPARE, "nova-finqa-prepare", "Prepare FinQA data and training recipe",
         f"Converts FinQA to Nova's conversation and gen_qa formats and renders AWS's {build.recipe.id} recipe from "
@@ -269,32 +277,38 @@ def _prepare(build: _Build):
         arguments=["steps.prepare", "--input-dir", f"{PROCESSING}/input/finqa", "--output-dir", f"{PROCESSING}/output",
                    "--max-train-records", p.train_records, "--max-eval-records", p.eval_records,
                    "--seed", SAMPLING_SEED, "--recipe", build.recipe.id,
-                   *[part for flag, value in p.recipe_flags() for part in (flag, value)]],
+                   *[part for flag, value in p.recipe_flags() for part in (flag, value)], *rft],
         property_files=[_data_report()])
 
 
-# 2. Train: AWS's recipe on the prepared conversations.
+# 2. Train: AWS's recipe on the prepared conversations (SFT), or on the prepared prompts with
+# the reward Lambda scoring the job's responses (RFT).
 def _train(build: _Build, prepare):
     from sagemaker.core.training.configs import S3DataSource
     from sagemaker.core.workflow import Join
 
-    def conversations(output: str) -> S3DataSource:
-        # "Converse" is the channel type AWS's SDK and samples give Nova SFT data; it names the
-        # file, as they do.
-        return S3DataSource(s3_data_type="Converse", s3_data_distribution_type="FullyReplicated",
+    def data(output: str, data_type: str) -> S3DataSource:
+        # The channel types AWS's SDK gives Nova data: "Converse" for SFT, "S3Prefix" for RFT
+        # (aws/nova-forge-sdk, ForgeTrainer); it names the file, as they do.
+        return S3DataSource(s3_data_type=data_type, s3_data_distribution_type="FullyReplicated",
                             s3_uri=Join(on="/", values=[_prepared(prepare, output), f"{output}.jsonl"]))
 
     chosen = build.recipe
+    if chosen.method == "rft":
+        channels = {"train": data("train", "S3Prefix")}
+        description = (f"AWS's {chosen.id} recipe ({chosen.display_name}) on the prepared FinQA prompts; the "
+                       f"reward Lambda {function_name(build.settings)} scores each response with FinQA's verifier.")
+    else:
+        channels = {"train": data("train", "Converse"), "validation": data("validation", "Converse")}
+        description = f"AWS's {chosen.id} recipe ({chosen.display_name}) on the prepared FinQA conversations."
     return _nova_step(
         name=TRAIN, display_name=f"Fine-tune {chosen.model_name} ({'LoRA' if chosen.peft == 'lora' else 'full-rank'} "
                                  f"{chosen.method.upper()})",
-        description=f"AWS's {chosen.id} recipe ({chosen.display_name}) on the prepared FinQA conversations.",
-        step_args=_nova_job(build, "nova-finqa-sft", build.images.training, build.parameters.training_instance_type,
-                            build.parameters.instance_count(chosen), TRAINING_MAX_RUNTIME_SECONDS,
-                            {"base_model": chosen.base_model},
-                            {"train": conversations("train"), "validation": conversations("validation"),
-                             "recipe": _prepared(prepare, "recipe")},
-                            "training"))
+        description=description,
+        step_args=_nova_job(build, f"nova-finqa-{chosen.method}", build.images.training,
+                            build.parameters.training_instance_type, build.parameters.instance_count(chosen),
+                            TRAINING_MAX_RUNTIME_SECONDS, {"base_model": chosen.base_model},
+                            {**channels, "recipe": _prepared(prepare, "recipe")}, "training"))
 
 
 # 3. The checkpoint path, from manifest.json in the training job's output.
@@ -436,6 +450,7 @@ def _register(build: _Build, prepare, train, checkpoint, score):
                 "eval_records": text(report_count("test")),
                 "eval_data_s3_uri": Join(on="/", values=[_prepared(prepare, "eval"), "gen_qa.jsonl"]),
                 **recipe_values,
+                **({"reward_lambda_arn": function_arn(build.settings)} if build.recipe.method == "rft" else {}),
                 "accuracy": text(accuracy),
                 "baseline_accuracy": text(baseline_accuracy),
             }),

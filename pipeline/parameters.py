@@ -3,15 +3,17 @@
 What a recipe allows decides the form: `TrainingInstanceType` and `EvaluationInstanceType`
 offer exactly the recipe's instance types (a drop-down), `LoraAlpha` exists for LoRA recipes
 only, `Replicas` where the recipe can run on more than one instance count, and every default
-is the recipe's own (from `steps.catalog`). Each recipe value reaches the preparation step,
-which checks it against AWS's allowed values before any GPU starts.
+is the recipe's own (from `steps.catalog`). Reinforcement fine-tuning (RFT) recipes take
+`MaxSteps`, `NumberGeneration` and `ReasoningEffort` instead of `Epochs`. Each recipe value
+reaches the preparation step, which checks it against AWS's allowed values before any GPU
+starts.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from steps.catalog import TrainingRecipe
-from steps.recipes import DEFAULT_EPOCHS
+from steps.recipes import DEFAULT_EPOCHS, REASONING_OFF
 
 DEFAULT_ACCURACY_THRESHOLD = 0.5
 APPROVAL_STATUSES = ["PendingManualApproval", "Approved"]
@@ -22,12 +24,15 @@ class Parameters:
     data_location: object
     train_records: object
     eval_records: object
-    epochs: object
+    epochs: object | None
     learning_rate: object
     lora_alpha: object | None
     max_length: object
     global_batch_size: object
     replicas: object | None
+    max_steps: object | None
+    number_generation: object | None
+    reasoning_effort: object | None
     training_instance_type: object
     evaluation_instance_type: object
     accuracy_threshold: object
@@ -41,7 +46,8 @@ class Parameters:
         """The preparation step's recipe flags (steps.recipes.add_recipe_arguments), with their values as text."""
         flags = (("--epochs", self.epochs), ("--learning-rate", self.learning_rate), ("--lora-alpha", self.lora_alpha),
                  ("--max-length", self.max_length), ("--global-batch-size", self.global_batch_size),
-                 ("--replicas", self.replicas))
+                 ("--replicas", self.replicas), ("--max-steps", self.max_steps),
+                 ("--number-generation", self.number_generation), ("--reasoning-effort", self.reasoning_effort))
         return [(flag, value.to_string()) for flag, value in flags if value is not None]
 
     def instance_count(self, recipe: TrainingRecipe):
@@ -49,7 +55,8 @@ class Parameters:
         if self.replicas is not None:
             return self.replicas
         replicas = recipe.fields.get("replicas")
-        return replicas.default if replicas is not None else 1
+        # AWS's RFT recipes for training jobs state no other replicas than their own
+        return replicas.default if replicas is not None else recipe.template["run"].get("replicas", 1)
 
 
 def evaluation_instance_default(recipe: TrainingRecipe) -> str:
@@ -64,12 +71,14 @@ def declare(recipe: TrainingRecipe, default_data_location: str) -> Parameters:
 
     field = recipe.fields
     replicas = field.get("replicas")
+    rft = recipe.method == "rft"
+    reasoning = field.get("reasoning_effort")
     return Parameters(
         data_location=ParameterString("DataLocation", default_value=default_data_location),
         train_records=ParameterString("TrainingRecords", default_value="all"),
         eval_records=ParameterString("EvaluationRecords", default_value="all"),
-        epochs=ParameterInteger("Epochs", default_value=field["max_epochs"].default if "max_epochs" in field
-                                else DEFAULT_EPOCHS),
+        epochs=None if rft else ParameterInteger(
+            "Epochs", default_value=field["max_epochs"].default if "max_epochs" in field else DEFAULT_EPOCHS),
         learning_rate=ParameterFloat("LearningRate", default_value=float(field["learning_rate"].default)),
         lora_alpha=ParameterInteger("LoraAlpha", default_value=field["lora_alpha"].default)
         if "lora_alpha" in field else None,
@@ -77,6 +86,12 @@ def declare(recipe: TrainingRecipe, default_data_location: str) -> Parameters:
         global_batch_size=ParameterInteger("GlobalBatchSize", default_value=field["global_batch_size"].default),
         replicas=ParameterInteger("Replicas", default_value=replicas.default)
         if replicas is not None and replicas.enum is not None and len(replicas.enum) > 1 else None,
+        max_steps=ParameterInteger("MaxSteps", default_value=field["max_steps"].default) if rft else None,
+        number_generation=ParameterInteger("NumberGeneration", default_value=field["number_generation"].default)
+        if rft else None,
+        reasoning_effort=ParameterString(
+            "ReasoningEffort", default_value=_text(reasoning.default), enum_values=[_text(v) for v in reasoning.enum])
+        if rft else None,
         training_instance_type=ParameterString("TrainingInstanceType", default_value=recipe.instance_types[0],
                                                enum_values=list(recipe.instance_types)),
         evaluation_instance_type=ParameterString("EvaluationInstanceType",
@@ -86,3 +101,7 @@ def declare(recipe: TrainingRecipe, default_data_location: str) -> Parameters:
         approval_status=ParameterString("ModelApprovalStatus", default_value=APPROVAL_STATUSES[0],
                                         enum_values=APPROVAL_STATUSES),
     )
+
+
+def _text(value: str | None) -> str:
+    return REASONING_OFF if value is None else value

@@ -2,8 +2,10 @@
 
 With --dry-run: builds the definition, checks it and writes it, with no AWS call at all (no
 credentials needed). Without: also uploads the code and recipe (keys that exist are left
-alone), creates the model package group if missing, creates or updates the pipeline (merging
-tags), and prints the pipeline ARN and what changed against the deployed definition.
+alone), creates the model package group if missing, for a reinforcement fine-tuning recipe
+creates or updates the reward Lambda its recipe names (`pipeline.reward_function`), creates or
+updates the pipeline (merging tags), and prints the pipeline ARN and what changed against the
+deployed definition.
 AWS_ENDPOINT_URL (boto3's own variable) points every call at another endpoint, e.g. moto_server.
 """
 from __future__ import annotations
@@ -71,9 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from pipeline.reward_function import RewardFunctionError
+
     try:
         deploy(settings, built)
-    except (BotoCoreError, ClientError) as error:
+    except (BotoCoreError, ClientError, RewardFunctionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
@@ -81,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def deploy(settings: Settings, built) -> str:
     import boto3
+
+    from pipeline import reward_function
+    from steps.catalog import recipe
 
     session = boto3.Session(region_name=settings.region)
     s3 = session.client("s3")
@@ -90,6 +97,8 @@ def deploy(settings: Settings, built) -> str:
         print(f"{'uploaded' if uploaded else 'already in S3'}: s3://{settings.bucket}/{artifact.key}")
     if _ensure_model_package_group(sagemaker, settings):
         print(f"created model package group {settings.model_package_group}")
+    if recipe(settings.recipe).method == "rft":
+        print(f"reward function: {reward_function.deploy(session, settings)}")
     previous = _deployed_definition(sagemaker, settings.pipeline_name)
     if previous is None:
         arn = sagemaker.create_pipeline(

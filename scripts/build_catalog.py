@@ -53,7 +53,7 @@ _EVALUATION = re.compile(r"^nova_(micro|lite|pro)_(1_0|2_0)_p5_48xl_gpu_bring_yo
 # Nova containers read them as numbers.
 _FLOAT_TEXT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 # Fields the launcher's schema does not mark as hyperparameters that the pipeline sets all the same.
-_ALSO_KEPT = ("replicas", "max_length", "max_new_tokens", "reward_lambda_arn")
+_ALSO_KEPT = ("replicas", "max_length", "max_new_tokens", "reward_lambda_arn", "data_s3_path")
 _COMMENT_VALUES = re.compile(r"(?:allowed values? (?:is|are)|options:)\s*([0-9][0-9 ,and\[\]a-z]*)")
 # Values named as words between slashes: "High / Low / or null", "low/high".
 _COMMENT_WORDS = re.compile(r"[A-Za-z]+(?:\s*/\s*(?:or\s+)?[A-Za-z]+)+")

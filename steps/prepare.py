@@ -3,9 +3,13 @@
     python -m steps.prepare --input-dir DIR --output-dir DIR [--max-train-records N]
         [--max-eval-records N] [--seed S] [--max-length TOKENS] [--strict]
         [--epochs N] [--learning-rate LR] [--lora-alpha A] [--global-batch-size B]
+        [--max-steps N] [--number-generation N] [--reasoning-effort high|low|none]
+        [--reward-lambda-arn ARN] [--data-s3-path S3_URI]
 
 Writes, under the output directory:
-- train/train.jsonl, validation/validation.jsonl: Nova `bedrock-conversation-2024` records;
+- train/train.jsonl, validation/validation.jsonl: Nova `bedrock-conversation-2024` records, or
+  for a reinforcement fine-tuning (RFT) recipe AWS's RFT records (`steps/finqa/rft.py`): the
+  same prompt, and the reference the reward scores a response against;
 - eval/gen_qa.jsonl: the test split in Nova's bring-your-own-dataset evaluation format, its
   `metadata` a JSON text with everything the scorer needs (id, gold program, exe_ans, table);
 - recipe/recipe.yaml: AWS's training recipe for --recipe with the recipe flags' values (a bad
@@ -44,6 +48,7 @@ from steps.finqa.nova import (
 )
 from steps.finqa.prompts import SYSTEM_PROMPT, SanitiseCounts, estimate_tokens, render_question, render_target, sanitise
 from steps.finqa.records import FinQAFileError, FinQARecord, RecordError, load_records
+from steps.finqa.rft import reference_answer, rft_line
 from steps.catalog import DEFAULT_RECIPE, RecipeError, recipe
 from steps.recipes import (
     RECIPE_FILE,
@@ -207,6 +212,18 @@ def _training_candidate(record: FinQARecord, max_length: int) -> _Candidate:
     return _Candidate(record.id, conversation_line(SYSTEM_PROMPT, question, target), tokens, counts)
 
 
+def _rft_candidate(record: FinQARecord, max_length: int) -> _Candidate:
+    # The prompt only: the training job generates the responses, and the reward needs no gold
+    # response, only exe_ans (a record without a gold program is still usable).
+    counts = SanitiseCounts()
+    question = sanitise(render_question(record), counts)
+    for text in (question, record.answer, record.program):
+        _check_unicode(text, record)
+    reference = reference_answer(record)
+    tokens = check_conversation_texts([SYSTEM_PROMPT], [question], max_length)
+    return _Candidate(record.id, rft_line(record.id, SYSTEM_PROMPT, question, reference), tokens, counts)
+
+
 def _eval_candidate(record: FinQARecord, max_length: int) -> _Candidate:
     question, target, counts = _render(record)
     metadata = {
@@ -290,9 +307,10 @@ def prepare(input_dir: Path, output_dir: Path, *, max_train_records: int | None 
     for relative in (*OUTPUT_FILES.values(), REPORT_FILE, RECIPE_FILE):
         (output_dir / relative).unlink(missing_ok=True)
     files, ignored = find_split_files(input_dir)
+    training = _rft_candidate if chosen.method == "rft" else _training_candidate
     results = {
-        "train": _build_split(files["train"], input_dir, _training_candidate, max_length, strict),
-        "validation": _build_split(files["validation"], input_dir, _training_candidate, max_length, strict),
+        "train": _build_split(files["train"], input_dir, training, max_length, strict),
+        "validation": _build_split(files["validation"], input_dir, training, max_length, strict),
         "test": _build_split(files["test"], input_dir, _eval_candidate, max_length, strict),
     }
     _sample(results["train"], max_train_records, seed, "train")

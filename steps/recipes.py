@@ -7,7 +7,9 @@ the field's allowed values in `steps.catalog`, which come from AWS's recipe cata
 
 Nova 2 recipes train for `max_steps` rather than epochs: it is computed here from the records
 written, `Epochs` and `GlobalBatchSize` (one step is one global batch), and raised to the
-recipe's minimum when FinQA is too small to reach it.
+recipe's minimum when FinQA is too small to reach it. Reinforcement fine-tuning (RFT) recipes
+take `MaxSteps` as it is, as AWS's RFT recipes do, and need the reward Lambda's ARN and the
+training data's S3 URI, which the pipeline passes.
 
 Recipes are written as YAML with floats always carrying a dot and a signed exponent
 (`1.0e-05`): PyYAML's YAML 1.1 resolver reads `1e-05` as a string.
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -38,11 +41,18 @@ PARAMETER_FIELDS = {
     "MaxLength": "max_length",
     "GlobalBatchSize": "global_batch_size",
     "Replicas": "replicas",
+    "MaxSteps": "max_steps",
+    "NumberGeneration": "number_generation",
+    "ReasoningEffort": "reasoning_effort",
 }
 FIELD_PARAMETERS = {field: parameter for parameter, field in PARAMETER_FIELDS.items()}
 # Our FinQA data carries no reasoningContent, and AWS's Nova 2 recipes say to turn reasoning
 # off for such data (`reasoning_enabled: ... If data has reasoningContent, set to true; otherwise False`).
 FIXED_VALUES = {"reasoning_enabled": False}
+# An RFT recipe turns reasoning off with `reasoning_effort: null`; a pipeline parameter is text,
+# so "none" stands for it (AWS's RFT page calls this mode `none`).
+REASONING_OFF = "none"
+_LAMBDA_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z]{2}(-[a-z]+)+-\d:\d{12}:function:[A-Za-z0-9_-]{1,64}$")
 
 
 def training_values(chosen: TrainingRecipe, *, epochs: int, train_records: int | None = None,
@@ -50,27 +60,47 @@ def training_values(chosen: TrainingRecipe, *, epochs: int, train_records: int |
     """The recipe field values for these parameters, and a summary for the data report.
 
     `values` are recipe fields (learning_rate, lora_alpha, max_length, global_batch_size,
-    replicas); ones the recipe does not have are refused. For a step-based recipe, max_steps
-    is computed when `train_records` is known; before that only the other values are checked.
+    replicas; for RFT max_steps, number_generation, reasoning_effort, reward_lambda_arn,
+    data_s3_path); ones the recipe does not have are refused. For a step-based recipe without
+    max_steps, max_steps is computed when `train_records` is known; before that only the other
+    values are checked.
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise RecipeError(f"epochs (parameter Epochs) is {epochs!r}: it must be a whole number, at least 1")
     fields = {key: value for key, value in values.items() if value is not None}
+    if fields.get("reasoning_effort") == REASONING_OFF:
+        fields["reasoning_effort"] = None
     fields.update({key: value for key, value in FIXED_VALUES.items() if key in chosen.fields})
-    summary: dict[str, Any] = {"id": chosen.id, "epochs": epochs}
-    if chosen.step_based:
-        if train_records is not None:
-            per_epoch = math.ceil(train_records / fields.get("global_batch_size", chosen.default("global_batch_size")))
-            needed = per_epoch * epochs
-            minimum = chosen.fields["max_steps"].min or 1
-            fields["max_steps"] = max(needed, int(minimum))
-            summary.update({"max_steps": fields["max_steps"], "steps_per_epoch": per_epoch,
-                            "raised_to_minimum": needed < minimum})
+    if chosen.method == "rft":
+        _check_rft_values(chosen, fields)
+    if "max_steps" in fields:
+        summary: dict[str, Any] = {"id": chosen.id, "max_steps": fields["max_steps"]}
     else:
-        fields["max_epochs"] = epochs
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise RecipeError(f"epochs (parameter Epochs) is {epochs!r}: it must be a whole number, at least 1")
+        summary = {"id": chosen.id, "epochs": epochs}
+        if chosen.step_based:
+            if train_records is not None:
+                per_epoch = math.ceil(train_records / fields.get("global_batch_size",
+                                                                 chosen.default("global_batch_size")))
+                needed = per_epoch * epochs
+                minimum = chosen.fields["max_steps"].min or 1
+                fields["max_steps"] = max(needed, int(minimum))
+                summary.update({"max_steps": fields["max_steps"], "steps_per_epoch": per_epoch,
+                                "raised_to_minimum": needed < minimum})
+        else:
+            fields["max_epochs"] = epochs
     chosen.render(fields, labels=FIELD_PARAMETERS)  # every value checked against AWS's allowed values
     summary["values"] = fields
     return fields, summary
+
+
+def _check_rft_values(chosen: TrainingRecipe, fields: dict[str, Any]) -> None:
+    # Both are AWS placeholders in the recipe file: left so, the job would fail on its GPUs.
+    arn, data = fields.get("reward_lambda_arn", ""), fields.get("data_s3_path", "")
+    if not isinstance(arn, str) or not _LAMBDA_ARN.match(arn):
+        raise RecipeError(f"--reward-lambda-arn {arn!r}: {chosen.id} needs the ARN of the reward Lambda "
+                          "(arn:aws:lambda:REGION:ACCOUNT:function:NAME; pipeline.upsert deploys it)")
+    if not isinstance(data, str) or not data.startswith("s3://"):
+        raise RecipeError(f"--data-s3-path {data!r}: {chosen.id} needs the s3:// URI of its training data")
 
 
 def training_recipe(recipe_id: str = DEFAULT_RECIPE, *, epochs: int = DEFAULT_EPOCHS,
@@ -189,9 +219,21 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
                        help="the recipe's global batch size (default: the recipe's)")
     group.add_argument("--replicas", type=_whole_number("Replicas"), default=None,
                        help="instances to train on, as the recipe allows (default: the recipe's)")
+    rft = parser.add_argument_group("reinforcement fine-tuning (RFT) recipes only")
+    rft.add_argument("--max-steps", type=_whole_number("MaxSteps"), default=None,
+                     help="training steps, each one global batch of prompts (default: from --epochs)")
+    rft.add_argument("--number-generation", type=_whole_number("NumberGeneration"), default=None,
+                     help="responses generated per prompt and compared with each other (default: the recipe's)")
+    rft.add_argument("--reasoning-effort", default=None,
+                     help=f"high, low, or {REASONING_OFF} for no reasoning (default: the recipe's)")
+    rft.add_argument("--reward-lambda-arn", default=None, help="the reward Lambda (required for RFT)")
+    rft.add_argument("--data-s3-path", default=None,
+                     help="the s3:// URI the training job reads train.jsonl from (required for RFT)")
 
 
 def recipe_values_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The recipe field values the flags set (those left out keep the recipe's own)."""
     return {"learning_rate": args.learning_rate, "lora_alpha": args.lora_alpha, "max_length": args.max_length,
-            "global_batch_size": args.global_batch_size, "replicas": args.replicas}
+            "global_batch_size": args.global_batch_size, "replicas": args.replicas, "max_steps": args.max_steps,
+            "number_generation": args.number_generation, "reasoning_effort": args.reasoning_effort,
+            "reward_lambda_arn": args.reward_lambda_arn, "data_s3_path": args.data_s3_path}

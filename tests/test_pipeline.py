@@ -19,13 +19,16 @@ from tests.conftest import PROJECT_ROOT
 
 COMMITTED_DEFINITION = PROJECT_ROOT / "pipeline" / "definition.json"
 NOVA_2_RECIPE = "nova_lite_2_0_p5_gpu_lora_sft"
+RFT_RECIPE = "nova_lite_v2_smtj_p5_p5en_gpu_lora_rft"
 # The README's example settings, for which pipeline/definition.json is committed (and, with
-# --recipe nova_lite_2_0_p5_gpu_lora_sft, pipeline/definition-nova_lite_2_0_p5_gpu_lora_sft.json).
+# --recipe nova_lite_2_0_p5_gpu_lora_sft, pipeline/definition-nova_lite_2_0_p5_gpu_lora_sft.json;
+# with --recipe nova_lite_v2_smtj_p5_p5en_gpu_lora_rft, its definition).
 EXAMPLE = Settings(region="us-east-1", role_arn="arn:aws:iam::111122223333:role/NovaFinQAPipelineRole",
                    bucket="amzn-s3-demo-bucket")
 EXAMPLE_FLAGS = ["--region", EXAMPLE.region, "--role-arn", EXAMPLE.role_arn, "--bucket", EXAMPLE.bucket]
 COMMITTED = {None: COMMITTED_DEFINITION,
-             NOVA_2_RECIPE: PROJECT_ROOT / "pipeline" / f"definition-{NOVA_2_RECIPE}.json"}
+             NOVA_2_RECIPE: PROJECT_ROOT / "pipeline" / f"definition-{NOVA_2_RECIPE}.json",
+             RFT_RECIPE: PROJECT_ROOT / "pipeline" / f"definition-{RFT_RECIPE}.json"}
 REGIONS = {"us-east-1": "708977205387", "us-west-2": "176779409107", "ap-northeast-1": "878185805882"}
 
 

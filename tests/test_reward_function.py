@@ -1,5 +1,5 @@
-"""The RFT reward Lambda's deployment (`pipeline.reward_function.deploy`) under moto_server,
-twice, and its zip run on its own."""
+"""The RFT reward Lambda's deployment (`pipeline.reward_function.deploy`): under moto, and by
+`python -m pipeline.upsert` twice against moto_server; and its zip run on its own."""
 from __future__ import annotations
 
 import base64
@@ -31,13 +31,13 @@ FUNCTION = "SageMaker-nova-finqa-reward"
 
 
 @pytest.fixture
-def aws(moto_server, monkeypatch):
-    """A session on moto_server that counts the API calls it makes."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
-    session = boto3.session.Session(region_name=REGION)
-    calls: collections.Counter = collections.Counter()
-    session.events.register("before-call.*.*", lambda model, **kw: calls.update([model.name]))
-    return session, calls
+def in_process():
+    """A moto session that counts the API calls it makes."""
+    with mock_aws():
+        session = boto3.session.Session(region_name=REGION)
+        calls: collections.Counter = collections.Counter()
+        session.events.register("before-call.*.*", lambda model, **kw: calls.update([model.name]))
+        yield session, calls
 
 
 def principal(statement: dict) -> str:
@@ -50,8 +50,8 @@ def changing(calls) -> set[str]:
     return {name for name in calls if name.startswith(("Create", "Update", "Add", "Remove", "Put", "Delete"))}
 
 
-def test_deploy_twice_creates_the_function_its_role_and_permission_then_changes_nothing(aws, capsys):
-    session, calls = aws
+def test_deploy_twice_creates_the_function_its_role_and_permission_then_changes_nothing(in_process, capsys):
+    session, calls = in_process
     arn = reward_function.deploy(session, SETTINGS)
     assert arn == reward_function.function_arn(SETTINGS) == f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{FUNCTION}"
     assert calls["CreateFunction"] == 1 and calls["CreateRole"] == 1
@@ -84,13 +84,34 @@ def test_deploy_twice_creates_the_function_its_role_and_permission_then_changes_
     assert (again["LastModified"], again["CodeSha256"]) == (function["LastModified"], function["CodeSha256"])
 
 
-@pytest.fixture
-def in_process():
-    with mock_aws():
-        session = boto3.session.Session(region_name=REGION)
-        calls: collections.Counter = collections.Counter()
-        session.events.register("before-call.*.*", lambda model, **kw: calls.update([model.name]))
-        yield session, calls
+def test_upsert_of_an_rft_pipeline_twice_against_moto_server(moto_server, monkeypatch, capsys):
+    # `python -m pipeline.upsert` as CI runs it: the reward function first, then the pipeline
+    # whose recipe names it; the second run changes nothing.
+    from pipeline.upsert import main
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)  # main() sets it to the settings' region
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket="amzn-s3-demo-bucket")
+    flags = ["--region", REGION, "--role-arn", ROLE, "--bucket", "amzn-s3-demo-bucket", "--pipeline-name",
+             "nova-finqa-rft", "--recipe", "nova_lite_v2_smtj_p5_p5en_gpu_lora_rft"]
+    assert main(flags) == 0
+    first = capsys.readouterr().out
+    arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{FUNCTION}"
+    assert f"created Lambda {FUNCTION}" in first and f"reward function: {arn}" in first
+    lambda_ = boto3.client("lambda", region_name=REGION)
+    function = lambda_.get_function_configuration(FunctionName=FUNCTION)
+    definition = json.loads(boto3.client("sagemaker", region_name=REGION)
+                            .describe_pipeline(PipelineName="nova-finqa-rft")["PipelineDefinition"])
+    prepare = next(step for step in definition["Steps"] if step["Name"] == "PrepareFinQAData")
+    arguments = prepare["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert arguments[arguments.index("--reward-lambda-arn") + 1] == function["FunctionArn"] == arn
+
+    assert main(flags) == 0
+    second = capsys.readouterr().out
+    assert "definition unchanged" in second and f"reward function: {arn}" in second
+    assert not any(word in second for word in ("created", "updated", "set permissions", "allowed ")), second
+    again = lambda_.get_function_configuration(FunctionName=FUNCTION)
+    assert (again["LastModified"], again["CodeSha256"]) == (function["LastModified"], function["CodeSha256"])
 
 
 def test_another_pipeline_role_is_added_beside_the_first(in_process):

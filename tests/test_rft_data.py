@@ -3,6 +3,8 @@ reinforcement fine-tuning, and the reference the reward reads back."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -19,6 +21,9 @@ from steps.finqa.rft import (
     reference_answer,
     rft_line,
 )
+from tests.conftest import PROJECT_ROOT
+
+ARN = "arn:aws:lambda:us-east-1:123456789012:function:SageMaker-nova-finqa-reward"
 
 
 @pytest.fixture(scope="module")
@@ -97,3 +102,24 @@ def test_a_reference_the_reward_cannot_use_is_refused_with_a_reason(reference):
     with pytest.raises(ReferenceAnswerError) as raised:
         read_reference(reference)
     assert raised.value.reason == "bad_reference"
+
+
+def test_the_preparation_step_writes_awss_rft_format_for_an_rft_recipe(tmp_path, shared_finqa, records):
+    result = subprocess.run(
+        [sys.executable, "-m", "steps.prepare", "--input-dir", str(shared_finqa), "--output-dir", str(tmp_path),
+         "--recipe", "nova_lite_v2_smtj_p5_p5en_gpu_lora_rft", "--reward-lambda-arn", ARN,
+         "--data-s3-path", "s3://amzn-s3-demo-bucket/train/train.jsonl"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    by_id = {record.id: record for record in records}
+    for split, expected in (("train", 100), ("validation", 200)):
+        lines = (tmp_path / split / f"{split}.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+        assert len(lines) == expected
+        check_rft_lines(lines, f"{split}.jsonl")
+        for line in lines:
+            record = by_id[json.loads(line)["id"]]
+            assert line == rft_line(record.id, SYSTEM_PROMPT, render_question(record), reference_answer(record))
+    # evaluation data is the SFT pipeline's, whatever the recipe: the same gen_qa records
+    gen_qa = [json.loads(line) for line in (tmp_path / "eval" / "gen_qa.jsonl").read_text().splitlines()]
+    assert len(gen_qa) == 100 and all(row["system"] == SYSTEM_PROMPT for row in gen_qa)
+    assert gen_qa[0]["query"] == render_question(by_id[json.loads(gen_qa[0]["metadata"])["id"]])
