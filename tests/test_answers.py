@@ -123,9 +123,10 @@ def test_tolerance_is_relative_and_set_by_the_caller():
     assert verdict("Answer: 2.1%", Gold.of(0.0213, "2.13%"), tolerance=0.02) == (2.1, True)
 
 
-def test_program_line_is_read_without_markdown():
+def test_program_line_is_read_as_written_after_its_label():
+    # the label's markdown is the label's; what follows is FinQA's to judge, full stop included
     generation = read_generation("**Program:** `subtract(5829, 5735), divide(#0, 5735)`.\n**Answer:** 1.6%")
-    assert generation.program == "subtract(5829, 5735), divide(#0, 5735)"
+    assert generation.program == "subtract(5829, 5735), divide(#0, 5735)`."
     assert generation.answer_source == "answer_line"
     assert read_generation("Answer: 5").program is None
     one_line = read_generation("Program: divide(114400, 329500) **Answer:** 34.7%")

@@ -114,7 +114,7 @@ def read_generation(text: str) -> Generation:
     program_labels = list(_PROGRAM_LABEL.finditer(text))
     if program_labels:
         last = program_labels[-1]
-        program = _clean_program(last.group(1) or _next_line(text, last.end()))
+        program = _program_text(last.group(1) or _next_line(text, last.end()))
     answer_labels = list(_ANSWER_LABEL.finditer(text))
     if answer_labels:
         last = answer_labels[-1]
@@ -161,13 +161,14 @@ def _next_line(text: str, position: int) -> str:
     return ""
 
 
-def _clean_program(text: str) -> str:
-    # "Program: ... Answer: ..." on one line: the answer is not part of the program
+def _program_text(text: str) -> str:
+    # "Program: ... Answer: ..." on one line: the answer is not part of the program. Anything
+    # else stays, markdown and full stops included: FinQA's verdict is on the text as written.
     label = _ANSWER_LABEL.search(text)
     if label:
-        text = text[:label.start()]
-    # a program ends with ")": markdown and a full stop around it are not part of it
-    return text.strip().strip("`*. ")
+        # with the emphasis that opens the label: "divide(1, 2) **Answer:** 0.5"
+        text = text[:label.start()].rstrip().rstrip("*_")
+    return text.strip()
 
 
 def extract_answer(generation: Generation, gold: Value) -> Optional[Answer]:
