@@ -522,9 +522,10 @@ def tolerance_rules(tolerance: float) -> dict:
         "answer_relative": tolerance,
         "answer_rule": (
             "right when some reading of the answer (its value; also value/100 and value*100, as FinQA "
-            "mixes fractions and percentages) is within answer_relative of exe_ans or of the human "
-            "answer's number (also /100 when it is a percentage); the sign counts; a yes/no answer must be "
-            "the word of exe_ans or of the human answer"),
+            "mixes fractions and percentages; also multiplied out by a scale word after it, such as "
+            "million) is within answer_relative of exe_ans or of the human answer's number (also /100 "
+            "when it is a percentage, multiplied out by its scale word), in exact decimal arithmetic; "
+            "the sign counts; a yes/no answer must be the word of exe_ans or of the human answer"),
         "execution_decimals": EXE_ANS_DECIMALS,
         "execution_rule": (
             "FinQA's verdict exactly (its evaluate.py: program_tokenization, eval_program, str_to_num, "
