@@ -56,8 +56,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from decimal import Decimal
-from fractions import Fraction
+from decimal import Context, Decimal, localcontext
 from typing import List, Optional, Tuple, Union
 
 from .program import Value
@@ -74,13 +73,17 @@ expressions stay fast on hostile input."""
 MAX_NUMBER_DIGITS = 100
 """A longer run of digits is no financial answer (and exact arithmetic on it costs)."""
 
+_EXACT = Context(prec=1000)
+"""Decimal arithmetic that never rounds here: numbers of at most MAX_NUMBER_DIGITS digits,
+floats' exponents within +-324, times 100 or 10**9, need far fewer than 1000 digits."""
+
 SCALES = {"thousand": 10 ** 3, "million": 10 ** 6, "mn": 10 ** 6, "mm": 10 ** 6, "billion": 10 ** 9, "bn": 10 ** 9}
 
 
 @dataclass(frozen=True)
 class Number:
-    exact: Fraction
-    """The number as written, exactly: "0.3535" is 3535/10000, not the float nearest it."""
+    exact: Decimal
+    """The number as written, exactly: "0.3535", not the float nearest it."""
     percent: bool
     text: str
     year: bool = False
@@ -269,7 +272,7 @@ def parse_number(text: str) -> Optional[Number]:
 
 def _number_from_match(match: re.Match, parentheses_negate: bool, after: str) -> Optional[Number]:
     digits = match.group("digits").replace(",", "")
-    if sum(character.isdigit() for character in digits) > MAX_NUMBER_DIGITS or not math.isfinite(float(digits)):
+    if len(digits) - ("." in digits) > MAX_NUMBER_DIGITS or not math.isfinite(float(digits)):
         return None
     exact = _exact(digits)
     negative = parentheses_negate and bool(match.group("open") and match.group("close"))
@@ -282,10 +285,10 @@ def _number_from_match(match: re.Match, parentheses_negate: bool, after: str) ->
     return Number(-exact if negative else exact, bool(match.group("unit")), text, year, scale)
 
 
-def _exact(number: Union[str, float]) -> Fraction:
+def _exact(number: Union[str, float]) -> Decimal:
     """A number as the decimal it is written as; a float as its shortest decimal form (repr),
     which is how exe_ans and the tolerance were written in the first place."""
-    return Fraction(Decimal(number if isinstance(number, str) else repr(number)))
+    return Decimal(number if isinstance(number, str) else repr(number))
 
 
 @dataclass(frozen=True)
@@ -309,22 +312,23 @@ def answer_matches(prediction: Optional[Answer], gold: Gold, tolerance: float = 
     if isinstance(gold.exe_ans, str) or isinstance(prediction, str):
         return isinstance(prediction, str) and isinstance(gold.exe_ans, str) and prediction in (
             gold.exe_ans, gold.human_answer)
-    targets = [_exact(gold.exe_ans)]
-    human = gold.human_answer
-    if isinstance(human, Number):
-        targets.append(human.exact)
-        if human.scale != 1:
-            targets.append(human.exact * human.scale)
-        if human.percent:
-            targets.append(human.exact / 100)
-    readings = [prediction.exact, prediction.exact / 100, prediction.exact * 100]
-    if prediction.scale != 1:
-        readings.append(prediction.exact * prediction.scale)
-    limit = _exact(tolerance)
-    return any(_close(reading, target, limit) for reading in readings for target in targets)
+    with localcontext(_EXACT):
+        targets = [_exact(gold.exe_ans)]
+        human = gold.human_answer
+        if isinstance(human, Number):
+            targets.append(human.exact)
+            if human.scale != 1:
+                targets.append(human.exact * human.scale)
+            if human.percent:
+                targets.append(human.exact / 100)
+        readings = [prediction.exact, prediction.exact / 100, prediction.exact * 100]
+        if prediction.scale != 1:
+            readings.append(prediction.exact * prediction.scale)
+        limit = _exact(tolerance)
+        return any(_close(reading, target, limit) for reading in readings for target in targets)
 
 
-def _close(reading: Fraction, target: Fraction, tolerance: Fraction) -> bool:
+def _close(reading: Decimal, target: Decimal, tolerance: Decimal) -> bool:
     if target == 0:
         return reading == 0
     return abs(reading - target) <= tolerance * abs(target)
