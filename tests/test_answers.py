@@ -161,6 +161,7 @@ def test_parse_number():
     assert parse_number("34.72 %") == Number(Decimal("34.72"), True, "34.72 %")
     assert parse_number("no number here") is None
     assert parse_number("1,2345").value == 2345.0  # not a thousands group: the digits after the comma
+    assert parse_number("(12345678901234567890123456789.5)").exact == Decimal("-12345678901234567890123456789.5")
 
 
 def test_every_shared_human_answer_scores_right(shared_finqa):

@@ -282,7 +282,8 @@ def _number_from_match(match: re.Match, parentheses_negate: bool, after: str) ->
     text = match.group(0).strip()
     year = bool(_YEAR.fullmatch(text) and _BEFORE_YEAR.search(after))
     scale = SCALES[match.group("scale").lower()] if match.group("scale") else 1
-    return Number(-exact if negative else exact, bool(match.group("unit")), text, year, scale)
+    # copy_negate: unary minus would round to the default context's 28 digits
+    return Number(exact.copy_negate() if negative else exact, bool(match.group("unit")), text, year, scale)
 
 
 def _exact(number: Union[str, float]) -> Decimal:
