@@ -13,20 +13,23 @@ The contract is AWS's:
   "type": "Reward" | "Metric"}]}` per sample. That page shows the reference under
   `metadata.reference_answer` (where the data line's extra fields go); both places are read.
 - Both guides: a reward function must finish within 15 minutes (Lambda's longest timeout),
-  and should take seconds. Every sample's work is bounded (the generation is read from its
-  last MAX_GENERATION_CHARS characters, a program has at most MAX_PROGRAM_CHARS characters
-  and MAX_STEPS steps), and when the invocation is about to run out of time the samples not
-  yet scored get 0 with the reason `out_of_time` instead of the whole batch failing.
+  and should take seconds. Every sample's work is bounded (the generation, and so its
+  program, is read from its last MAX_GENERATION_CHARS characters; FinQA's arithmetic cannot
+  hang), and when the invocation is about to run out of time the samples not yet scored get
+  0 with the reason `out_of_time` instead of the whole batch failing.
 
 The reward, from 0 to 1 (REWARDS), with FinQA's execution verdict as the main signal:
-- 1.0: the `Program:` line executes on the record's table to `exe_ans` (FinQA's official
-  execution check, the pipeline's gate metric) and the `Answer:` line is right as well;
+- 1.0: the `Program:` line executes on the record's table to `exe_ans` by FinQA's own verdict
+  (`execute_as_finqa`, the gate's `execution_accuracy`) and the `Answer:` line is right as
+  well;
 - 0.8: the program is right but the answer line is wrong or missing: the gate counts the
   record right, but the answer line is what a user reads;
 - 0.5: the answer is right by the scorer's answer rule (`answer_accuracy`), the program not;
-- 0.1: the program parses and executes on the table but to another value, and the answer is
-  wrong: a well-formed program is what the gate needs, so it is worth a little, never as much
-  as being right (RFT compares the responses to one prompt with each other);
+- 0.1: FinQA's evaluator runs the program on the table but it gives another value, and the
+  answer is wrong: a program FinQA can run is what the gate needs, so it is worth a little,
+  never as much as being right (RFT compares the responses to one prompt with each other). A
+  program only the lenient reading runs (`Divide(1,2)`, nested calls) is not well formed here:
+  the gate would count it wrong;
 - 0.0: none of these, or a bad sample.
 A bad sample (not an object, no response, an empty one, no reference, a reference this
 project did not write) gets 0 and a logged reason, never an exception: one bad sample must
@@ -41,7 +44,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from steps.finqa.answers import answer_matches, extract_answer, read_generation
-from steps.finqa.program import ProgramError, execute_program, matches_exe_ans
+from steps.finqa.program import ProgramError, execute_as_finqa, matches_exe_ans
 from steps.finqa.rft import Reference, ReferenceAnswerError, read_reference
 
 FULL = "program_and_answer"
@@ -83,7 +86,7 @@ def score_response(text: str, reference: Reference) -> Score:
     detail = "no Program: line"
     if generation.program:
         try:
-            value = execute_program(generation.program, reference.table)
+            value = execute_as_finqa(generation.program, reference.table)
         except ProgramError as error:
             detail = f"program: {error.reason}"
         else:

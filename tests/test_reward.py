@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from steps.finqa.program import execute_program, parse_program
+from steps.finqa.program import execute_as_finqa, finqa_tokens
 from steps.finqa.prompts import SYSTEM_PROMPT, render_question, render_target
 from steps.finqa.records import load_records
 from steps.finqa.rft import reference_answer, rft_line
@@ -58,8 +58,8 @@ def test_wrong_responses(records):
     # a program that runs on the table but doubles the result, and says so
     doubled = []
     for r in chosen:
-        last = len(parse_program(r.program)) - 1
-        value = execute_program(r.program, r.table)
+        last = len(finqa_tokens(r.program)) // 4 - 1  # FinQA's steps are four tokens each
+        value = execute_as_finqa(r.program, r.table)
         doubled.append(sample(r, f"Program: {r.program}, multiply(#{last}, const_2)\nAnswer: {2 * value:.6g}"))
     assert rewards(doubled) == [REWARDS["program_runs"]] * len(chosen) == [0.1] * len(chosen)
     # another record's program and answer
@@ -77,12 +77,23 @@ def test_wrong_responses(records):
     "I cannot answer this from the report.",
     "Program: divide(114400, 3295",          # cut off
     "Program: table_sum(no such row, none)",  # a row the table does not have
-    "Program: exp(10, 99999999)",            # refused before it is computed
-    "Program: " + "add(" * 40 + "1, 2" + ")" * 40,  # nested deeper than MAX_STEPS
-    "Program: " + ", ".join(f"add({i}, 1)" for i in range(100)),
-], ids=["free text", "truncated", "no such row", "huge exponent", "deep nesting", "too many steps"])
-def test_unparseable_responses_get_nothing(records, response):
+    "Program: exp(10, 99999999)",            # overflows
+    "Program: exp(-8, 0.5)",                 # not a real number
+    "Program: divide(add(1, 2), 3)",         # nested: only the lenient reading runs it
+    "Program: Divide(1, 2)",                 # FinQA's operations are lower case
+    "Program: divide(1,2)",                  # FinQA splits arguments on ", "
+    "Program: " + "add(" * 40 + "1, 2" + ")" * 40,
+    "Program: greater(2, 1), " + ", ".join(f"add(#{i}, #{i})" for i in range(40)),  # "yes" doubled 40 times
+], ids=["free text", "truncated", "no such row", "huge exponent", "complex", "nested", "capitalised",
+        "no space", "deep nesting", "growing text"])
+def test_programs_finqa_cannot_run_get_nothing(records, response):
     assert rewards([sample(r, response) for r in numeric(records)[:20]]) == [0.0] * 20
+
+
+def test_a_long_program_finqa_runs_is_well_formed(records):
+    # FinQA's evaluator has no step limit: 100 steps to a wrong value are a program that runs
+    long = "Program: " + ", ".join(f"add({i}, 1)" for i in range(100)) + "\nAnswer: 100"
+    assert rewards([sample(r, long) for r in numeric(records)[:20]]) == [0.1] * 20
 
 
 def test_adversarial_responses(records):
