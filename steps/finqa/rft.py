@@ -30,7 +30,6 @@ from .program import Value
 from .records import FinQARecord, RecordError, parse_exe_ans
 
 ROLES = ("system", "user", "assistant")
-REFERENCE_FIELDS = ("id", "program", "exe_ans", "answer", "table")
 
 _json = json.JSONEncoder(separators=(",", ":")).encode
 
