@@ -91,6 +91,12 @@ def provisioned_problem(recipe: TrainingRecipe, region: str) -> str | None:
             f"({PROVISIONED_PAGE}, read {CHECKED}), not in --region {region}")
 
 
+def deployment_problem(recipe: TrainingRecipe, region: str, model_units: int | None) -> str | None:
+    """Why the approval hook could not serve this recipe's model in the region the way the settings
+    ask (on demand, or Provisioned Throughput with model units); None if it can."""
+    return provisioned_problem(recipe, region) if model_units else on_demand_problem(recipe, region)
+
+
 def _offered(table: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
     return tuple(sorted({region for regions in table.values() for region in regions}))
 

@@ -47,7 +47,7 @@ from typing import Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pipeline.bedrock_rules import on_demand_problem, provisioned_problem, region_problem
+from pipeline.bedrock_rules import deployment_problem, region_problem
 from pipeline.settings import Settings, SettingsError, add_settings_arguments
 from scripts.aws import configure_logging, error_code, session_for, split_s3_uri
 from steps.catalog import RecipeError, TrainingRecipe, recipe
@@ -244,8 +244,7 @@ class BedrockImport:
 
     def _plan(self, package: dict, metadata: dict[str, str]) -> _Plan:
         trained = self._recipe(package, metadata)
-        problem = (provisioned_problem(trained, self.region) if self.model_units
-                   else on_demand_problem(trained, self.region))
+        problem = deployment_problem(trained, self.region, self.model_units)
         if problem:
             raise ImportFailed(problem)
         if package.get("ManagedStorageType") == "Restricted":

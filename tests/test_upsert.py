@@ -56,6 +56,20 @@ def test_malformed_setting_is_refused(capsys):
     assert "--role-arn 'NovaFinQAPipelineRole' is not an IAM role ARN" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("region, units, warned", [
+    ("us-east-1", None, ""),
+    ("ap-northeast-1", None, "on demand in us-east-1, us-west-2 only"),
+    ("us-west-2", "2", "Provisioned Throughput for Nova Lite in us-east-1 only"),
+], ids=["on-demand-offered", "no-on-demand", "no-provisioned-throughput"])
+def test_a_region_where_approved_models_cannot_be_served_is_warned_about(monkeypatch, capsys, region, units, warned):
+    if units:
+        monkeypatch.setenv("NOVA_PROVISIONED_MODEL_UNITS", units)
+    assert main(["--dry-run", "--region", region, "--role-arn", ROLE, "--bucket", BUCKET,
+                 "--definition-out", os.devnull]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert warned in " ".join(warnings) if warned else warnings == []
+
+
 def test_create_then_update_with_tag_merge(capsys):
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
