@@ -39,9 +39,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     from pipeline.bedrock_rules import deployment_problem
-    from steps.catalog import DEFAULT_RECIPE, recipe
+    from steps.catalog import recipe
 
-    problem = deployment_problem(recipe(DEFAULT_RECIPE), settings.region, settings.model_units)
+    problem = deployment_problem(recipe(settings.recipe), settings.region, settings.model_units)
     if problem:
         print(f"warning: the approval hook could not serve this pipeline's models: {problem}", file=sys.stderr)
     # The SDK makes clients when imported and needs a region by then: the settings' one.
