@@ -10,7 +10,7 @@ id Bedrock's pages use for Provisioned Throughput.
 """
 from __future__ import annotations
 
-from steps.catalog import TrainingRecipe
+from steps.catalog import TRAINING_RECIPES, TrainingRecipe
 
 CHECKED = "2026-12-02"
 
@@ -72,8 +72,9 @@ def on_demand_problem(recipe: TrainingRecipe, region: str) -> str | None:
                 f"train with a LoRA recipe{_provisioned_offer(recipe, region)}")
     regions = ON_DEMAND_REGIONS.get(recipe.model_type, ())
     if not regions:
+        served = sorted({r.model_name for r in TRAINING_RECIPES.values() if r.model_type in ON_DEMAND_REGIONS})
         return (f"Bedrock deploys no custom {recipe.model_name} model on demand (its page names "
-                f"{', '.join(sorted(ON_DEMAND_REGIONS))} only: {ON_DEMAND_PAGE}, read {CHECKED}): "
+                f"{', '.join(served)} only: {ON_DEMAND_PAGE}, read {CHECKED}): "
                 f"train one of those{_provisioned_offer(recipe, region)}")
     if region not in regions:
         return (f"Bedrock deploys custom {recipe.model_name} models on demand in {_regions(regions)} only "
