@@ -64,6 +64,15 @@ def _provisioned_offer(recipe: TrainingRecipe, region: str) -> str:
             f"({PROVISIONED_PAGE}), so Bedrock cannot serve this model from {region} at all")
 
 
+def serving(recipe: TrainingRecipe) -> str:
+    """Where Bedrock serves this recipe's model, in a few words: on demand, Provisioned Throughput, by region."""
+    on_demand = ON_DEMAND_REGIONS.get(recipe.model_type, ()) if recipe.bedrock_on_demand else ()
+    provisioned = PROVISIONED_REGIONS.get(recipe.model_type, ())
+    ways = [f"on demand in {', '.join(on_demand)}"] if on_demand else []
+    ways += [f"Provisioned Throughput in {', '.join(provisioned)}"] if provisioned else []
+    return "; ".join(ways) or "not served"
+
+
 def on_demand_problem(recipe: TrainingRecipe, region: str) -> str | None:
     """Why Bedrock will not deploy this recipe's model on demand in the region, with the way out; None if it will."""
     if not recipe.bedrock_on_demand:
