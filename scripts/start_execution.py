@@ -6,9 +6,11 @@
 Overrides are checked before anything starts: against the parameters the deployed pipeline
 declares (read from DescribePipeline's definition, the one source of truth: a misspelt name,
 a value of the wrong type or not among a parameter's allowed values), and against the rules
-the preparation step applies to the same values (steps.rules). `--wait` prints each step's
-status as it changes and exits non-zero with the failing step's reason; Ctrl-C and
-`--timeout` stop watching only.
+the preparation step applies to the same values: steps.rules for record counts and the
+accuracy threshold, and for recipe values steps.recipes' check against the deployed recipe
+(the preparation step's --recipe in that definition). `--wait` prints each step's status as
+it changes and exits non-zero with the failing step's reason; Ctrl-C and `--timeout` stop
+watching only.
 
 Exit codes: 0 succeeded (or started, without --wait); 1 failed; 2 refused, nothing started;
 3 started, but watching stopped before it ended (--timeout, or an endpoint that cannot be
@@ -31,8 +33,12 @@ from typing import Callable, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from pipeline.checks import all_steps
+from pipeline.definition import PREPARE
 from pipeline.settings import Settings, SettingsError, add_settings_arguments, bucket_name_problem
 from scripts.aws import error_code, session_for, split_s3_uri
+from steps.catalog import DEFAULT_RECIPE, RecipeError, TrainingRecipe, recipe
+from steps.recipes import DEFAULT_EPOCHS, PARAMETER_FIELDS, training_values
 from steps.rules import PARAMETER_RULES, RuleError
 
 POLL_SECONDS = 30
@@ -62,7 +68,16 @@ class DeclaredParameter:
     allowed: tuple[str, ...] | None = None
 
 
-def declared_parameters(sagemaker, pipeline_name: str) -> dict[str, DeclaredParameter]:
+@dataclass(frozen=True)
+class DeployedPipeline:
+    """What overrides are checked against, read from DescribePipeline's definition."""
+    parameters: dict[str, DeclaredParameter]
+    recipe_id: str
+    recipe: TrainingRecipe | None
+    """The recipe its preparation step renders; None when this checkout's catalog has no such recipe."""
+
+
+def deployed_pipeline(sagemaker, pipeline_name: str) -> DeployedPipeline:
     try:
         described = sagemaker.describe_pipeline(PipelineName=pipeline_name)
     except ClientError as error:
@@ -70,11 +85,28 @@ def declared_parameters(sagemaker, pipeline_name: str) -> dict[str, DeclaredPara
             f"pipeline {pipeline_name!r} cannot be read ({error}); deploy it with "
             "`python -m pipeline.upsert` or pass --pipeline-name / NOVA_PIPELINE_NAME") from error
     definition = json.loads(described["PipelineDefinition"])
-    return {
+    parameters = {
         item["Name"]: DeclaredParameter(item["Name"], item.get("Type", "String"), item.get("DefaultValue"),
                                         tuple(item["EnumValues"]) if "EnumValues" in item else None)
         for item in definition.get("Parameters", [])
     }
+    recipe_id = _recipe_id(definition)
+    try:
+        chosen = recipe(recipe_id)
+    except RecipeError:
+        chosen = None
+    return DeployedPipeline(parameters, recipe_id, chosen)
+
+
+def _recipe_id(definition: dict) -> str:
+    """The preparation step's --recipe; without one (a definition built before recipes could be
+    chosen) the step renders its default, as steps.prepare does."""
+    for step in all_steps(definition.get("Steps", [])):
+        if step.get("Name") == PREPARE:
+            arguments = step.get("Arguments", {}).get("AppSpecification", {}).get("ContainerArguments", [])
+            if "--recipe" in arguments[:-1]:
+                return arguments[arguments.index("--recipe") + 1]
+    return DEFAULT_RECIPE
 
 
 def _typed_value(parameter: DeclaredParameter, text: str) -> str:
@@ -100,7 +132,7 @@ def _typed_value(parameter: DeclaredParameter, text: str) -> str:
     return text
 
 
-def _value_problem(parameter: DeclaredParameter, value: str) -> str | None:
+def _value_problem(parameter: DeclaredParameter, value: str, deployed: DeployedPipeline) -> str | None:
     """Why the pipeline would refuse this value (typed as SageMaker wants it), or None."""
     if parameter.allowed is not None and value not in parameter.allowed:
         close = difflib.get_close_matches(value, parameter.allowed, n=1)
@@ -114,6 +146,25 @@ def _value_problem(parameter: DeclaredParameter, value: str) -> str | None:
             rule(value)
         except RuleError as error:
             return str(error)
+    if parameter.name in PARAMETER_FIELDS and deployed.recipe is not None:
+        return _recipe_problem(parameter, value, deployed)
+    return None
+
+
+def _recipe_problem(parameter: DeclaredParameter, value: str, deployed: DeployedPipeline) -> str | None:
+    """The preparation step's own check of a recipe value (steps.recipes.training_values), on this
+    value alone: each recipe field's rule stands on its own."""
+    number = int(value) if parameter.type == "Integer" else float(value)
+    epochs = deployed.parameters.get("Epochs")
+    values = {"epochs": int(epochs.default) if epochs is not None else DEFAULT_EPOCHS}
+    if parameter.name == "Epochs":
+        values["epochs"] = number
+    else:
+        values[PARAMETER_FIELDS[parameter.name]] = number
+    try:
+        training_values(deployed.recipe, **values)
+    except RecipeError as error:
+        return str(error)
     return None
 
 
@@ -126,7 +177,8 @@ def _data_location_problem(value: str) -> str | None:
     return f"bucket {bucket!r} {problem}" if problem else None
 
 
-def _override(name: str, value: str, declared: dict[str, DeclaredParameter], earlier: dict[str, str]) -> str:
+def _override(name: str, value: str, deployed: DeployedPipeline, earlier: set[str]) -> str:
+    declared = deployed.parameters
     if name not in declared:
         close = difflib.get_close_matches(name, list(declared), n=1)
         hint = f"did you mean {close[0]}? " if close else ""
@@ -135,16 +187,17 @@ def _override(name: str, value: str, declared: dict[str, DeclaredParameter], ear
     if name in earlier:
         raise UsageError(f"{name} is given twice")
     typed = _typed_value(declared[name], value)
-    problem = _value_problem(declared[name], typed)
+    problem = _value_problem(declared[name], typed, deployed)
     if problem:
         raise UsageError(problem)
     return typed
 
 
-def parameter_overrides(texts: list[str], declared: dict[str, DeclaredParameter]) -> list[dict[str, str]]:
+def parameter_overrides(texts: list[str], deployed: DeployedPipeline) -> list[dict[str, str]]:
     """The overrides as StartPipelineExecution takes them; UsageError listing every one refused."""
     overrides: dict[str, str] = {}
     refused: list[str] = []
+    given: set[str] = set()
     for text in texts:
         name, sep, value = text.partition("=")
         name = name.strip()
@@ -152,9 +205,10 @@ def parameter_overrides(texts: list[str], declared: dict[str, DeclaredParameter]
             refused.append(f"--param {text}: not Name=Value (e.g. TrainingRecords=100)")
             continue
         try:
-            overrides[name] = _override(name, value, declared, overrides)
+            overrides[name] = _override(name, value, deployed, given)
         except UsageError as error:
             refused.append(f"--param {name}={value}: {error}")
+        given.add(name)
     if refused:
         raise UsageError("\n".join(refused) + "\nnothing was started")
     return [{"Name": name, "Value": value} for name, value in overrides.items()]
@@ -343,8 +397,11 @@ def _run(args: argparse.Namespace, sagemaker, out: TextIO, err: TextIO, sleep: C
         sagemaker = sagemaker or session_for(settings).client("sagemaker")
         if args.watch:
             return _watch_and_report(sagemaker, args.watch, out, err, out.isatty(), sleep, args.timeout, clock)
-        declared = declared_parameters(sagemaker, settings.pipeline_name)
-        overrides = parameter_overrides(args.param, declared)
+        deployed = deployed_pipeline(sagemaker, settings.pipeline_name)
+        if deployed.recipe is None and args.param:
+            err.write(f"warning: the deployed pipeline's recipe {deployed.recipe_id!r} is not in this checkout's "
+                      "catalog: recipe values are left to its preparation step to check\n")
+        overrides = parameter_overrides(args.param, deployed)
     except (UsageError, SettingsError) as error:
         err.write(f"error: {error}\n")
         return EXIT_USAGE

@@ -225,9 +225,13 @@ def test_ctrl_c_stops_watching_not_the_execution():
     assert "the execution goes on" in err.getvalue() and EXECUTION_ARN in err.getvalue()
 
 
-REFUSED = (("Epoch=1", "did you mean Epochs"), ("TrainingRecords=-5", "must be at least 8"),
-           ("TrainingRecords=abc", "not a whole number"), ("AccuracyThreshold=5", "not a fraction from 0 to 1"),
-           ("ModelApprovalStatus=Approvd", "did you mean Approved"), ("LearningRate=fast", "declared Float"))
+# The overrides issue 11 found accepted (TrainingRecords=abc is tried as EvaluationRecords=abc, the
+# same rule: a parameter given twice is refused for that alone), and two the parameters refuse.
+REFUSED = (("TrainingRecords=-5", "must be at least 8"), ("EvaluationRecords=abc", "not a whole number"),
+           ("Epochs=0", "at least 1"), ("AccuracyThreshold=5", "not a fraction from 0 to 1"),
+           ("ModelApprovalStatus=Approvd", "did you mean Approved"),
+           ("TrainingInstanceType=ml.t2.medium", "one of ml.g5.12xlarge, ml.g6.12xlarge"),
+           ("Epoch=1", "did you mean Epochs"), ("LearningRate=fast", "declared Float"))
 REFUSED_PARAMS = [item for param, _ in REFUSED for item in ("--param", param)]
 
 
