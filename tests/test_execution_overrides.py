@@ -141,3 +141,29 @@ def test_the_preparation_step_refuses_the_same_values_in_the_same_words(deployed
 def test_every_rule_is_for_a_parameter_the_pipeline_declares():
     definition = json.loads((PROJECT_ROOT / "pipeline" / "definition.json").read_text())
     assert set(PARAMETER_RULES) <= {parameter["Name"] for parameter in definition["Parameters"]}
+
+
+def _deploy_with_recipe(sagemaker, name: str, recipe_id: str | None) -> None:
+    """The committed definition with its preparation step's --recipe changed, or left out."""
+    definition = json.loads((PROJECT_ROOT / "pipeline" / "definition.json").read_text())
+    [prepare_step] = [step for step in definition["Steps"] if step["Name"] == "PrepareFinQAData"]
+    arguments = prepare_step["Arguments"]["AppSpecification"]["ContainerArguments"]
+    at = arguments.index("--recipe")
+    arguments[at:at + 2] = ["--recipe", recipe_id] if recipe_id else []
+    sagemaker.create_pipeline(PipelineName=name, RoleArn=f"arn:aws:iam::{ACCOUNT}:role/pipeline",
+                              PipelineDefinition=json.dumps(definition))
+
+
+def test_a_definition_without_recipe_is_checked_against_the_steps_default(deployed):
+    _deploy_with_recipe(deployed, "nova-finqa-before-recipes", None)
+    code, err = run(deployed, "LoraAlpha=100", pipeline="nova-finqa-before-recipes")
+    assert code == start_execution.EXIT_USAGE and "nova_lite_1_0_g5_g6_12x_gpu_lora_sft takes one of 32" in err
+
+
+def test_a_recipe_this_checkout_does_not_know_is_left_to_the_step_with_a_warning(deployed):
+    _deploy_with_recipe(deployed, "nova-finqa-newer", "nova_lite_3_0_p6_gpu_lora_sft")
+    code, err = run(deployed, "LoraAlpha=100", pipeline="nova-finqa-newer")
+    assert code == 0
+    assert err == ("warning: the deployed pipeline's recipe 'nova_lite_3_0_p6_gpu_lora_sft' is not in this "
+                   "checkout's catalog: recipe values are left to its preparation step to check\n")
+    assert len(executions(deployed, "nova-finqa-newer")) == 1
