@@ -53,7 +53,6 @@ _SPECS: tuple[_Spec, ...] = (
 TAGS_ENV = "NOVA_TAGS"
 
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _TAG = re.compile(r"^([^=]+)=(.*)$")
@@ -130,8 +129,10 @@ class Settings:
                 problems.append(
                     f"{flag} {value!r} is not an IAM role ARN "
                     "(arn:aws:iam::<12-digit account>:role/<name>)")
-        if self.bucket and not _BUCKET.match(self.bucket):
-            problems.append(f"--bucket {self.bucket!r} is not an S3 bucket name (no s3:// and no slash)")
+        if self.bucket:
+            problem = bucket_name_problem(self.bucket)
+            if problem:
+                problems.append(f"--bucket {self.bucket!r} {problem}")
         if self.prefix.startswith("/") or self.prefix.endswith("/"):
             problems.append(f"--prefix {self.prefix!r} must not start or end with '/'")
         for flag, value in (("--pipeline-name", self.pipeline_name),
@@ -148,6 +149,42 @@ class Settings:
                 problems.append(str(error))
         if problems:
             raise SettingsError("; ".join(problems))
+
+
+# S3's rules for general purpose bucket names, each with what a name breaking it is told:
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
+# One is left out: the prefix amzn-s3-demo-, which AWS reserves for examples so that no one can
+# own such a bucket. It is this project's example bucket for dry runs, and a real run against
+# it fails at S3 itself.
+_BUCKET_PREFIXES = ("xn--", "sthree-")
+_BUCKET_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+_BUCKET_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-")
+_IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+
+
+def bucket_name_problem(name: str) -> str | None:
+    """Which of S3's bucket naming rules the name breaks (all of them), or None for a valid name."""
+    if name.startswith("s3://") or "/" in name:
+        return "is not a bucket name: give the name alone, without s3:// or a key (that is --prefix)"
+    broken = []
+    if not 3 <= len(name) <= 63:
+        broken.append(f"it must be 3 to 63 characters long, not {len(name)}")
+    others = sorted(set(name) - _BUCKET_CHARACTERS)
+    if others:
+        broken.append(f"only lowercase letters, digits, '.' and '-' may be used, not {', '.join(map(repr, others))}")
+    if name and not (name[0].isalnum() and name[-1].isalnum()):
+        broken.append("it must begin and end with a letter or digit")
+    if ".." in name:
+        broken.append("it must not have two periods next to each other")
+    if _IP_ADDRESS.match(name):
+        broken.append("it must not be formatted as an IP address")
+    broken += [f"it must not start with {prefix!r} (reserved by S3)" for prefix in _BUCKET_PREFIXES
+               if name.startswith(prefix)]
+    broken += [f"it must not end with {suffix!r} (reserved by S3)" for suffix in _BUCKET_SUFFIXES
+               if name.endswith(suffix)]
+    if not broken:
+        return None
+    return "breaks S3's bucket naming rules: " + "; ".join(broken)
 
 
 def _parse_tags(texts: list[str]) -> tuple[tuple[str, str], ...]:

@@ -8,6 +8,13 @@ parquet conversion (revision `refs/convert/parquet`) is plain data. Pin a commit
 revision to know exactly what you trained on. The files written here, `train.jsonl`,
 `validation.jsonl` and `test.jsonl` in the Hugging Face layout, are what `steps.prepare`
 reads; pass the S3 folder as the pipeline's data location.
+
+Without access to the Hub: FinQA's own `train.json`, `dev.json` and `test.json`
+(github.com/czyssrs/FinQA, folder `dataset/`) need no staging, `steps.prepare` reads them as
+they are; a folder of the parquet files is staged with `--dataset FOLDER --revision ''`.
+(Staging FinQA's JSON through `datasets` would not be faithful: its JSON reader changes the
+last digit of 23 of the 100 `exe_ans` values of ../shared/finqa's test file, 0.07879 becoming
+0.07879000000000001.)
 """
 from __future__ import annotations
 
@@ -20,6 +27,9 @@ from scripts.aws import split_s3_uri
 from steps.finqa.records import load_hf_dataset
 
 SPLITS = ("train", "validation", "test")
+OFFLINE_ROUTE = ("FinQA's own train.json, dev.json and test.json (github.com/czyssrs/FinQA, folder dataset/) "
+                 "need no staging: steps.prepare reads them as they are, so copy them to the pipeline's "
+                 "DataLocation; for the parquet files pass --dataset FOLDER --revision ''")
 
 
 def stage(dataset: str, revision: str | None, output_dir: Path) -> dict[str, int]:
@@ -60,7 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-dir", type=Path, required=True)
     parser.add_argument("--s3-uri", help="also upload the split files to this S3 folder")
     args = parser.parse_args(argv)
-    counts = stage(args.dataset, args.revision or None, args.output_dir)
+    try:
+        counts = stage(args.dataset, args.revision or None, args.output_dir)
+    except ConnectionError as error:  # what `datasets` raises when the Hub cannot be reached
+        print(f"error: --dataset {args.dataset}: the Hugging Face Hub cannot be reached ({error}); "
+              f"offline, {OFFLINE_ROUTE}", file=sys.stderr)
+        return 1
     print(", ".join(f"{split}: {count} records" for split, count in counts.items()) + f" in {args.output_dir}")
     if args.s3_uri:
         upload(args.output_dir, args.s3_uri)

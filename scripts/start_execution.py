@@ -1,12 +1,20 @@
 """Start an execution of the pipeline, optionally watching its steps until it ends.
 
-    python -m scripts.start_execution [--param Name=Value ...] [--display-name NAME] [--wait]
-    python -m scripts.start_execution --watch EXECUTION_ARN
+    python -m scripts.start_execution [--param Name=Value ...] [--display-name NAME] [--wait] [--timeout SECONDS]
+    python -m scripts.start_execution --watch EXECUTION_ARN [--timeout SECONDS]
 
-Overrides are checked against the parameters the deployed pipeline declares (read from
-DescribePipeline's definition, the one source of truth), so a misspelt name or a value of
-the wrong type fails before anything starts. `--wait` prints each step's status as it
-changes and exits non-zero with the failing step's reason; Ctrl-C stops watching only.
+Overrides are checked before anything starts: against the parameters the deployed pipeline
+declares (read from DescribePipeline's definition, the one source of truth: a misspelt name,
+a value of the wrong type or not among a parameter's allowed values), and against the rules
+the preparation step applies to the same values: steps.rules for record counts and the
+accuracy threshold, and for recipe values steps.recipes' check against the deployed recipe
+(the preparation step's --recipe in that definition). `--wait` prints each step's status as
+it changes and exits non-zero with the failing step's reason; Ctrl-C and `--timeout` stop
+watching only.
+
+Exit codes: 0 succeeded (or started, without --wait); 1 failed; 2 refused, nothing started;
+3 started, but watching stopped before it ended (--timeout, or an endpoint that cannot be
+watched); 130 Ctrl-C.
 """
 from __future__ import annotations
 
@@ -25,12 +33,18 @@ from typing import Callable, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pipeline.settings import Settings, SettingsError, add_settings_arguments
-from scripts.aws import session_for
+from pipeline.checks import all_steps
+from pipeline.definition import PREPARE
+from pipeline.settings import Settings, SettingsError, add_settings_arguments, bucket_name_problem
+from scripts.aws import error_code, session_for, split_s3_uri
+from steps.catalog import DEFAULT_RECIPE, RecipeError, TrainingRecipe, recipe
+from steps.recipes import DEFAULT_EPOCHS, PARAMETER_FIELDS, training_values
+from steps.rules import PARAMETER_RULES, RuleError
 
 POLL_SECONDS = 30
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_NOT_WATCHED = 3
 EXIT_INTERRUPTED = 130
 
 _DISPLAY_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,81}$")
@@ -42,14 +56,28 @@ class UsageError(ValueError):
     """The command line asks for something the pipeline cannot take; nothing was started."""
 
 
+class WatchTimeout(Exception):
+    """--timeout ran out before the execution ended."""
+
+
 @dataclass(frozen=True)
 class DeclaredParameter:
     name: str
     type: str
     default: object
+    allowed: tuple[str, ...] | None = None
 
 
-def declared_parameters(sagemaker, pipeline_name: str) -> dict[str, DeclaredParameter]:
+@dataclass(frozen=True)
+class DeployedPipeline:
+    """What overrides are checked against, read from DescribePipeline's definition."""
+    parameters: dict[str, DeclaredParameter]
+    recipe_id: str
+    recipe: TrainingRecipe | None
+    """The recipe its preparation step renders; None when this checkout's catalog has no such recipe."""
+
+
+def deployed_pipeline(sagemaker, pipeline_name: str) -> DeployedPipeline:
     try:
         described = sagemaker.describe_pipeline(PipelineName=pipeline_name)
     except ClientError as error:
@@ -57,16 +85,33 @@ def declared_parameters(sagemaker, pipeline_name: str) -> dict[str, DeclaredPara
             f"pipeline {pipeline_name!r} cannot be read ({error}); deploy it with "
             "`python -m pipeline.upsert` or pass --pipeline-name / NOVA_PIPELINE_NAME") from error
     definition = json.loads(described["PipelineDefinition"])
-    return {
-        item["Name"]: DeclaredParameter(item["Name"], item.get("Type", "String"), item.get("DefaultValue"))
+    parameters = {
+        item["Name"]: DeclaredParameter(item["Name"], item.get("Type", "String"), item.get("DefaultValue"),
+                                        tuple(item["EnumValues"]) if "EnumValues" in item else None)
         for item in definition.get("Parameters", [])
     }
+    recipe_id = _recipe_id(definition)
+    try:
+        chosen = recipe(recipe_id)
+    except RecipeError:
+        chosen = None
+    return DeployedPipeline(parameters, recipe_id, chosen)
+
+
+def _recipe_id(definition: dict) -> str:
+    """The preparation step's --recipe; without one (a definition built before recipes could be
+    chosen) the step renders its default, as steps.prepare does."""
+    for step in all_steps(definition.get("Steps", [])):
+        if step.get("Name") == PREPARE:
+            arguments = step.get("Arguments", {}).get("AppSpecification", {}).get("ContainerArguments", [])
+            if "--recipe" in arguments[:-1]:
+                return arguments[arguments.index("--recipe") + 1]
+    return DEFAULT_RECIPE
 
 
 def _typed_value(parameter: DeclaredParameter, text: str) -> str:
     """The value as SageMaker wants it (a string), after checking it parses as the declared type."""
-    wrong = UsageError(f"--param {parameter.name}={text!r}: {parameter.name} is declared "
-                       f"{parameter.type}, and {text!r} is not one")
+    wrong = UsageError(f"{parameter.name} is declared {parameter.type}, and {text!r} is not one")
     if parameter.type == "Integer":
         try:
             return str(int(text.strip()))
@@ -82,27 +127,90 @@ def _typed_value(parameter: DeclaredParameter, text: str) -> str:
         return text.strip()
     if parameter.type == "Boolean":
         if text.strip().lower() not in _BOOLEANS:
-            raise UsageError(f"--param {parameter.name}={text!r}: {parameter.name} is Boolean; "
-                             "use true or false")
+            raise UsageError(f"{parameter.name} is Boolean; use true or false")
         return _BOOLEANS[text.strip().lower()]
     return text
 
 
-def parameter_overrides(texts: list[str], declared: dict[str, DeclaredParameter]) -> list[dict[str, str]]:
+def _value_problem(parameter: DeclaredParameter, value: str, deployed: DeployedPipeline) -> str | None:
+    """Why the pipeline would refuse this value (typed as SageMaker wants it), or None."""
+    if parameter.allowed is not None and value not in parameter.allowed:
+        close = difflib.get_close_matches(value, parameter.allowed, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        return f"{value!r} is not allowed: {parameter.name} is one of {', '.join(parameter.allowed)}{hint}"
+    if parameter.name == "DataLocation":
+        return _data_location_problem(value)
+    rule = PARAMETER_RULES.get(parameter.name)
+    if rule is not None:
+        try:
+            rule(value)
+        except RuleError as error:
+            return str(error)
+    if parameter.name in PARAMETER_FIELDS and deployed.recipe is not None:
+        return _recipe_problem(parameter, value, deployed)
+    return None
+
+
+def _recipe_problem(parameter: DeclaredParameter, value: str, deployed: DeployedPipeline) -> str | None:
+    """The preparation step's own check of a recipe value (steps.recipes.training_values), on this
+    value alone: each recipe field's rule stands on its own."""
+    number = int(value) if parameter.type == "Integer" else float(value)
+    epochs = deployed.parameters.get("Epochs")
+    values = {"epochs": int(epochs.default) if epochs is not None else DEFAULT_EPOCHS}
+    if parameter.name == "Epochs":
+        values["epochs"] = number
+    else:
+        values[PARAMETER_FIELDS[parameter.name]] = number
+    try:
+        training_values(deployed.recipe, **values)
+    except RecipeError as error:
+        return str(error)
+    return None
+
+
+def _data_location_problem(value: str) -> str | None:
+    try:
+        bucket, _ = split_s3_uri(value)
+    except ValueError as error:
+        return f"{error}: the preparation step reads FinQA from an S3 folder"
+    problem = bucket_name_problem(bucket)
+    return f"bucket {bucket!r} {problem}" if problem else None
+
+
+def _override(name: str, value: str, deployed: DeployedPipeline, earlier: set[str]) -> str:
+    declared = deployed.parameters
+    if name not in declared:
+        close = difflib.get_close_matches(name, list(declared), n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise UsageError(f"the pipeline declares no parameter {name!r}; {hint}"
+                         f"declared: {', '.join(sorted(declared)) or 'none'}")
+    if name in earlier:
+        raise UsageError(f"{name} is given twice")
+    typed = _typed_value(declared[name], value)
+    problem = _value_problem(declared[name], typed, deployed)
+    if problem:
+        raise UsageError(problem)
+    return typed
+
+
+def parameter_overrides(texts: list[str], deployed: DeployedPipeline) -> list[dict[str, str]]:
+    """The overrides as StartPipelineExecution takes them; UsageError listing every one refused."""
     overrides: dict[str, str] = {}
+    refused: list[str] = []
+    given: set[str] = set()
     for text in texts:
         name, sep, value = text.partition("=")
         name = name.strip()
         if not sep or not name:
-            raise UsageError(f"--param {text!r} is not Name=Value")
-        if name not in declared:
-            close = difflib.get_close_matches(name, list(declared), n=1)
-            hint = f"did you mean {close[0]}? " if close else ""
-            raise UsageError(f"--param {name}: the pipeline declares no parameter {name!r}; {hint}"
-                             f"declared: {', '.join(sorted(declared)) or 'none'}")
-        if name in overrides:
-            raise UsageError(f"--param {name} is given twice")
-        overrides[name] = _typed_value(declared[name], value)
+            refused.append(f"--param {text}: not Name=Value (e.g. TrainingRecords=100)")
+            continue
+        try:
+            overrides[name] = _override(name, value, deployed, given)
+        except UsageError as error:
+            refused.append(f"--param {name}={value}: {error}")
+        given.add(name)
+    if refused:
+        raise UsageError("\n".join(refused) + "\nnothing was started")
     return [{"Name": name, "Value": value} for name, value in overrides.items()]
 
 
@@ -163,10 +271,13 @@ def _execution_steps(sagemaker, execution_arn: str) -> list[dict]:
 
 def watch_execution(sagemaker, execution_arn: str, out: TextIO, interactive: bool,
                     sleep: Callable[[float], None] = time.sleep,
-                    poll_seconds: float = POLL_SECONDS) -> tuple[str, str]:
+                    poll_seconds: float = POLL_SECONDS, timeout: float | None = None,
+                    clock: Callable[[], float] = time.monotonic) -> tuple[str, str]:
     """Follow the execution until it finishes; returns its status and, if it did not
-    succeed, the reason (the failing steps' reasons, else the execution's own)."""
+    succeed, the reason (the failing steps' reasons, else the execution's own). Raises
+    WatchTimeout when `timeout` seconds pass first."""
     board = StepBoard(out, interactive)
+    deadline = None if timeout is None else clock() + timeout
     while True:
         steps = _execution_steps(sagemaker, execution_arn)
         execution = sagemaker.describe_pipeline_execution(PipelineExecutionArn=execution_arn)
@@ -174,7 +285,13 @@ def watch_execution(sagemaker, execution_arn: str, out: TextIO, interactive: boo
         status = execution["PipelineExecutionStatus"]
         if status in _FINISHED:
             break
-        sleep(poll_seconds)
+        if deadline is None:
+            sleep(poll_seconds)
+            continue
+        left = deadline - clock()
+        if left <= 0:
+            raise WatchTimeout
+        sleep(min(poll_seconds, left))
     if status == "Succeeded":
         return status, ""
     failed = [f"step {step['StepName']}: {step.get('FailureReason') or step['StepStatus']}"
@@ -183,22 +300,59 @@ def watch_execution(sagemaker, execution_arn: str, out: TextIO, interactive: boo
     return status, reason
 
 
-def _watch_and_report(sagemaker, execution_arn: str, out: TextIO, err: TextIO,
-                      interactive: bool, sleep: Callable[[float], None]) -> int:
-    try:
-        status, reason = watch_execution(sagemaker, execution_arn, out, interactive, sleep)
-    except KeyboardInterrupt:
-        err.write(
-            "\nstopped watching; the execution goes on. Watch it again with\n"
+def _watch_failure(sagemaker, error: ClientError | BotoCoreError) -> str:
+    """What went wrong with a call made while watching, in one line."""
+    if not isinstance(error, ClientError):
+        return str(error)
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    code = error_code(error)
+    if not code or code.isdigit():
+        # An AWS API answers every failure with an error code; a bare HTTP status with a web
+        # page is what a stand-in such as moto_server gives for an operation it has not got.
+        return (f"{sagemaker.meta.endpoint_url} has no {error.operation_name} (it answered HTTP {status} "
+                "with an error page, not an AWS error)")
+    return f"{error.operation_name} failed: {code}: {error.response.get('Error', {}).get('Message', '')}"
+
+
+def _watch_again(execution_arn: str) -> str:
+    return ("Watch it again with\n"
             f"  python -m scripts.start_execution --watch {execution_arn}\n"
             "or in SageMaker Studio (Pipelines), or stop it with\n"
             f"  aws sagemaker stop-pipeline-execution --pipeline-execution-arn {execution_arn}\n")
+
+
+def _watch_and_report(sagemaker, execution_arn: str, out: TextIO, err: TextIO, interactive: bool,
+                      sleep: Callable[[float], None], timeout: float | None = None,
+                      clock: Callable[[], float] = time.monotonic) -> int:
+    try:
+        status, reason = watch_execution(sagemaker, execution_arn, out, interactive, sleep,
+                                         timeout=timeout, clock=clock)
+    except KeyboardInterrupt:
+        err.write("\nstopped watching; the execution goes on. " + _watch_again(execution_arn))
         return EXIT_INTERRUPTED
+    except WatchTimeout:
+        err.write(f"stopped watching after {timeout:g} s (--timeout); the execution goes on: {execution_arn}\n"
+                  + _watch_again(execution_arn))
+        return EXIT_NOT_WATCHED
+    except (ClientError, BotoCoreError) as error:
+        err.write(f"error: cannot watch the execution: {_watch_failure(sagemaker, error)}\n"
+                  f"The execution did start and goes on: {execution_arn}\n" + _watch_again(execution_arn))
+        return EXIT_NOT_WATCHED
     if status == "Succeeded":
         out.write(f"execution succeeded: {execution_arn}\n")
         return 0
     err.write(f"execution {status}: {reason}\n  {execution_arn}\n")
     return EXIT_FAILED
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds above 0")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -211,33 +365,43 @@ def build_parser() -> argparse.ArgumentParser:
                         help="watch the steps until the execution ends; exit non-zero if it fails")
     parser.add_argument("--watch", metavar="EXECUTION_ARN",
                         help="watch an execution already started instead of starting one")
+    parser.add_argument("--timeout", type=_seconds, metavar="SECONDS",
+                        help="with --wait or --watch: stop watching after this long (exit 3); "
+                             "the execution goes on")
     add_settings_arguments(parser)
     return parser
 
 
 def main(argv: list[str] | None = None, *, sagemaker=None, out: TextIO | None = None,
-         err: TextIO | None = None, sleep: Callable[[float], None] = time.sleep) -> int:
+         err: TextIO | None = None, sleep: Callable[[float], None] = time.sleep,
+         clock: Callable[[], float] = time.monotonic) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
     try:
-        return _run(build_parser().parse_args(argv), sagemaker, out, err, sleep)
+        return _run(build_parser().parse_args(argv), sagemaker, out, err, sleep, clock)
     except (ClientError, BotoCoreError) as error:
         err.write(f"error: {error}\n")
         return EXIT_FAILED
 
 
-def _run(args: argparse.Namespace, sagemaker, out: TextIO, err: TextIO, sleep: Callable[[float], None]) -> int:
+def _run(args: argparse.Namespace, sagemaker, out: TextIO, err: TextIO, sleep: Callable[[float], None],
+         clock: Callable[[], float]) -> int:
     try:
         settings = Settings.resolve(args, required=("region",))
         if args.display_name and not _DISPLAY_NAME.match(args.display_name):
             raise UsageError(f"--display-name {args.display_name!r} must be 1-82 letters, digits or hyphens")
         if args.watch and (args.param or args.display_name):
             raise UsageError("--watch follows an execution already started: it takes no --param or --display-name")
+        if args.timeout is not None and not (args.wait or args.watch):
+            raise UsageError("--timeout limits watching: use it with --wait or --watch")
         sagemaker = sagemaker or session_for(settings).client("sagemaker")
         if args.watch:
-            return _watch_and_report(sagemaker, args.watch, out, err, out.isatty(), sleep)
-        declared = declared_parameters(sagemaker, settings.pipeline_name)
-        overrides = parameter_overrides(args.param, declared)
+            return _watch_and_report(sagemaker, args.watch, out, err, out.isatty(), sleep, args.timeout, clock)
+        deployed = deployed_pipeline(sagemaker, settings.pipeline_name)
+        if deployed.recipe is None and args.param:
+            err.write(f"warning: the deployed pipeline's recipe {deployed.recipe_id!r} is not in this checkout's "
+                      "catalog: recipe values are left to its preparation step to check\n")
+        overrides = parameter_overrides(args.param, deployed)
     except (UsageError, SettingsError) as error:
         err.write(f"error: {error}\n")
         return EXIT_USAGE
@@ -246,7 +410,7 @@ def _run(args: argparse.Namespace, sagemaker, out: TextIO, err: TextIO, sleep: C
     out.write(f"started {execution_arn}\n  parameters: {shown}\n")
     if not args.wait:
         return 0
-    return _watch_and_report(sagemaker, execution_arn, out, err, out.isatty(), sleep)
+    return _watch_and_report(sagemaker, execution_arn, out, err, out.isatty(), sleep, args.timeout, clock)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from scripts.stage_finqa import stage
+from scripts.stage_finqa import main, stage
 from steps.finqa.records import load_records
 from tests.conftest import SAMPLE_FINQA
 
@@ -37,3 +37,15 @@ def test_a_parquet_dataset_is_staged_as_split_files_prepare_reads(tmp_path):
         assert record.question == source["qa"]["question"]
         assert record.exe_ans == source["qa"]["exe_ans"]
         assert record.table == tuple(tuple(row) for row in source["table"])
+
+
+def test_without_the_hub_one_line_names_the_cause_and_the_offline_route(tmp_path, capsys):
+    # conftest sets HF_HUB_OFFLINE=1: `datasets` answers as it does on a machine without network.
+    assert main(["--output-dir", str(tmp_path / "staged")]) == 1
+    captured = capsys.readouterr()
+    [line] = captured.err.splitlines()
+    assert line.startswith("error: --dataset ibm-research/finqa: the Hugging Face Hub cannot be reached")
+    assert "steps.prepare reads them as they are" in line and "--dataset FOLDER --revision ''" in line
+    assert "Traceback" not in captured.err
+    assert not list((tmp_path / "staged").glob("*.jsonl"))
+

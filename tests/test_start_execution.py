@@ -135,6 +135,79 @@ def test_wait_on_a_terminal_redraws_one_line_per_step():
         ["PrepareFinQA", "Succeeded"], ["TrainNovaLite", "Succeeded"]]
 
 
+class _Clock:
+    """Time that passes only when the watcher sleeps."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_timeout_stops_watching_not_the_execution():
+    client = boto3.client("sagemaker", region_name="us-east-1")
+    clock = _Clock()
+    with Stubber(client) as stubber:
+        for _ in range(3):
+            _stub_poll(stubber, [_step("TrainNovaLite", "Executing")], "Executing")
+        err = io.StringIO()
+        code = start_execution.main(["--watch", EXECUTION_ARN, "--timeout", "45"], sagemaker=client,
+                                    out=io.StringIO(), err=err, sleep=clock.sleep, clock=lambda: clock.now)
+        stubber.assert_no_pending_responses()
+    assert code == start_execution.EXIT_NOT_WATCHED
+    assert clock.sleeps == [30, 15], "the last wait is cut to the time left"
+    assert f"stopped watching after 45 s (--timeout); the execution goes on: {EXECUTION_ARN}" in err.getvalue()
+
+
+def test_timeout_without_watching_is_refused(sagemaker):
+    err = io.StringIO()
+    code = start_execution.main(["--timeout", "60"], out=io.StringIO(), err=err)
+    assert code == start_execution.EXIT_USAGE and "use it with --wait or --watch" in err.getvalue()
+    assert sagemaker.list_pipeline_executions(PipelineName=PIPELINE)["PipelineExecutionSummaries"] == []
+
+
+@pytest.mark.parametrize("value, message", [("0", "above 0"), ("soon", "not a number of seconds")])
+def test_timeout_is_seconds_above_zero(capsys, value, message):
+    with pytest.raises(SystemExit) as exited:
+        start_execution.main(["--wait", "--timeout", value])
+    assert exited.value.code == start_execution.EXIT_USAGE and message in capsys.readouterr().err
+
+
+def test_an_endpoint_without_the_steps_api_is_named_and_the_started_execution_reported():
+    client = boto3.client("sagemaker", region_name="us-east-1", endpoint_url="http://127.0.0.1:5000")
+    with Stubber(client) as stubber:
+        _stubbed_start(stubber)
+        # What moto_server answers for an operation it has not got: a web server's error page.
+        stubber.add_client_error("list_pipeline_execution_steps", service_error_code="500", http_status_code=500,
+                                 service_message="<!doctype html>\n<title>500 Internal Server Error</title>")
+        out, err = io.StringIO(), io.StringIO()
+        code = start_execution.main(["--param", "Epochs=1", "--wait"], sagemaker=client, out=out, err=err,
+                                    sleep=lambda seconds: None)
+        stubber.assert_no_pending_responses()
+    assert code == start_execution.EXIT_NOT_WATCHED
+    lines = err.getvalue().splitlines()
+    assert lines[0] == ("error: cannot watch the execution: http://127.0.0.1:5000 has no ListPipelineExecutionSteps "
+                        "(it answered HTTP 500 with an error page, not an AWS error)")
+    assert lines[1] == f"The execution did start and goes on: {EXECUTION_ARN}"
+    assert "<title>" not in err.getvalue() and f"started {EXECUTION_ARN}" in out.getvalue()
+
+
+def test_an_aws_error_while_watching_is_shown_with_its_code():
+    client = boto3.client("sagemaker", region_name="us-east-1")
+    with Stubber(client) as stubber:
+        stubber.add_client_error("list_pipeline_execution_steps", service_error_code="AccessDeniedException",
+                                 service_message="not authorized to perform: sagemaker:ListPipelineExecutionSteps",
+                                 http_status_code=400)
+        err = io.StringIO()
+        code = start_execution.main(["--watch", EXECUTION_ARN], sagemaker=client, out=io.StringIO(), err=err)
+    assert code == start_execution.EXIT_NOT_WATCHED
+    assert err.getvalue().startswith("error: cannot watch the execution: ListPipelineExecutionSteps failed: "
+                                     "AccessDeniedException: not authorized")
+
+
 def test_ctrl_c_stops_watching_not_the_execution():
     client = boto3.client("sagemaker", region_name="us-east-1")
 
@@ -150,6 +223,16 @@ def test_ctrl_c_stops_watching_not_the_execution():
         stubber.assert_no_pending_responses()
     assert code == start_execution.EXIT_INTERRUPTED
     assert "the execution goes on" in err.getvalue() and EXECUTION_ARN in err.getvalue()
+
+
+# The overrides issue 11 found accepted (TrainingRecords=abc is tried as EvaluationRecords=abc, the
+# same rule: a parameter given twice is refused for that alone), and two the parameters refuse.
+REFUSED = (("TrainingRecords=-5", "must be at least 8"), ("EvaluationRecords=abc", "not a whole number"),
+           ("Epochs=0", "at least 1"), ("AccuracyThreshold=5", "not a fraction from 0 to 1"),
+           ("ModelApprovalStatus=Approvd", "did you mean Approved"),
+           ("TrainingInstanceType=ml.t2.medium", "one of ml.g5.12xlarge, ml.g6.12xlarge"),
+           ("Epoch=1", "did you mean Epochs"), ("LearningRate=fast", "declared Float"))
+REFUSED_PARAMS = [item for param, _ in REFUSED for item in ("--param", param)]
 
 
 def test_end_to_end_against_moto_server_on_the_upserted_pipeline(moto_server):
@@ -172,9 +255,15 @@ def test_end_to_end_against_moto_server_on_the_upserted_pipeline(moto_server):
     assert sorted(sent, key=lambda p: p["Name"]) == [{"Name": "Epochs", "Value": "3"},
                                                       {"Name": "TrainingRecords", "Value": "100"}]
 
-    for param, message in (("Epoch=1", "did you mean Epochs"), ("Epochs=two", "Integer"),
-                           ("AccuracyThreshold=high", "Float")):
-        refused = run_cli("scripts.start_execution", [*settings, "--param", param], moto_server)
-        assert refused.returncode == start_execution.EXIT_USAGE, param
-        assert message in refused.stderr, refused.stderr
+    refused = run_cli("scripts.start_execution", [*settings, *REFUSED_PARAMS], moto_server)
+    assert refused.returncode == start_execution.EXIT_USAGE
+    for param, message in REFUSED:
+        assert f"--param {param}" in refused.stderr and message in refused.stderr, param
     assert len(client.list_pipeline_executions(PipelineName=PIPELINE)["PipelineExecutionSummaries"]) == 1
+
+    # moto_server has no ListPipelineExecutionSteps: --wait says so, and that the execution started.
+    waited = run_cli("scripts.start_execution", [*settings, "--wait", "--timeout", "60"], moto_server)
+    assert waited.returncode == start_execution.EXIT_NOT_WATCHED, waited.stderr
+    assert f"{moto_server} has no ListPipelineExecutionSteps" in waited.stderr
+    assert "The execution did start and goes on" in waited.stderr and "<!doctype" not in waited.stderr
+    assert len(client.list_pipeline_executions(PipelineName=PIPELINE)["PipelineExecutionSummaries"]) == 2

@@ -1,0 +1,58 @@
+"""pipeline.settings: S3's bucket naming rules, each one named when it is broken."""
+from __future__ import annotations
+
+import pytest
+
+from pipeline.settings import Settings, SettingsError
+from pipeline.upsert import main as upsert
+
+
+def resolve_bucket(name: str) -> Settings:
+    return Settings.resolve(environ={"NOVA_BUCKET": name}, required=("bucket",))
+
+
+@pytest.mark.parametrize("name, broken", [
+    ("bucket..name", "it must not have two periods next to each other"),
+    ("My_Bucket", "only lowercase letters, digits, '.' and '-' may be used, not 'B', 'M', '_'"),
+    ("ab", "it must be 3 to 63 characters long, not 2"),
+    ("a" * 64, "it must be 3 to 63 characters long, not 64"),
+    ("-bucket", "it must begin and end with a letter or digit"),
+    ("bucket.", "it must begin and end with a letter or digit"),
+    ("192.168.5.4", "it must not be formatted as an IP address"),
+    ("xn--bucket", "it must not start with 'xn--' (reserved by S3)"),
+    ("sthree-configurator-data", "it must not start with 'sthree-' (reserved by S3)"),
+    ("data-s3alias", "it must not end with '-s3alias' (reserved by S3)"),
+    ("data--ol-s3", "it must not end with '--ol-s3' (reserved by S3)"),
+    ("data.mrap", "it must not end with '.mrap' (reserved by S3)"),
+    ("data--use1-az4--x-s3", "it must not end with '--x-s3' (reserved by S3)"),
+    ("data--table-s3", "it must not end with '--table-s3' (reserved by S3)"),
+])
+def test_a_bucket_name_breaking_a_rule_is_refused_with_that_rule(name, broken):
+    with pytest.raises(SettingsError) as refused:
+        resolve_bucket(name)
+    assert str(refused.value) == f"--bucket {name!r} breaks S3's bucket naming rules: {broken}"
+
+
+def test_every_broken_rule_is_named():
+    with pytest.raises(SettingsError) as refused:
+        resolve_bucket("-Data..Bucket")
+    message = str(refused.value)
+    assert "not 'B', 'D'" in message and "begin and end" in message and "two periods" in message
+
+
+@pytest.mark.parametrize("name", ["s3://my-bucket", "my-bucket/nova-finqa"])
+def test_a_uri_or_a_key_is_not_a_bucket_name(name):
+    with pytest.raises(SettingsError, match="without s3:// or a key"):
+        resolve_bucket(name)
+
+
+@pytest.mark.parametrize("name", ["abc", "a" * 63, "my.bucket-1", "nova-finqa-111122223333", "amzn-s3-demo-bucket"])
+def test_valid_bucket_names_are_kept(name):
+    assert resolve_bucket(name).bucket == name
+
+
+def test_upsert_refuses_a_bad_bucket_before_building(capsys):
+    code = upsert(["--dry-run", "--region", "us-east-1", "--role-arn", "arn:aws:iam::111122223333:role/R",
+                   "--bucket", "bucket..name"])
+    assert code == 2
+    assert "--bucket 'bucket..name' breaks S3's bucket naming rules: it must not have two periods" in capsys.readouterr().err
