@@ -41,6 +41,7 @@ from steps.finqa.nova import (
     conversation_line,
     gen_qa_record,
 )
+from steps.estimate import BudgetError, EstimateError, JobPlan, add_estimate_arguments, plan_from_args
 from steps.finqa.prompts import SYSTEM_PROMPT, SanitiseCounts, estimate_tokens, render_question, render_target, sanitise
 from steps.finqa.records import FinQAFileError, FinQARecord, RecordError, load_records
 from steps.recipes import (
@@ -276,9 +277,10 @@ def _cycle_collector_paused() -> Iterator[None]:
 def prepare(input_dir: Path, output_dir: Path, *, max_train_records: int | None = None,
             max_eval_records: int | None = None, seed: int = DEFAULT_SEED,
             max_length: int = DEFAULT_MAX_LENGTH, strict: bool = False,
-            recipe: dict[str, Any] | None = None) -> dict[str, Any]:
+            recipe: dict[str, Any] | None = None, plan: JobPlan | None = None) -> dict[str, Any]:
     """Write the Nova data, the report and the training recipe (if given), all or nothing;
-    return the report. Raises PrepareError or NovaDataError."""
+    return the report. With a plan, the report holds the jobs' cost estimate, and an estimate
+    over its budget writes nothing. Raises PrepareError, NovaDataError or BudgetError."""
     # Outputs of an earlier run go first: if this run fails, nothing looks like its result.
     for relative in (*OUTPUT_FILES.values(), REPORT_FILE, RECIPE_FILE):
         (output_dir / relative).unlink(missing_ok=True)
@@ -312,6 +314,12 @@ def prepare(input_dir: Path, output_dir: Path, *, max_train_records: int | None 
         "splits": splits,
         "token_estimate": TOKEN_ESTIMATE_NOTE,
     }
+    if plan is not None:
+        report["estimate"] = plan.estimate(
+            training_records=written, training_tokens=sum(c.tokens for c in results["train"].written),
+            evaluation_records=len(results["test"].written),
+            evaluation_tokens=sum(c.tokens for c in results["test"].written))
+        plan.check_budget(report["estimate"])
     outputs = {OUTPUT_FILES[name]: [candidate.line for candidate in result.written]
                for name, result in results.items()}
     outputs[REPORT_FILE] = [json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n"]
@@ -381,6 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--strict", action="store_true",
                         help="fail on the first bad record instead of skipping and counting it")
     add_recipe_arguments(parser)
+    add_estimate_arguments(parser)
     return parser
 
 
@@ -388,10 +397,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         recipe = training_recipe_from_args(args)  # a bad value fails before any data is read
+        plan = plan_from_args(args, recipe)
         report = prepare(args.input_dir, args.output_dir, max_train_records=args.max_train_records,
                          max_eval_records=args.max_eval_records, seed=args.seed,
-                         max_length=args.max_length, strict=args.strict, recipe=recipe)
-    except (PrepareError, NovaDataError, RecipeError) as error:
+                         max_length=args.max_length, strict=args.strict, recipe=recipe, plan=plan)
+    except (PrepareError, NovaDataError, RecipeError, EstimateError, BudgetError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     for name, split in report["splits"].items():
@@ -402,6 +412,9 @@ def main(argv: list[str] | None = None) -> int:
               f"tokens p50 {split['estimated_tokens'].get('p50')} max {split['estimated_tokens'].get('max')}")
         for problem in split["problems"][:10]:
             print(f"  skipped: {problem}", file=sys.stderr)
+    estimate = report["estimate"]
+    print(f"estimate: {estimate['summary']}\n  throughput: {estimate['throughput_source']}\n"
+          f"  price: {estimate['price_source']}")
     return 0
 
 
