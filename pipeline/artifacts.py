@@ -62,7 +62,7 @@ def code_artifact(prefix: str, root: Path = PROJECT_ROOT) -> Artifact:
     return Artifact(_key(prefix, "code", hashlib.sha256(data).hexdigest(), CODE_ARCHIVE), data)
 
 
-def base_model_recipe_artifact(prefix: str) -> Artifact:
-    """The evaluation recipe for the untuned base model: static, so it is rendered here, not in a job."""
-    data = recipe_yaml(evaluation_recipe()).encode("utf-8")
+def base_model_recipe_artifact(prefix: str, recipe_id: str) -> Artifact:
+    """The evaluation recipe for the recipe's untuned base model: static, so it is rendered here, not in a job."""
+    data = recipe_yaml(evaluation_recipe(recipe_id)).encode("utf-8")
     return Artifact(_key(prefix, "recipes", hashlib.sha256(data).hexdigest(), "recipe.yaml"), data)

@@ -1,14 +1,18 @@
 """The SageMaker Pipeline, built from the settings by `build_pipeline`, with no AWS call.
 
-    PrepareFinQAData ──> FineTuneNovaLite ──> FindCheckpoint ──> GenerateFineTunedAnswers ──┐
-          │                                                                                 ├─> ScoreAnswers ─> CheckAccuracy ─┬─> RegisterModel
-          └─────────────────────────────────> GenerateBaseModelAnswers ─────────────────────┘                                  └─> AccuracyTooLow
+    PrepareFinQAData ──> FineTune ──> FindCheckpoint ──> GenerateFineTunedAnswers ──┐
+          │                                                                        ├─> ScoreAnswers ─> CheckAccuracy ─┬─> RegisterModel
+          └────────────────────────────> GenerateBaseModelAnswers ─────────────────┘                                  └─> AccuracyTooLow
+
+One function per stage below, in that order. What depends on the recipe (images, instance
+types, the recipe's fields and defaults, the evaluation recipe) comes from `steps.catalog`;
+the Studio parameters are declared in `pipeline.parameters`.
 
 Where a job writes decides what the next job's cache can reuse: SageMaker keys a job step's
 cache on its image, arguments, hyperparameters and input locations (not its outputs). So
 prepared data and the training recipe go to keys built from exactly what determines their
-content (code digest, data location, record counts, recipe values): re-running with a new
-learning rate re-trains, but the base model's evaluation, whose inputs did not move, is a
+content (code digest, recipe, data location, record counts, recipe values): re-running with a
+new learning rate re-trains, but the base model's evaluation, whose inputs did not move, is a
 cache hit. Per-execution results (report, checkpoint, scores) go under the execution id and
 are always read through the producing step's properties, which a cache hit carries over.
 """
@@ -16,27 +20,18 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 from pipeline.artifacts import Artifact, base_model_recipe_artifact, code_artifact
-from pipeline.images import Images, images_for, nova_account
+from pipeline.images import PROCESSING_INSTANCE_TYPE, Images, check_region, images_for
+from pipeline.parameters import Parameters, declare
+from pipeline.sdk import offline_sdk, pipeline_session
 from pipeline.settings import Settings
-from steps.recipes import (
-    BASE_MODEL,
-    DEFAULT_EPOCHS,
-    DEFAULT_GLOBAL_BATCH_SIZE,
-    DEFAULT_LEARNING_RATE,
-    DEFAULT_LORA_ALPHA,
-    DEFAULT_MAX_LENGTH,
-)
+from steps.catalog import RecipeError, TrainingRecipe, recipe
 
 # Step names, as Studio shows them.
 PREPARE = "PrepareFinQAData"
-TRAIN = "FineTuneNovaLite"
+TRAIN = "FineTune"
 CHECKPOINT = "FindCheckpoint"
 GENERATE_FINE_TUNED = "GenerateFineTunedAnswers"
 GENERATE_BASE = "GenerateBaseModelAnswers"
@@ -63,13 +58,12 @@ ENTRY_SCRIPT = (
 )
 ENTRYPOINT = ["/bin/sh", "-c", ENTRY_SCRIPT, "nova-finqa-step"]
 
-PROCESSING_INSTANCE_TYPE = "ml.m5.xlarge"
-DEFAULT_TRAINING_INSTANCE_TYPE = "ml.g5.12xlarge"
-EVALUATION_INSTANCE_TYPE = "ml.g5.12xlarge"
 TRAINING_MAX_RUNTIME_SECONDS = 432_000
 EVALUATION_MAX_RUNTIME_SECONDS = 86_400
-DEFAULT_ACCURACY_THRESHOLD = 0.5
 CACHE_EXPIRY = "P90D"
+
+# The recipe methods this pipeline builds a training step for.
+SUPPORTED_METHODS = ("sft",)
 
 # The sampler's seed is fixed here rather than offered in Studio: the same records for the same
 # parameters is what lets cached steps be reused across executions.
@@ -83,59 +77,20 @@ class BuiltPipeline:
     uploads: tuple[Artifact, ...]
 
 
-class _LocalClientStandIn:
-    """What ProcessingStep reads from the SDK's local-mode client: one method's name."""
+@dataclass(frozen=True)
+class _Build:
+    """What every stage reads: the settings, the recipe, its images, the parameters, the SDK session."""
+    settings: Settings
+    recipe: TrainingRecipe
+    images: Images
+    parameters: Parameters
+    session: object
+    code: Artifact
+    base_recipe: Artifact
 
-    def create_processing_job(self) -> None:
-        raise NotImplementedError("the pipeline never runs in local mode")
-
-
-@contextmanager
-def _offline_sdk() -> Iterator[None]:
-    """The SDK as a pure builder: no IAM role check, no telemetry request, no local-mode client.
-
-    Building makes no AWS call: the role is checked by SageMaker when the pipeline is upserted,
-    and the SDK's telemetry (an HTTPS request per decorated call) is not sent.
-    """
-    # Imported first so that every SDK logger the build writes to exists when quieted below.
-    # The import sets the root logger to INFO (sagemaker.core.experiments); the caller's level
-    # is put back, or every boto3 client would announce where it found credentials.
-    root_level = logging.getLogger().level
-    import sagemaker.mlops.workflow  # noqa: F401
-    import sagemaker.serve  # noqa: F401
-    import sagemaker.train  # noqa: F401
-    from sagemaker.core.telemetry import telemetry_logging
-    from sagemaker.mlops.workflow import steps as workflow_steps
-
-    logging.getLogger().setLevel(root_level)
-    # ProcessingStep makes a local-mode client (a session and four boto3 clients, about 0.4 s)
-    # only to read the name of its create_processing_job method; half the build's time.
-    local_client = workflow_steps.LocalSagemakerClient
-    workflow_steps.LocalSagemakerClient = _LocalClientStandIn
-
-    previous_role_check = os.environ.get("SAGEMAKER_VALIDATE_ROLE")
-    previous_sender = telemetry_logging._send_telemetry_request
-    os.environ["SAGEMAKER_VALIDATE_ROLE"] = "false"
-    telemetry_logging._send_telemetry_request = lambda *args, **kwargs: None
-    # The SDK narrates each job it would start and each field it drops from the definition;
-    # none of it is news when building a pipeline.
-    quieted = {name: logging.getLogger(name).level for name in list(logging.root.manager.loggerDict)
-               if name.split(".")[0] == "sagemaker"}
-    for name in quieted:
-        logging.getLogger(name).setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Running within a PipelineSession")
-            yield
-    finally:
-        for name, level in quieted.items():
-            logging.getLogger(name).setLevel(level)
-        telemetry_logging._send_telemetry_request = previous_sender
-        workflow_steps.LocalSagemakerClient = local_client
-        if previous_role_check is None:
-            os.environ.pop("SAGEMAKER_VALIDATE_ROLE", None)
-        else:
-            os.environ["SAGEMAKER_VALIDATE_ROLE"] = previous_role_check
+    @property
+    def root(self) -> str:
+        return self.settings.s3_root
 
 
 def canonical_json(definition: str) -> str:
@@ -145,255 +100,302 @@ def canonical_json(definition: str) -> str:
 
 def build_pipeline(settings: Settings) -> BuiltPipeline:
     """The pipeline for these settings, its canonical definition, and the artifacts it reads."""
-    nova_account(settings.region)  # an unsupported region fails before the SDK's seconds of import
-    with _offline_sdk():
-        return _build(settings, images_for(settings.region))
+    chosen = recipe(settings.recipe)
+    if chosen.method not in SUPPORTED_METHODS:
+        raise RecipeError(f"--recipe {chosen.id}: a {chosen.method.upper()} recipe; this pipeline trains with "
+                          f"{', '.join(m.upper() for m in SUPPORTED_METHODS)} recipes")
+    check_region(settings.region, chosen)  # an unsupported region fails before the SDK's seconds of import
+    with offline_sdk():
+        build = _Build(settings=settings, recipe=chosen, images=images_for(settings.region, chosen),
+                       parameters=declare(chosen, f"{settings.s3_root}/data/finqa/"),
+                       session=pipeline_session(settings.region, settings.bucket),
+                       code=code_artifact(settings.prefix),
+                       base_recipe=base_model_recipe_artifact(settings.prefix, chosen.id))
+        return _assemble(build)
 
 
-def _build(settings: Settings, images: Images) -> BuiltPipeline:
-    import boto3
-    from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
+def _assemble(build: _Build) -> BuiltPipeline:
+    from sagemaker.mlops.workflow import Pipeline
+
+    prepare = _prepare(build)
+    train = _train(build, prepare)
+    checkpoint = _find_checkpoint(build, train)
+    generate_fine_tuned = _generate(build, prepare, GENERATE_FINE_TUNED, checkpoint)
+    generate_base = _generate(build, prepare, GENERATE_BASE, None)
+    score = _score(build, prepare, generate_fine_tuned, generate_base)
+    gate = _gate(build, score, _register(build, prepare, train, checkpoint, score))
+    pipeline = Pipeline(name=build.settings.pipeline_name, parameters=build.parameters.all,
+                        steps=[prepare, train, checkpoint, generate_fine_tuned, generate_base, score, gate],
+                        pipeline_experiment_config=None, sagemaker_session=build.session)
+    return BuiltPipeline(pipeline=pipeline, definition=canonical_json(pipeline.definition()),
+                         uploads=(build.code, build.base_recipe))
+
+
+# Shared pieces of the stages.
+
+def _cache():
+    from sagemaker.mlops.workflow import CacheConfig
+
+    return CacheConfig(enable_caching=True, expire_after=CACHE_EXPIRY)
+
+
+def _api_retry():
+    from sagemaker.mlops.workflow.retry import StepExceptionTypeEnum, StepRetryPolicy
+
+    return StepRetryPolicy(exception_types=[StepExceptionTypeEnum.THROTTLING, StepExceptionTypeEnum.SERVICE_FAULT],
+                           interval_seconds=30, backoff_rate=2.0, max_attempts=5)
+
+
+def _job_retries() -> list:
+    from sagemaker.mlops.workflow.retry import SageMakerJobExceptionTypeEnum, SageMakerJobStepRetryPolicy
+
+    # GPU capacity comes and goes: wait minutes, not seconds, between attempts.
+    return [SageMakerJobStepRetryPolicy(
+        exception_types=[SageMakerJobExceptionTypeEnum.CAPACITY_ERROR, SageMakerJobExceptionTypeEnum.RESOURCE_LIMIT,
+                         SageMakerJobExceptionTypeEnum.INTERNAL_ERROR],
+        interval_seconds=300, backoff_rate=2.0, max_attempts=5), _api_retry()]
+
+
+def _execution_path(build: _Build, *parts: str):
+    from sagemaker.core.workflow import ExecutionVariables, Join
+
+    return Join(on="/", values=[build.root, "executions", ExecutionVariables.PIPELINE_EXECUTION_ID, *parts])
+
+
+def _input(name: str, source, local_path: str):
+    from sagemaker.core.shapes import ProcessingInput, ProcessingS3Input
+
+    return ProcessingInput(input_name=name, s3_input=ProcessingS3Input(
+        s3_uri=source, local_path=local_path, s3_data_type="S3Prefix", s3_input_mode="File"))
+
+
+def _output(name: str, destination, local_path: str):
+    from sagemaker.core.shapes import ProcessingOutput, ProcessingS3Output
+
+    return ProcessingOutput(output_name=name, s3_output=ProcessingS3Output(
+        s3_uri=destination, local_path=local_path, s3_upload_mode="EndOfJob"))
+
+
+def _processing(build: _Build, name: str, job_name: str, display_name: str, description: str, inputs: list,
+                outputs: list, arguments: list, property_files: list):
+    """A step that runs one `steps.<module>` on the processing image, with the code archive as its first input."""
     from sagemaker.core.processing import Processor
-    from sagemaker.core.shapes import ProcessingInput, ProcessingOutput, ProcessingS3Input, ProcessingS3Output
-    from sagemaker.core.training.configs import (
-        Compute,
-        InputData,
-        OutputDataConfig,
-        S3DataSource,
-        StoppingCondition,
-    )
-    from sagemaker.core.workflow import (
-        ConditionGreaterThanOrEqualTo,
-        ExecutionVariables,
-        Join,
-        JsonGet,
-        ParameterFloat,
-        ParameterInteger,
-        ParameterString,
-        PropertyFile,
-    )
-    from sagemaker.core.workflow.pipeline_context import PipelineSession
-    from sagemaker.mlops.workflow import (
-        CacheConfig,
-        ConditionStep,
-        FailStep,
-        ModelStep,
-        Pipeline,
-        ProcessingStep,
-        TrainingStep,
-    )
-    from sagemaker.mlops.workflow.retry import (
-        SageMakerJobExceptionTypeEnum,
-        SageMakerJobStepRetryPolicy,
-        StepExceptionTypeEnum,
-        StepRetryPolicy,
-    )
-    from sagemaker.serve import ModelBuilder
-    from sagemaker.train import ModelTrainer
+    from sagemaker.mlops.workflow import ProcessingStep
+
+    processor = Processor(role=build.settings.role_arn, image_uri=build.images.processing, instance_count=1,
+                          instance_type=PROCESSING_INSTANCE_TYPE, entrypoint=ENTRYPOINT, base_job_name=job_name,
+                          sagemaker_session=build.session)
+    code = _input("code", f"s3://{build.settings.bucket}/{build.code.key}", CODE_INPUT_DIR)
+    return ProcessingStep(name=name, display_name=display_name, description=description,
+                          step_args=processor.run(inputs=[code, *inputs], outputs=outputs, arguments=arguments),
+                          property_files=property_files, cache_config=_cache(), retry_policies=_job_retries())
+
+
+def _nova_step(**kwargs):
+    """A training step whose job runs without SageMaker Debugger's profiler (ModelTrainer has no switch)."""
+    from sagemaker.mlops.workflow import TrainingStep
 
     class NovaTrainingStep(TrainingStep):
-        """A TrainingStep whose job runs without SageMaker Debugger's profiler (ModelTrainer has no switch)."""
-
         @property
         def arguments(self):
             request = super().arguments
             request["ProfilerConfig"] = {"DisableProfiler": True}
             return request
 
-    session = PipelineSession(boto_session=boto3.Session(region_name=settings.region),
-                              default_bucket=settings.bucket)
-    # No SDK defaults: the user's config files (VPC, KMS keys, tags) must not change the
-    # definition from one machine to the next, and every non-empty config is re-validated
-    # against its JSON schema on each lookup (seconds per build).
-    session.sagemaker_config = {}
-    root = settings.s3_root
-    code = code_artifact(settings.prefix)
-    base_recipe = base_model_recipe_artifact(settings.prefix)
-    code_digest = code.digest[:16]
+    return NovaTrainingStep(**kwargs, cache_config=_cache(), retry_policies=_job_retries())
 
-    data_location = ParameterString("DataLocation", default_value=f"{root}/data/finqa/")
-    train_records = ParameterString("TrainingRecords", default_value="all")
-    eval_records = ParameterString("EvaluationRecords", default_value="all")
-    epochs = ParameterInteger("Epochs", default_value=DEFAULT_EPOCHS)
-    learning_rate = ParameterFloat("LearningRate", default_value=DEFAULT_LEARNING_RATE)
-    lora_alpha = ParameterInteger("LoraAlpha", default_value=DEFAULT_LORA_ALPHA)
-    max_length = ParameterInteger("MaxLength", default_value=DEFAULT_MAX_LENGTH)
-    global_batch_size = ParameterInteger("GlobalBatchSize", default_value=DEFAULT_GLOBAL_BATCH_SIZE)
-    training_instance_type = ParameterString("TrainingInstanceType", default_value=DEFAULT_TRAINING_INSTANCE_TYPE)
-    accuracy_threshold = ParameterFloat("AccuracyThreshold", default_value=DEFAULT_ACCURACY_THRESHOLD)
-    approval_status = ParameterString("ModelApprovalStatus", default_value="PendingManualApproval",
-                                      enum_values=["PendingManualApproval", "Approved"])
-    parameters = [data_location, train_records, eval_records, epochs, learning_rate, lora_alpha, max_length,
-                  global_batch_size, training_instance_type, accuracy_threshold, approval_status]
 
-    cache = CacheConfig(enable_caching=True, expire_after=CACHE_EXPIRY)
-    # Capacity for g5.12xlarge comes and goes: wait minutes, not seconds, between attempts.
-    job_retries = [
-        SageMakerJobStepRetryPolicy(
-            exception_types=[SageMakerJobExceptionTypeEnum.CAPACITY_ERROR,
-                             SageMakerJobExceptionTypeEnum.RESOURCE_LIMIT,
-                             SageMakerJobExceptionTypeEnum.INTERNAL_ERROR],
-            interval_seconds=300, backoff_rate=2.0, max_attempts=5),
-        StepRetryPolicy(exception_types=[StepExceptionTypeEnum.THROTTLING, StepExceptionTypeEnum.SERVICE_FAULT],
-                        interval_seconds=30, backoff_rate=2.0, max_attempts=5),
-    ]
-    api_retries = [job_retries[1]]
+def _nova_job(build: _Build, job_name: str, image: str, instance_type, instance_count, max_runtime: int,
+              hyperparameters: dict, channels: dict, output: str):
+    """The arguments of a Nova recipe job (training or evaluation), its recipe delivered as the `recipe` channel."""
+    from sagemaker.core.training.configs import Compute, InputData, OutputDataConfig, StoppingCondition
+    from sagemaker.train import ModelTrainer
 
-    def execution_path(*parts: str) -> Join:
-        return Join(on="/", values=[root, "executions", ExecutionVariables.PIPELINE_EXECUTION_ID, *parts])
+    trainer = ModelTrainer(
+        sagemaker_session=build.session, role=build.settings.role_arn, base_job_name=job_name, training_image=image,
+        compute=Compute(instance_type=instance_type, instance_count=instance_count),
+        stopping_condition=StoppingCondition(max_runtime_in_seconds=max_runtime),
+        output_data_config=OutputDataConfig(s3_output_path=f"{build.root}/{output}"),
+        hyperparameters={**hyperparameters, "sagemaker_recipe_local_path": RECIPE_IN_CONTAINER})
+    return trainer.train(input_data_config=[InputData(channel_name=name, data_source=source)
+                                            for name, source in channels.items()], wait=False, logs=False)
 
-    def processing_input(name: str, source, local_path: str) -> ProcessingInput:
-        return ProcessingInput(input_name=name, s3_input=ProcessingS3Input(
-            s3_uri=source, local_path=local_path, s3_data_type="S3Prefix", s3_input_mode="File"))
 
-    def processing_output(name: str, destination, local_path: str) -> ProcessingOutput:
-        return ProcessingOutput(output_name=name, s3_output=ProcessingS3Output(
-            s3_uri=destination, local_path=local_path, s3_upload_mode="EndOfJob"))
+def _job_output(step, *parts: str):
+    from sagemaker.core.workflow import Join
 
-    def processor(job_name: str) -> Processor:
-        return Processor(role=settings.role_arn, image_uri=images.processing, instance_count=1,
-                         instance_type=PROCESSING_INSTANCE_TYPE, entrypoint=ENTRYPOINT, base_job_name=job_name,
-                         sagemaker_session=session)
+    return Join(on="/", values=[step.properties.OutputDataConfig.S3OutputPath, step.properties.TrainingJobName,
+                                "output", *parts])
 
-    code_input = processing_input("code", f"s3://{settings.bucket}/{code.key}", CODE_INPUT_DIR)
 
-    # 1. Prepare: FinQA -> Nova data, gen_qa evaluation data, data report, training recipe.
-    prepared = [root, "prepared", code_digest]
+def _prepared(prepare, output: str):
+    return prepare.properties.ProcessingOutputConfig.Outputs[output].S3Output.S3Uri
+
+
+def _data_report():
+    from sagemaker.core.workflow import PropertyFile
+
+    return PropertyFile(name="DataReport", output_name="report", path="data_report.json")
+
+
+# 1. Prepare: FinQA -> Nova data, gen_qa evaluation data, data report, training recipe.
+def _prepare(build: _Build):
+    from sagemaker.core.workflow import Join
+
+    p = build.parameters
+    prepared = [build.root, "prepared", build.code.digest[:16], build.recipe.id]
     # Training and validation data depend on the same things: one key prefix for both.
-    training_data = [*prepared, "train-records", train_records, "max-length", max_length, "from", data_location]
-    data_report = PropertyFile(name="DataReport", output_name="report", path="data_report.json")
-    prepare = ProcessingStep(
-        name=PREPARE, display_name="Prepare FinQA data and training recipe",
-        description="Converts FinQA to Nova's conversation and gen_qa formats and renders the LoRA SFT recipe "
-                    "from the parameters; bad recipe values fail here, before any GPU.",
-        step_args=processor("nova-finqa-prepare").run(
-            inputs=[code_input, processing_input("finqa", data_location, f"{PROCESSING}/input/finqa")],
-            outputs=[
-                processing_output("train", Join(on="/", values=[*training_data, "train"]),
-                                  f"{PROCESSING}/output/train"),
-                processing_output("validation", Join(on="/", values=[*training_data, "validation"]),
-                                  f"{PROCESSING}/output/validation"),
-                processing_output("eval", Join(on="/", values=[
-                    *prepared, "eval-records", eval_records, "from", data_location, "eval"]),
-                    f"{PROCESSING}/output/eval"),
-                processing_output("recipe", Join(on="/", values=[
-                    *prepared, "recipe", "epochs", epochs, "learning-rate", learning_rate, "lora-alpha", lora_alpha,
-                    "max-length", max_length, "global-batch-size", global_batch_size]),
+    training_data = [*prepared, "train-records", p.train_records, "max-length", p.max_length,
+                     "from", p.data_location]
+    recipe_values = [part for flag, value in p.recipe_flags() for part in (flag.lstrip("-"), value)]
+    return _processing(
+        build, PREPARE, "nova-finqa-prepare", "Prepare FinQA data and training recipe",
+        f"Converts FinQA to Nova's conversation and gen_qa formats and renders AWS's {build.recipe.id} recipe from "
+        "the parameters; bad recipe values fail here, before any GPU.",
+        inputs=[_input("finqa", p.data_location, f"{PROCESSING}/input/finqa")],
+        outputs=[
+            _output("train", Join(on="/", values=[*training_data, "train"]), f"{PROCESSING}/output/train"),
+            _output("validation", Join(on="/", values=[*training_data, "validation"]),
+                    f"{PROCESSING}/output/validation"),
+            _output("eval", Join(on="/", values=[*prepared, "eval-records", p.eval_records, "from",
+                                                 p.data_location, "eval"]), f"{PROCESSING}/output/eval"),
+            # Nova 2's max_steps follows the records written: the recipe's key holds what they depend on.
+            _output("recipe", Join(on="/", values=[*prepared, "recipe", *recipe_values,
+                                                   *(["train-records", p.train_records, "from", p.data_location]
+                                                     if build.recipe.step_based else [])]),
                     f"{PROCESSING}/output/recipe"),
-                processing_output("report", execution_path("report"), f"{PROCESSING}/output/report"),
-            ],
-            arguments=["steps.prepare",
-                       "--input-dir", f"{PROCESSING}/input/finqa", "--output-dir", f"{PROCESSING}/output",
-                       "--max-train-records", train_records, "--max-eval-records", eval_records,
-                       "--seed", SAMPLING_SEED, "--max-length", max_length.to_string(),
-                       "--epochs", epochs.to_string(), "--learning-rate", learning_rate.to_string(),
-                       "--lora-alpha", lora_alpha.to_string(),
-                       "--global-batch-size", global_batch_size.to_string()]),
-        property_files=[data_report], cache_config=cache, retry_policies=job_retries)
-    prepared_output = prepare.properties.ProcessingOutputConfig.Outputs
+            _output("report", _execution_path(build, "report"), f"{PROCESSING}/output/report"),
+        ],
+        arguments=["steps.prepare", "--input-dir", f"{PROCESSING}/input/finqa", "--output-dir", f"{PROCESSING}/output",
+                   "--max-train-records", p.train_records, "--max-eval-records", p.eval_records,
+                   "--seed", SAMPLING_SEED, "--recipe", build.recipe.id,
+                   *[part for flag, value in p.recipe_flags() for part in (flag, value)]],
+        property_files=[_data_report()])
 
-    def nova_job(job_name: str, image: str, instance_type, max_runtime: int, hyperparameters: dict,
-                 channels: dict, output: str):
-        trainer = ModelTrainer(
-            sagemaker_session=session, role=settings.role_arn, base_job_name=job_name, training_image=image,
-            compute=Compute(instance_type=instance_type, instance_count=1),
-            stopping_condition=StoppingCondition(max_runtime_in_seconds=max_runtime),
-            output_data_config=OutputDataConfig(s3_output_path=f"{root}/{output}"),
-            hyperparameters={**hyperparameters, "sagemaker_recipe_local_path": RECIPE_IN_CONTAINER})
-        return trainer.train(input_data_config=[InputData(channel_name=name, data_source=source)
-                                                for name, source in channels.items()], wait=False, logs=False)
+
+# 2. Train: AWS's recipe on the prepared conversations.
+def _train(build: _Build, prepare):
+    from sagemaker.core.training.configs import S3DataSource
+    from sagemaker.core.workflow import Join
 
     def conversations(output: str) -> S3DataSource:
         # "Converse" is the channel type AWS's SDK and samples give Nova SFT data; it names the
         # file, as they do.
         return S3DataSource(s3_data_type="Converse", s3_data_distribution_type="FullyReplicated",
-                            s3_uri=Join(on="/", values=[prepared_output[output].S3Output.S3Uri, f"{output}.jsonl"]))
+                            s3_uri=Join(on="/", values=[_prepared(prepare, output), f"{output}.jsonl"]))
 
-    # 2. Train: Nova Lite LoRA SFT, the recipe delivered as the `recipe` channel.
-    train = NovaTrainingStep(
-        name=TRAIN, display_name="Fine-tune Nova Lite (LoRA SFT)",
-        description="Nova Lite LoRA SFT recipe for g5/g6 12xlarge on the prepared FinQA conversations.",
-        step_args=nova_job("nova-finqa-sft", images.training, training_instance_type, TRAINING_MAX_RUNTIME_SECONDS,
-                           {"base_model": BASE_MODEL},
-                           {"train": conversations("train"), "validation": conversations("validation"),
-                            "recipe": prepared_output["recipe"].S3Output.S3Uri},
-                           "training"),
-        cache_config=cache, retry_policies=job_retries)
+    chosen = build.recipe
+    return _nova_step(
+        name=TRAIN, display_name=f"Fine-tune {chosen.model_name} ({'LoRA' if chosen.peft == 'lora' else 'full-rank'} "
+                                 f"{chosen.method.upper()})",
+        description=f"AWS's {chosen.id} recipe ({chosen.display_name}) on the prepared FinQA conversations.",
+        step_args=_nova_job(build, "nova-finqa-sft", build.images.training, build.parameters.training_instance_type,
+                            build.parameters.instance_count(chosen), TRAINING_MAX_RUNTIME_SECONDS,
+                            {"base_model": chosen.base_model},
+                            {"train": conversations("train"), "validation": conversations("validation"),
+                             "recipe": _prepared(prepare, "recipe")},
+                            "training"))
 
-    # 3. The checkpoint path, from manifest.json in the training job's output.
-    checkpoint_file = PropertyFile(name="Checkpoint", output_name="checkpoint", path="checkpoint.json")
-    training_output = Join(on="/", values=[train.properties.OutputDataConfig.S3OutputPath,
-                                           train.properties.TrainingJobName, "output"])
-    checkpoint = ProcessingStep(
-        name=CHECKPOINT, display_name="Find the checkpoint, render its evaluation recipe",
-        description="Reads manifest.json from the training output and renders the gen_qa evaluation recipe "
-                    "for the fine-tuned checkpoint.",
-        step_args=processor("nova-finqa-checkpoint").run(
-            inputs=[code_input, processing_input("training", training_output, f"{PROCESSING}/input/training")],
-            outputs=[processing_output("recipe", execution_path("checkpoint-eval-recipe"),
-                                       f"{PROCESSING}/output/recipe"),
-                     processing_output("checkpoint", execution_path("checkpoint"),
-                                       f"{PROCESSING}/output/checkpoint")],
-            arguments=["steps.checkpoint", "--training-output", f"{PROCESSING}/input/training",
-                       "--output-dir", f"{PROCESSING}/output"]),
-        property_files=[checkpoint_file], cache_config=cache, retry_policies=job_retries)
-    checkpoint_uri = JsonGet(step_name=CHECKPOINT, property_file=checkpoint_file, json_path="checkpoint_s3_uri")
 
-    # 4. Generate answers on the FinQA test set, fine-tuned and base model (Nova evaluation jobs).
-    eval_data = prepared_output["eval"].S3Output.S3Uri
-    generate_fine_tuned = NovaTrainingStep(
-        name=GENERATE_FINE_TUNED, display_name="Answer FinQA test questions (fine-tuned)",
-        description="Nova bring-your-own-dataset evaluation job on the fine-tuned checkpoint.",
-        step_args=nova_job("nova-finqa-eval-tuned", images.evaluation, EVALUATION_INSTANCE_TYPE,
-                           EVALUATION_MAX_RUNTIME_SECONDS, {"base_model_location": checkpoint_uri},
-                           {"train": eval_data,
-                            "recipe": checkpoint.properties.ProcessingOutputConfig.Outputs["recipe"].S3Output.S3Uri},
-                           "generations"),
-        cache_config=cache, retry_policies=job_retries)
-    generate_base = NovaTrainingStep(
-        name=GENERATE_BASE, display_name="Answer FinQA test questions (base model)",
-        description="Nova bring-your-own-dataset evaluation job on the untuned Nova Lite; cached across "
-                    "executions with the same evaluation data.",
-        step_args=nova_job("nova-finqa-eval-base", images.evaluation, EVALUATION_INSTANCE_TYPE,
-                           EVALUATION_MAX_RUNTIME_SECONDS, {"base_model": BASE_MODEL},
-                           {"train": eval_data,
-                            "recipe": f"s3://{settings.bucket}/{base_recipe.key.rsplit('/', 1)[0]}/"},
-                           "generations"),
-        cache_config=cache, retry_policies=job_retries)
+# 3. The checkpoint path, from manifest.json in the training job's output.
+def _find_checkpoint(build: _Build, train):
+    from sagemaker.core.workflow import PropertyFile
 
-    def generations(step) -> Join:
-        return Join(on="/", values=[step.properties.OutputDataConfig.S3OutputPath,
-                                    step.properties.TrainingJobName, "output"])
+    return _processing(
+        build, CHECKPOINT, "nova-finqa-checkpoint", "Find the checkpoint, render its evaluation recipe",
+        "Reads manifest.json from the training output and renders the gen_qa evaluation recipe for the "
+        "fine-tuned checkpoint.",
+        inputs=[_input("training", _job_output(train), f"{PROCESSING}/input/training")],
+        outputs=[_output("recipe", _execution_path(build, "checkpoint-eval-recipe"), f"{PROCESSING}/output/recipe"),
+                 _output("checkpoint", _execution_path(build, "checkpoint"), f"{PROCESSING}/output/checkpoint")],
+        arguments=["steps.checkpoint", "--training-output", f"{PROCESSING}/input/training",
+                   "--output-dir", f"{PROCESSING}/output", "--recipe", build.recipe.id],
+        property_files=[PropertyFile(name="Checkpoint", output_name="checkpoint", path="checkpoint.json")])
 
-    # 5. Score: FinQA execution accuracy of both, from the generated programs and answers.
-    evaluation_file = PropertyFile(name="Evaluation", output_name="evaluation", path="evaluation.json")
-    score = ProcessingStep(
-        name=SCORE, display_name="Score answers (FinQA accuracy)",
-        description="Executes the generated FinQA programs and compares answers with the gold ones, for the "
-                    "fine-tuned and the base model.",
-        step_args=processor("nova-finqa-score").run(
-            inputs=[code_input,
-                    processing_input("predictions", generations(generate_fine_tuned),
-                                     f"{PROCESSING}/input/predictions"),
-                    processing_input("baseline-predictions", generations(generate_base),
-                                     f"{PROCESSING}/input/baseline-predictions"),
-                    processing_input("eval", eval_data, f"{PROCESSING}/input/eval")],
-            outputs=[processing_output("evaluation", execution_path("evaluation"), f"{PROCESSING}/output/evaluation")],
-            arguments=["steps.evaluate",
-                       "--predictions", f"{PROCESSING}/input/predictions/output.tar.gz",
-                       "--baseline-predictions", f"{PROCESSING}/input/baseline-predictions/output.tar.gz",
-                       "--eval-data", f"{PROCESSING}/input/eval",
-                       "--output-dir", f"{PROCESSING}/output/evaluation",
-                       "--primary-metric", PRIMARY_METRIC]),
-        property_files=[evaluation_file], cache_config=cache, retry_policies=job_retries)
-    accuracy = JsonGet(step_name=SCORE, property_file=evaluation_file, json_path=ACCURACY_JSON_PATH)
-    baseline_accuracy = JsonGet(step_name=SCORE, property_file=evaluation_file,
-                                json_path=BASELINE_ACCURACY_JSON_PATH)
 
-    # 7. Register: a model package pending review, with what a reviewer needs to decide.
-    # From the step's properties, not from this execution's path: a cached step wrote elsewhere.
-    evaluation_json = Join(on="/", values=[
-        score.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri, "evaluation.json"])
+def _checkpoint_uri(checkpoint):
+    from sagemaker.core.workflow import JsonGet
+
+    return JsonGet(step_name=CHECKPOINT, property_file=checkpoint.property_files[0], json_path="checkpoint_s3_uri")
+
+
+# 4. Generate answers on the FinQA test set, fine-tuned and base model (Nova evaluation jobs).
+def _generate(build: _Build, prepare, name: str, checkpoint):
+    evaluation = build.recipe.evaluation
+    if checkpoint is None:
+        model, recipe_uri = {"base_model": build.recipe.base_model}, \
+            f"s3://{build.settings.bucket}/{build.base_recipe.key.rsplit('/', 1)[0]}/"
+        who, job = "base model", "nova-finqa-eval-base"
+        description = (f"AWS's {evaluation.id} job on the untuned {build.recipe.model_name}; cached across "
+                       "executions with the same evaluation data.")
+    else:
+        model, recipe_uri = {"base_model_location": _checkpoint_uri(checkpoint)}, _prepared(checkpoint, "recipe")
+        who, job = "fine-tuned", "nova-finqa-eval-tuned"
+        description = f"AWS's {evaluation.id} job on the fine-tuned checkpoint."
+    return _nova_step(
+        name=name, display_name=f"Answer FinQA test questions ({who})", description=description,
+        step_args=_nova_job(build, job, build.images.evaluation, build.parameters.evaluation_instance_type, 1,
+                            EVALUATION_MAX_RUNTIME_SECONDS, model,
+                            {"train": _prepared(prepare, "eval"), "recipe": recipe_uri}, "generations"))
+
+
+# 5. Score: FinQA execution accuracy of both, from the generated programs and answers.
+def _score(build: _Build, prepare, generate_fine_tuned, generate_base):
+    from sagemaker.core.workflow import PropertyFile
+
+    return _processing(
+        build, SCORE, "nova-finqa-score", "Score answers (FinQA accuracy)",
+        "Executes the generated FinQA programs and compares answers with the gold ones, for the fine-tuned and "
+        "the base model.",
+        inputs=[_input("predictions", _job_output(generate_fine_tuned), f"{PROCESSING}/input/predictions"),
+                _input("baseline-predictions", _job_output(generate_base),
+                       f"{PROCESSING}/input/baseline-predictions"),
+                _input("eval", _prepared(prepare, "eval"), f"{PROCESSING}/input/eval")],
+        outputs=[_output("evaluation", _execution_path(build, "evaluation"), f"{PROCESSING}/output/evaluation")],
+        arguments=["steps.evaluate",
+                   "--predictions", f"{PROCESSING}/input/predictions/output.tar.gz",
+                   "--baseline-predictions", f"{PROCESSING}/input/baseline-predictions/output.tar.gz",
+                   "--eval-data", f"{PROCESSING}/input/eval", "--output-dir", f"{PROCESSING}/output/evaluation",
+                   "--primary-metric", PRIMARY_METRIC],
+        property_files=[PropertyFile(name="Evaluation", output_name="evaluation", path="evaluation.json")])
+
+
+def _accuracies(score):
+    from sagemaker.core.workflow import JsonGet
+
+    evaluation = score.property_files[0]
+    return (JsonGet(step_name=SCORE, property_file=evaluation, json_path=ACCURACY_JSON_PATH),
+            JsonGet(step_name=SCORE, property_file=evaluation, json_path=BASELINE_ACCURACY_JSON_PATH))
+
+
+# 6. Gate: at least the threshold, and not below the base model.
+def _gate(build: _Build, score, register):
+    from sagemaker.core.workflow import ConditionGreaterThanOrEqualTo, Join
+    from sagemaker.mlops.workflow import ConditionStep, FailStep
+
+    accuracy, baseline_accuracy = _accuracies(score)
+    threshold = build.parameters.accuracy_threshold
+    fail = FailStep(name=FAIL, display_name="Accuracy too low", error_message=Join(on=" ", values=[
+        "Fine-tuned accuracy", accuracy, "is below the AccuracyThreshold", threshold,
+        "or below the base model's accuracy", baseline_accuracy]))
+    return ConditionStep(
+        name=GATE, display_name="Accuracy gate",
+        description="Registers the model when its accuracy reaches AccuracyThreshold and the base model's.",
+        conditions=[ConditionGreaterThanOrEqualTo(left=accuracy, right=threshold),
+                    ConditionGreaterThanOrEqualTo(left=accuracy, right=baseline_accuracy)],
+        if_steps=[register], else_steps=[fail])
+
+
+# 7. Register: a model package pending review, with what a reviewer needs to decide.
+def _register(build: _Build, prepare, train, checkpoint, score):
+    from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
+    from sagemaker.core.workflow import Join, JsonGet
+    from sagemaker.mlops.workflow import ModelStep
+    from sagemaker.serve import ModelBuilder
+
+    p = build.parameters
+    accuracy, baseline_accuracy = _accuracies(score)
+    data_report = prepare.property_files[0]
 
     def report_count(split: str) -> JsonGet:
         return JsonGet(step_name=PREPARE, property_file=data_report, json_path=f"splits.{split}.written")
@@ -401,58 +403,40 @@ def _build(settings: Settings, images: Images) -> BuiltPipeline:
     def text(value) -> Join:
         return Join(on="", values=[value])
 
+    # From the step's properties, not from this execution's path: a cached step wrote elsewhere.
+    evaluation_json = Join(on="/", values=[
+        score.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri, "evaluation.json"])
     # Nova LoRA adapters are served by Amazon Bedrock (custom model import of the checkpoint),
     # not by SageMaker endpoints, and the weights stay in the service's escrow bucket: the
     # package records the Nova inference image with the training job's output.tar.gz, whose
     # manifest.json names the checkpoint; checkpoint_s3_uri is what the Bedrock import reads.
-    training_archive = Join(on="/", values=[train.properties.OutputDataConfig.S3OutputPath,
-                                            train.properties.TrainingJobName, "output", "output.tar.gz"])
-    model = ModelBuilder(image_uri=images.inference, s3_model_data_url=training_archive,
-                         role_arn=settings.role_arn, sagemaker_session=session, dependencies={},
+    training_archive = _job_output(train, "output.tar.gz")
+    model = ModelBuilder(image_uri=build.images.inference, s3_model_data_url=training_archive,
+                         role_arn=build.settings.role_arn, sagemaker_session=build.session, dependencies={},
                          log_level=logging.ERROR)
-    register = ModelStep(
+    recipe_values = {flag[2:].replace("-", "_"): value for flag, value in p.recipe_flags()}
+    return ModelStep(
         name=REGISTER, display_name="Register the fine-tuned model",
         description="Model package with the evaluation as model quality metrics.",
         step_args=model.register(
-            model_package_group_name=settings.model_package_group,
+            model_package_group_name=build.settings.model_package_group,
             content_types=["application/json"], response_types=["application/json"],
-            inference_instances=[EVALUATION_INSTANCE_TYPE],
-            approval_status=approval_status,
+            inference_instances=[build.parameters.evaluation_instance_type],
+            approval_status=p.approval_status,
             model_metrics=ModelMetrics(model_statistics=MetricsSource(
                 content_type="application/json", s3_uri=evaluation_json)),
             # Keys as scripts/import_to_bedrock.py and scripts/report.py read them.
             customer_metadata_properties={
-                "base_model": BASE_MODEL,
-                "checkpoint_s3_uri": text(checkpoint_uri),
+                "recipe": build.recipe.id,
+                "base_model": build.recipe.base_model,
+                "checkpoint_s3_uri": text(_checkpoint_uri(checkpoint)),
                 "training_job": train.properties.TrainingJobName,
                 "train_records": text(report_count("train")),
                 "validation_records": text(report_count("validation")),
                 "eval_records": text(report_count("test")),
-                "eval_data_s3_uri": Join(on="/", values=[eval_data, "gen_qa.jsonl"]),
-                "epochs": epochs.to_string(),
-                "learning_rate": learning_rate.to_string(),
-                "lora_alpha": lora_alpha.to_string(),
-                "max_length": max_length.to_string(),
-                "global_batch_size": global_batch_size.to_string(),
+                "eval_data_s3_uri": Join(on="/", values=[_prepared(prepare, "eval"), "gen_qa.jsonl"]),
+                **recipe_values,
                 "accuracy": text(accuracy),
                 "baseline_accuracy": text(baseline_accuracy),
             }),
-        retry_policies=api_retries)
-
-    # 6. Gate: at least the threshold, and not below the base model.
-    fail = FailStep(name=FAIL, display_name="Accuracy too low",
-                    error_message=Join(on=" ", values=[
-                        "Fine-tuned accuracy", accuracy, "is below the AccuracyThreshold", accuracy_threshold,
-                        "or below the base model's accuracy", baseline_accuracy]))
-    gate = ConditionStep(
-        name=GATE, display_name="Accuracy gate",
-        description="Registers the model when its accuracy reaches AccuracyThreshold and the base model's.",
-        conditions=[ConditionGreaterThanOrEqualTo(left=accuracy, right=accuracy_threshold),
-                    ConditionGreaterThanOrEqualTo(left=accuracy, right=baseline_accuracy)],
-        if_steps=[register], else_steps=[fail])
-
-    pipeline = Pipeline(name=settings.pipeline_name, parameters=parameters,
-                        steps=[prepare, train, checkpoint, generate_fine_tuned, generate_base, score, gate],
-                        pipeline_experiment_config=None, sagemaker_session=session)
-    return BuiltPipeline(pipeline=pipeline, definition=canonical_json(pipeline.definition()),
-                         uploads=(code, base_recipe))
+        retry_policies=[_api_retry()])

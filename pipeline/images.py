@@ -1,25 +1,19 @@
-"""Container images of the pipeline's jobs, per region, resolved without any AWS call.
+"""Container images of the pipeline's jobs, per region and recipe, resolved without any AWS call.
 
-Nova 1.0 training and evaluation images are published by AWS in a few regions only, from
-one account per region (AWS's Nova customisation docs and the amazon-nova-samples
-evaluator). `SM-TJ-Eval-latest` is the evaluation image of Nova 1.0 models; the `-V2-`
-tags serve Nova 2.0. The processing image is SageMaker's scikit-learn image, which brings
-the Python 3 that the standard-library-only `steps/` code needs.
+The Nova training, evaluation and inference images come from AWS's recipe catalog
+(`steps.catalog`); the processing image is SageMaker's scikit-learn image, which brings the
+Python 3 that the standard-library-only `steps/` code needs.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-NOVA_ACCOUNTS = {
-    "us-east-1": "708977205387",
-    "us-west-2": "176779409107",
-    "ap-northeast-1": "878185805882",
-}
+from steps.catalog import INFERENCE_IMAGES, TrainingRecipe, UnsupportedRegionError
+
 SKLEARN_VERSION = "1.2-1"
+PROCESSING_INSTANCE_TYPE = "ml.m5.xlarge"
 
-
-class UnsupportedRegionError(ValueError):
-    """Nova fine-tuning images are not published in the region."""
+__all__ = ["Images", "UnsupportedRegionError", "check_region", "images_for"]
 
 
 @dataclass(frozen=True)
@@ -30,24 +24,23 @@ class Images:
     inference: str
 
 
-def nova_account(region: str) -> str:
-    """The account publishing Nova images in the region; raises UnsupportedRegionError, without the SDK."""
-    account = NOVA_ACCOUNTS.get(region)
-    if account is None:
+def check_region(region: str, recipe: TrainingRecipe) -> None:
+    """Raises UnsupportedRegionError where AWS publishes no image the pipeline needs; no SDK import."""
+    recipe.image(region)
+    recipe.evaluation.image(region)
+    if region not in INFERENCE_IMAGES:
         raise UnsupportedRegionError(
-            f"--region {region}: Nova Lite fine-tuning runs in {', '.join(sorted(NOVA_ACCOUNTS))} only")
-    return account
+            f"--region {region}: AWS publishes the Nova inference image in {', '.join(sorted(INFERENCE_IMAGES))} only")
 
 
-def images_for(region: str) -> Images:
-    account = nova_account(region)
+def images_for(region: str, recipe: TrainingRecipe) -> Images:
+    check_region(region, recipe)
     from sagemaker.core import image_uris
 
-    registry = f"{account}.dkr.ecr.{region}.amazonaws.com"
     return Images(
         processing=image_uris.retrieve("sklearn", region=region, version=SKLEARN_VERSION,
-                                       instance_type="ml.m5.xlarge"),
-        training=f"{registry}/nova-fine-tune-repo:SM-TJ-SFT-latest",
-        evaluation=f"{registry}/nova-evaluation-repo:SM-TJ-Eval-latest",
-        inference=f"{registry}/nova-inference-repo:SM-Inference-latest",
+                                       instance_type=PROCESSING_INSTANCE_TYPE),
+        training=recipe.image(region),
+        evaluation=recipe.evaluation.image(region),
+        inference=INFERENCE_IMAGES[region],
     )

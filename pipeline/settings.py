@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from steps.catalog import DEFAULT_RECIPE, RecipeError, recipe
+
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the flag and the variable."""
@@ -39,6 +41,8 @@ _SPECS: tuple[_Spec, ...] = (
           "name of the SageMaker Pipeline"),
     _Spec("model_package_group", "--model-package-group", ("NOVA_MODEL_PACKAGE_GROUP",),
           "nova-finqa", "Model Registry group the pipeline registers models in"),
+    _Spec("recipe", "--recipe", ("NOVA_RECIPE",), DEFAULT_RECIPE,
+          "AWS's Nova recipe id (aws/sagemaker-hyperpod-recipes); see the README's table of supported recipes"),
     _Spec("bedrock_role_arn", "--bedrock-role-arn", ("NOVA_BEDROCK_ROLE_ARN",), None,
           "IAM role that Bedrock assumes to read the checkpoint when importing an approved model"),
 )
@@ -60,6 +64,7 @@ class Settings:
     prefix: str = "nova-finqa"
     pipeline_name: str = "nova-finqa-sft"
     model_package_group: str = "nova-finqa"
+    recipe: str = DEFAULT_RECIPE
     bedrock_role_arn: str = ""
     tags: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
@@ -124,6 +129,11 @@ class Settings:
                             ("--model-package-group", self.model_package_group)):
             if value and not _NAME.match(value):
                 problems.append(f"{flag} {value!r} must be 1-63 letters, digits or hyphens")
+        if self.recipe:
+            try:
+                recipe(self.recipe)
+            except RecipeError as error:
+                problems.append(str(error))
         if problems:
             raise SettingsError("; ".join(problems))
 

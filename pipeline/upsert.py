@@ -17,8 +17,8 @@ from typing import Any
 
 from pipeline.settings import Settings, SettingsError, add_settings_arguments
 
-PIPELINE_DESCRIPTION = ("FinQA -> Amazon Nova Lite LoRA fine-tuning, evaluation against the base model, "
-                        "accuracy gate, Model Registry")
+PIPELINE_DESCRIPTION = ("FinQA -> Amazon Nova fine-tuning with AWS's recipe {recipe}, evaluation against the "
+                        "base model, accuracy gate, Model Registry")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,11 +46,11 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
     from pipeline.checks import definition_problems
     from pipeline.definition import build_pipeline
-    from pipeline.images import UnsupportedRegionError
+    from steps.catalog import RecipeError, UnsupportedRegionError
 
     try:
         built = build_pipeline(settings)
-    except UnsupportedRegionError as error:
+    except (UnsupportedRegionError, RecipeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     problems = definition_problems(built.definition)
@@ -94,12 +94,12 @@ def deploy(settings: Settings, built) -> str:
     if previous is None:
         arn = sagemaker.create_pipeline(
             PipelineName=settings.pipeline_name, PipelineDefinition=built.definition,
-            PipelineDescription=PIPELINE_DESCRIPTION, RoleArn=settings.role_arn,
+            PipelineDescription=PIPELINE_DESCRIPTION.format(recipe=settings.recipe), RoleArn=settings.role_arn,
             **({"Tags": settings.tag_list} if settings.tags else {}))["PipelineArn"]
     else:
         arn = sagemaker.update_pipeline(
             PipelineName=settings.pipeline_name, PipelineDefinition=built.definition,
-            PipelineDescription=PIPELINE_DESCRIPTION, RoleArn=settings.role_arn)["PipelineArn"]
+            PipelineDescription=PIPELINE_DESCRIPTION.format(recipe=settings.recipe), RoleArn=settings.role_arn)["PipelineArn"]
         _merge_tags(sagemaker, arn, settings.tags)
     print(arn)
     for line in change_summary(previous, built.definition):

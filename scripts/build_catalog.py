@@ -3,7 +3,7 @@
     python -m scripts.build_catalog --recipes-repo PATH [--output steps/catalog_data.py]
 
 PATH is a clone of https://github.com/aws/sagemaker-hyperpod-recipes (a work tree or a bare
-repository; its HEAD is read). Everything the pipeline knows about a Nova recipe comes from
+repository; its HEAD is read, or --revision). Everything the pipeline knows about a Nova recipe comes from
 four of its files, read here and nowhere else:
 
 - `launcher/recipe_templatization/nova/nova_regional_parameters.json`: each recipe's container
@@ -51,19 +51,22 @@ _ALSO_KEPT = ("replicas", "max_length", "max_new_tokens")
 _COMMENT_VALUES = re.compile(r"(?:allowed values? (?:is|are)|options:)\s*([0-9][0-9 ,and\[\]a-z]*)")
 
 
-class _Repo:
-    def __init__(self, path: Path):
+class Repo:
+    """A clone of the catalog's repository, read at one revision (HEAD unless told)."""
+
+    def __init__(self, path: Path, revision: str = "HEAD"):
         self.path = path
+        self.revision = revision
 
     def git(self, *args: str) -> str:
         return subprocess.run(["git", "-C", str(self.path), *args], check=True, capture_output=True,
                               text=True).stdout
 
     def read(self, relative: str) -> str:
-        return self.git("show", f"HEAD:{relative}")
+        return self.git("show", f"{self.revision}:{relative}")
 
     def files(self, under: str) -> list[str]:
-        return self.git("ls-tree", "-r", "--name-only", "HEAD", under).split()
+        return self.git("ls-tree", "-r", "--name-only", self.revision, under).split()
 
 
 def _numbers(value: Any) -> Any:
@@ -183,11 +186,11 @@ def _images(regional: dict[str, Any], name: str) -> dict[str, str]:
     return dict(sorted(regional.get(name, {}).get("sm_jobs", {}).get("container_image", {}).get("prod", {}).items()))
 
 
-def build(repo: _Repo) -> dict[str, Any]:
+def build(repo: Repo) -> dict[str, Any]:
     regional = json.loads(repo.read(f"{TEMPLATIZATION}/nova_regional_parameters.json"))
     metadata = json.loads(repo.read(f"{TEMPLATIZATION}/nova_metadata.json"))
     templates = json.loads(repo.read(f"{TEMPLATIZATION}/nova_recipe_template_parameters.json"))["templates"]
-    commit, date = repo.git("log", "-1", "--format=%H %cI", "HEAD").split()
+    commit, date = repo.git("log", "-1", "--format=%H %cI", repo.revision).split()
     files = {Path(path).stem: path for path in repo.files(RECIPES_SRC) if "/nova/" in path and path.endswith(".yaml")}
 
     def entry(name: str) -> dict[str, Any]:
@@ -238,6 +241,7 @@ def render(catalog: dict[str, Any]) -> str:
         f"Source: {source['repository']} at commit {source['commit']} ({source['date']}).\n"
         "Read it through `steps.catalog`.\n"
         '"""\n'
+        "from __future__ import annotations\n\n"
         f"CATALOG = {pprint.pformat(catalog, indent=1, width=110, sort_dicts=False)}\n"
     )
 
@@ -247,10 +251,11 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipes-repo", type=Path, required=True,
                         help=f"a clone of {REPOSITORY} (work tree or bare repository)")
+    parser.add_argument("--revision", default="HEAD", help="the commit to read (default: %(default)s)")
     parser.add_argument("--output", type=Path, default=OUTPUT, help="default: %(default)s")
     args = parser.parse_args(argv)
     try:
-        text = render(build(_Repo(args.recipes_repo)))
+        text = render(build(Repo(args.recipes_repo, args.revision)))
     except subprocess.CalledProcessError as error:
         print(f"--recipes-repo {args.recipes_repo}: not a readable clone of {REPOSITORY} "
               f"({error.stderr.strip() or error})", file=sys.stderr)

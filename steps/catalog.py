@@ -120,9 +120,14 @@ class _Recipe:
                 f"--region {region}: AWS publishes the {self.id} image in {', '.join(sorted(self.images))} only")
         return image
 
-    def render(self, values: Mapping[str, Any], name: str | None = None) -> dict[str, Any]:
-        """AWS's recipe with these field values (each checked) and, if given, the run name."""
+    def render(self, values: Mapping[str, Any], name: str | None = None,
+               labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """AWS's recipe with these field values (each checked) and, if given, the run name.
+
+        `labels` names a field as the caller's user knows it (a pipeline parameter) in messages.
+        """
         problems = []
+        labels = labels or {}
         recipe = copy.deepcopy(dict(self.template))
         for key, value in values.items():
             field = self.fields.get(key)
@@ -130,7 +135,8 @@ class _Recipe:
                 raise RecipeError(f"{self.id} has no field {key!r}; its fields: {', '.join(self.fields)}")
             problem = field.problem(value)
             if problem:
-                problems.append(f"{key} {problem}: {self.id} takes {field.rule()}")
+                label = f"{key} (parameter {labels[key]})" if key in labels else key
+                problems.append(f"{label} {problem}: {self.id} takes {field.rule()}")
                 continue
             for path in field.paths:
                 _set(recipe, path, float(value) if field.type == "float" else value)
@@ -195,8 +201,3 @@ def _closest_first(text: str, names: Iterable[str]) -> list[str]:
     names = sorted(names)
     close = difflib.get_close_matches(text, names, n=len(names), cutoff=0.0)
     return close + [n for n in names if n not in close]
-
-
-def find_recipe(base_model: str) -> TrainingRecipe | None:
-    """Any training recipe of this base model (e.g. nova-lite/prod); None for a model not in the catalog."""
-    return next((r for r in TRAINING_RECIPES.values() if r.base_model == base_model), None)

@@ -3,6 +3,8 @@
 Source: aws/sagemaker-hyperpod-recipes at commit 263199555b2e1f8eb9b17459892e440f3242b5d9 (2026-06-23T11:37:41-07:00).
 Read it through `steps.catalog`.
 """
+from __future__ import annotations
+
 CATALOG = {'source': {'repository': 'aws/sagemaker-hyperpod-recipes',
             'commit': '263199555b2e1f8eb9b17459892e440f3242b5d9',
             'date': '2026-06-23T11:37:41-07:00'},

@@ -1,6 +1,6 @@
 """Find the fine-tuned checkpoint in a Nova training job's output and render its evaluation recipe.
 
-    python -m steps.checkpoint --training-output DIR --output-dir DIR [--max-new-tokens N]
+    python -m steps.checkpoint --training-output DIR --output-dir DIR [--recipe ID] [--max-new-tokens N]
 
 A Nova training job keeps the trained weights in a service-managed (escrow) bucket and
 writes their path into `manifest.json`, key `checkpoint_s3_bucket`, inside the job's
@@ -8,8 +8,8 @@ writes their path into `manifest.json`, key `checkpoint_s3_bucket`, inside the j
 `model.tar.gz`) or the manifest unpacked; all are searched.
 
 Writes, under the output directory:
-- recipe/recipe.yaml: the bring-your-own-dataset evaluation recipe with
-  run.model_name_or_path set to the checkpoint;
+- recipe/recipe.yaml: the bring-your-own-dataset evaluation recipe of the training recipe's
+  model, with run.model_name_or_path set to the checkpoint;
 - checkpoint/checkpoint.json: {"checkpoint_s3_uri": ..., "manifest": ..., "manifest_source": ...}
   for the model registration.
 """
@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from steps.archives import ArchiveError, members_named
-from steps.recipes import DEFAULT_MAX_NEW_TOKENS, RecipeError, evaluation_recipe, write_recipe
+from steps.catalog import DEFAULT_RECIPE, RecipeError
+from steps.recipes import DEFAULT_MAX_NEW_TOKENS, evaluation_recipe, write_recipe
 
 DEFAULT_TRAINING_OUTPUT = "/opt/ml/processing/input/training"
 DEFAULT_OUTPUT_DIR = "/opt/ml/processing/output"
@@ -91,10 +92,11 @@ def checkpoint_path(manifest: dict[str, Any], source: str) -> str:
     return value
 
 
-def render(training_output: Path, output_dir: Path, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS) -> dict[str, Any]:
+def render(training_output: Path, output_dir: Path, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+           recipe_id: str = DEFAULT_RECIPE) -> dict[str, Any]:
     manifest, source = read_manifest(training_output)
     checkpoint = checkpoint_path(manifest, source)
-    write_recipe(evaluation_recipe(checkpoint, max_new_tokens=max_new_tokens), output_dir)
+    write_recipe(evaluation_recipe(recipe_id, checkpoint, max_new_tokens=max_new_tokens), output_dir)
     summary = {"checkpoint_s3_uri": checkpoint, "manifest": manifest, "manifest_source": source}
     target = output_dir / CHECKPOINT_FILE
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -108,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the training job's output folder or archive (default: %(default)s)")
     parser.add_argument("--output-dir", type=Path, default=Path(DEFAULT_OUTPUT_DIR),
                         help="folder to write recipe/ and checkpoint/ into (default: %(default)s)")
+    parser.add_argument("--recipe", default=DEFAULT_RECIPE,
+                        help="the training recipe's id; its model's evaluation recipe is rendered (default: %(default)s)")
     parser.add_argument("--max-new-tokens", type=int, default=DEFAULT_MAX_NEW_TOKENS,
                         help="the evaluation recipe's inference.max_new_tokens (default: %(default)s)")
     return parser
@@ -116,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        summary = render(args.training_output, args.output_dir, args.max_new_tokens)
+        summary = render(args.training_output, args.output_dir, args.max_new_tokens, args.recipe)
     except (CheckpointError, RecipeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -8,8 +8,9 @@ Writes, under the output directory:
 - train/train.jsonl, validation/validation.jsonl: Nova `bedrock-conversation-2024` records;
 - eval/gen_qa.jsonl: the test split in Nova's bring-your-own-dataset evaluation format, its
   `metadata` a JSON text with everything the scorer needs (id, gold program, exe_ans, table);
-- recipe/recipe.yaml: the Nova Lite LoRA SFT training recipe for the recipe flags and
-  --max-length (a bad value fails the step before any data is read);
+- recipe/recipe.yaml: AWS's training recipe for --recipe with the recipe flags' values (a bad
+  value fails the step before any data is read; Nova 2's max_steps comes from the records
+  written, --epochs and the global batch size);
 - report/data_report.json: per split, records read / written / skipped by reason, sanitised
   replacements, and estimated token length percentiles.
 
@@ -44,14 +45,14 @@ from steps.finqa.nova import (
 from steps.estimate import BudgetError, EstimateError, JobPlan, add_estimate_arguments, plan_from_args
 from steps.finqa.prompts import SYSTEM_PROMPT, SanitiseCounts, estimate_tokens, render_question, render_target, sanitise
 from steps.finqa.records import FinQAFileError, FinQARecord, RecordError, load_records
+from steps.catalog import DEFAULT_RECIPE, RecipeError, recipe
 from steps.recipes import (
-    DEFAULT_MAX_LENGTH,
-    MAX_LENGTHS,
     RECIPE_FILE,
-    RecipeError,
+    RUN_NAME,
     add_recipe_arguments,
+    recipe_values_from_args,
     recipe_yaml,
-    training_recipe_from_args,
+    training_values,
 )
 
 DEFAULT_INPUT_DIR = "/opt/ml/processing/input/finqa"
@@ -238,7 +239,7 @@ def _build_split(files: list[Path], input_dir: Path, make: Callable[[FinQARecord
         try:
             result.candidates.append(make(record, max_length))
         except RecordTooLongError as error:
-            result.skip("over_max_length", f"record {record.id!r}: {error} (raise --max-length, up to 8192)")
+            result.skip("over_max_length", f"record {record.id!r}: {error} (raise --max-length within what the recipe allows)")
         except RecordError as error:
             if strict:
                 raise PrepareError(str(error)) from None
@@ -275,12 +276,19 @@ def _cycle_collector_paused() -> Iterator[None]:
 
 @_cycle_collector_paused()
 def prepare(input_dir: Path, output_dir: Path, *, max_train_records: int | None = None,
-            max_eval_records: int | None = None, seed: int = DEFAULT_SEED,
-            max_length: int = DEFAULT_MAX_LENGTH, strict: bool = False,
-            recipe: dict[str, Any] | None = None, plan: JobPlan | None = None) -> dict[str, Any]:
-    """Write the Nova data, the report and the training recipe (if given), all or nothing;
-    return the report. With a plan, the report holds the jobs' cost estimate, and an estimate
-    over its budget writes nothing. Raises PrepareError, NovaDataError or BudgetError."""
+            max_eval_records: int | None = None, seed: int = DEFAULT_SEED, strict: bool = False,
+            recipe_id: str = DEFAULT_RECIPE, epochs: int | None = None,
+            recipe_values: dict[str, Any] | None = None, plan: JobPlan | None = None) -> dict[str, Any]:
+    """Write the Nova data, the report and the training recipe, all or nothing; return the report.
+
+    The recipe is AWS's `recipe_id` with `recipe_values` (recipe fields) and `epochs`; with
+    `epochs` None no recipe is written. With a plan as well, the report holds the jobs' cost
+    estimate, and an estimate over the plan's budget writes nothing. Raises PrepareError,
+    NovaDataError, RecipeError or BudgetError.
+    """
+    chosen = recipe(recipe_id)
+    values = {key: value for key, value in (recipe_values or {}).items() if value is not None}
+    max_length = values.get("max_length", chosen.default("max_length"))
     # Outputs of an earlier run go first: if this run fails, nothing looks like its result.
     for relative in (*OUTPUT_FILES.values(), REPORT_FILE, RECIPE_FILE):
         (output_dir / relative).unlink(missing_ok=True)
@@ -297,7 +305,7 @@ def prepare(input_dir: Path, output_dir: Path, *, max_train_records: int | None 
     written = len(results["train"].written)
     if not MIN_TRAINING_RECORDS <= written <= MAX_TRAINING_RECORDS:
         raise NovaDataError(
-            f"train: {written} usable training records; Nova Lite 1.0 fine-tuning takes "
+            f"train: {written} usable training records; Nova fine-tuning takes "
             f"{MIN_TRAINING_RECORDS} to {MAX_TRAINING_RECORDS:,} "
             f"(set --max-train-records within that range, or add data)")
     for split in ("validation", "test"):
@@ -309,22 +317,25 @@ def prepare(input_dir: Path, output_dir: Path, *, max_train_records: int | None 
         1 for candidate in results["test"].written if candidate.tokens > EVAL_PROMPT_TOKEN_GUIDE)
     report = {
         "settings": {"max_train_records": max_train_records, "max_eval_records": max_eval_records,
-                     "seed": seed, "max_length": max_length, "strict": strict},
+                     "seed": seed, "max_length": max_length, "strict": strict, "recipe": recipe_id},
         "ignored_files": ignored,
         "splits": splits,
         "token_estimate": TOKEN_ESTIMATE_NOTE,
     }
-    if plan is not None:
-        report["estimate"] = plan.estimate(
-            training_records=written, training_tokens=sum(c.tokens for c in results["train"].written),
-            evaluation_records=len(results["test"].written),
-            evaluation_tokens=sum(c.tokens for c in results["test"].written))
-        plan.check_budget(report["estimate"])
     outputs = {OUTPUT_FILES[name]: [candidate.line for candidate in result.written]
                for name, result in results.items()}
+    if epochs is not None:
+        fields, report["recipe"] = training_values(chosen, epochs=epochs, train_records=written, **values)
+        rendered = chosen.render(fields, name=RUN_NAME)
+        outputs[RECIPE_FILE] = [recipe_yaml(rendered)]
+        if plan is not None:
+            report["estimate"] = plan.estimate(
+                rendered, training_records=written,
+                training_tokens=sum(candidate.tokens for candidate in results["train"].written),
+                evaluation_records=len(results["test"].written),
+                evaluation_tokens=sum(candidate.tokens for candidate in results["test"].written))
+            plan.check_budget(report["estimate"])
     outputs[REPORT_FILE] = [json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n"]
-    if recipe is not None:
-        outputs[RECIPE_FILE] = [recipe_yaml(recipe)]
     _write_all(output_dir, outputs)
     return report
 
@@ -361,17 +372,6 @@ def _record_limit(text: str) -> int | None:
     return value
 
 
-def _max_length(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of tokens") from None
-    if value not in MAX_LENGTHS:
-        raise argparse.ArgumentTypeError(
-            f"{value}: the Nova Lite recipe takes a max_length of 1024 to 8192, a multiple of 1024")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m steps.prepare", description=__doc__.split("\n")[0])
     parser.add_argument("--input-dir", type=Path, default=Path(DEFAULT_INPUT_DIR),
@@ -383,9 +383,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-eval-records", type=_record_limit, default=None, metavar="N",
                         help="a seeded sample of N test records to evaluate on (default: all)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="sampling seed (default: %(default)s)")
-    parser.add_argument("--max-length", type=_max_length, default=DEFAULT_MAX_LENGTH, metavar="TOKENS",
-                        help="the training recipe's max_length; longer records are skipped and counted "
-                             "(default: %(default)s)")
     parser.add_argument("--strict", action="store_true",
                         help="fail on the first bad record instead of skipping and counting it")
     add_recipe_arguments(parser)
@@ -396,11 +393,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        recipe = training_recipe_from_args(args)  # a bad value fails before any data is read
-        plan = plan_from_args(args, recipe)
+        values = recipe_values_from_args(args)
+        training_values(recipe(args.recipe), epochs=args.epochs, **values)  # bad values fail before any data is read
+        plan = plan_from_args(args)
         report = prepare(args.input_dir, args.output_dir, max_train_records=args.max_train_records,
-                         max_eval_records=args.max_eval_records, seed=args.seed,
-                         max_length=args.max_length, strict=args.strict, recipe=recipe, plan=plan)
+                         max_eval_records=args.max_eval_records, seed=args.seed, strict=args.strict,
+                         recipe_id=args.recipe, epochs=args.epochs, recipe_values=values, plan=plan)
     except (PrepareError, NovaDataError, RecipeError, EstimateError, BudgetError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

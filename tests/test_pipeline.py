@@ -1,6 +1,7 @@
 """The pipeline definition: the contract with SageMaker, tested as JSON."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import socket
@@ -13,13 +14,19 @@ import pytest
 
 from pipeline.checks import all_steps, argument_problems, definition_problems, reference_problems
 from pipeline.settings import Settings
+from steps import catalog
 from tests.conftest import PROJECT_ROOT
 
 COMMITTED_DEFINITION = PROJECT_ROOT / "pipeline" / "definition.json"
-# The README's example settings, for which pipeline/definition.json is committed.
+NOVA_2_RECIPE = "nova_lite_2_0_p5_gpu_lora_sft"
+# The README's example settings, for which pipeline/definition.json is committed (and, with
+# --recipe nova_lite_2_0_p5_gpu_lora_sft, pipeline/definition-nova_lite_2_0_p5_gpu_lora_sft.json).
 EXAMPLE = Settings(region="us-east-1", role_arn="arn:aws:iam::111122223333:role/NovaFinQAPipelineRole",
                    bucket="amzn-s3-demo-bucket")
 EXAMPLE_FLAGS = ["--region", EXAMPLE.region, "--role-arn", EXAMPLE.role_arn, "--bucket", EXAMPLE.bucket]
+COMMITTED = {None: COMMITTED_DEFINITION,
+             NOVA_2_RECIPE: PROJECT_ROOT / "pipeline" / f"definition-{NOVA_2_RECIPE}.json"}
+REGIONS = {"us-east-1": "708977205387", "us-west-2": "176779409107", "ap-northeast-1": "878185805882"}
 
 
 @pytest.fixture(scope="module")
@@ -60,20 +67,30 @@ def steps_by_name(definition):
 
 def referenced_steps(step) -> set[str]:
     text = json.dumps(step["Arguments"])
-    return {name for name in ("PrepareFinQAData", "FineTuneNovaLite", "FindCheckpoint", "GenerateFineTunedAnswers",
+    return {name for name in ("PrepareFinQAData", "FineTune", "FindCheckpoint", "GenerateFineTunedAnswers",
                               "GenerateBaseModelAnswers", "ScoreAnswers") if f"Steps.{name}." in text}
 
 
-def test_committed_definition_is_what_the_code_builds(built):
-    assert COMMITTED_DEFINITION.read_text() == built.definition, (
-        "pipeline/definition.json is stale: run `python -m pipeline.upsert --dry-run "
-        f"{' '.join(EXAMPLE_FLAGS)} --definition-out pipeline/definition.json` and review the diff")
+def _rebuild_command(recipe_id, path) -> str:
+    recipe_flag = f" --recipe {recipe_id}" if recipe_id else ""
+    return (f"python -m pipeline.upsert --dry-run {' '.join(EXAMPLE_FLAGS)}{recipe_flag} "
+            f"--definition-out {path.relative_to(PROJECT_ROOT)}")
+
+
+@pytest.mark.parametrize("recipe_id", list(COMMITTED), ids=lambda r: r or "default")
+def test_committed_definition_is_what_the_code_builds(recipe_id):
+    from pipeline.definition import build_pipeline
+
+    settings = EXAMPLE if recipe_id is None else dataclasses.replace(EXAMPLE, recipe=recipe_id)
+    path = COMMITTED[recipe_id]
+    assert path.read_text() == build_pipeline(settings).definition, (
+        f"{path.relative_to(PROJECT_ROOT)} is stale: run `{_rebuild_command(recipe_id, path)}` and review the diff")
 
 
 def test_steps_and_types(definition):
     steps = steps_by_name(definition)
     assert {name: step["Type"] for name, step in steps.items()} == {
-        "PrepareFinQAData": "Processing", "FineTuneNovaLite": "Training", "FindCheckpoint": "Processing",
+        "PrepareFinQAData": "Processing", "FineTune": "Training", "FindCheckpoint": "Processing",
         "GenerateFineTunedAnswers": "Training", "GenerateBaseModelAnswers": "Training",
         "ScoreAnswers": "Processing", "CheckAccuracy": "Condition", "RegisterModel": "RegisterModel",
         "AccuracyTooLow": "Fail"}
@@ -82,8 +99,8 @@ def test_steps_and_types(definition):
 
 def test_edges(definition):
     steps = steps_by_name(definition)
-    assert referenced_steps(steps["FineTuneNovaLite"]) == {"PrepareFinQAData"}
-    assert referenced_steps(steps["FindCheckpoint"]) == {"FineTuneNovaLite"}
+    assert referenced_steps(steps["FineTune"]) == {"PrepareFinQAData"}
+    assert referenced_steps(steps["FindCheckpoint"]) == {"FineTune"}
     assert referenced_steps(steps["GenerateFineTunedAnswers"]) == {"PrepareFinQAData", "FindCheckpoint"}
     # The base model's evaluation waits for no training: its cache hit does not depend on it.
     assert referenced_steps(steps["GenerateBaseModelAnswers"]) == {"PrepareFinQAData"}
@@ -92,7 +109,7 @@ def test_edges(definition):
     gate = steps["CheckAccuracy"]["Arguments"]
     assert [s["Name"] for s in gate["IfSteps"]] == ["RegisterModel"]
     assert [s["Name"] for s in gate["ElseSteps"]] == ["AccuracyTooLow"]
-    assert referenced_steps(steps["RegisterModel"]) >= {"FineTuneNovaLite", "FindCheckpoint", "ScoreAnswers",
+    assert referenced_steps(steps["RegisterModel"]) >= {"FineTune", "FindCheckpoint", "ScoreAnswers",
                                                         "PrepareFinQAData"}
 
 
@@ -108,6 +125,7 @@ def test_parameters_and_defaults(definition):
         "MaxLength": ("Integer", 8192),
         "GlobalBatchSize": ("Integer", 64),
         "TrainingInstanceType": ("String", "ml.g5.12xlarge"),
+        "EvaluationInstanceType": ("String", "ml.g5.12xlarge"),
         "AccuracyThreshold": ("Float", 0.5),
         "ModelApprovalStatus": ("String", "PendingManualApproval"),
     }
@@ -125,7 +143,7 @@ def test_prepare_passes_every_recipe_parameter(definition):
 
 
 def test_training_job(definition):
-    train = steps_by_name(definition)["FineTuneNovaLite"]
+    train = steps_by_name(definition)["FineTune"]
     arguments = train["Arguments"]
     assert arguments["AlgorithmSpecification"]["TrainingImage"] == \
         "708977205387.dkr.ecr.us-east-1.amazonaws.com/nova-fine-tune-repo:SM-TJ-SFT-latest"
@@ -151,7 +169,9 @@ def test_evaluation_jobs(definition, built):
     steps = steps_by_name(definition)
     tuned, base = steps["GenerateFineTunedAnswers"]["Arguments"], steps["GenerateBaseModelAnswers"]["Arguments"]
     for job in (tuned, base):
-        assert job["AlgorithmSpecification"]["TrainingImage"].endswith("/nova-evaluation-repo:SM-TJ-Eval-latest")
+        assert job["AlgorithmSpecification"]["TrainingImage"] == \
+            "708977205387.dkr.ecr.us-east-1.amazonaws.com/nova-evaluation-repo:SM-TJ-Eval-V2-latest"
+        assert job["ResourceConfig"]["InstanceType"] == {"Get": "Parameters.EvaluationInstanceType"}
         channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in job["InputDataConfig"]}
         assert channels["train"] == {"Get": "Steps.PrepareFinQAData.ProcessingOutputConfig.Outputs['eval'].S3Output.S3Uri"}
     assert tuned["HyperParameters"]["base_model_location"] == {
@@ -218,7 +238,7 @@ def test_registration(definition):
     assert statistics["ContentType"] == "application/json"
     assert "Steps.ScoreAnswers.ProcessingOutputConfig.Outputs['evaluation']" in json.dumps(statistics["S3Uri"])
     metadata = register["CustomerMetadataProperties"]
-    assert set(metadata) == {"base_model", "checkpoint_s3_uri", "training_job", "train_records",
+    assert set(metadata) == {"recipe", "base_model", "checkpoint_s3_uri", "training_job", "train_records",
                              "validation_records", "eval_records", "eval_data_s3_uri", "epochs", "learning_rate",
                              "lora_alpha", "max_length", "global_batch_size", "accuracy", "baseline_accuracy"}
     assert "splits.train.written" in json.dumps(metadata["train_records"])
@@ -230,8 +250,8 @@ def test_registration(definition):
     assert container["Image"].endswith("/nova-inference-repo:SM-Inference-latest")
     # The archive FindCheckpoint reads the manifest from: the package points at the same file.
     assert container["ModelDataUrl"]["Std:Join"]["Values"] == [
-        {"Get": "Steps.FineTuneNovaLite.OutputDataConfig.S3OutputPath"},
-        {"Get": "Steps.FineTuneNovaLite.TrainingJobName"}, "output", "output.tar.gz"]
+        {"Get": "Steps.FineTune.OutputDataConfig.S3OutputPath"},
+        {"Get": "Steps.FineTune.TrainingJobName"}, "output", "output.tar.gz"]
 
 
 def test_definition_checks_pass(definition, built):
@@ -241,13 +261,13 @@ def test_definition_checks_pass(definition, built):
 def test_checks_catch_a_broken_argument(definition):
     broken = json.loads(json.dumps(definition))
     steps = steps_by_name(broken)
-    steps["FineTuneNovaLite"]["Arguments"]["ResourceConfig"]["InstanceCount"] = "one"
+    steps["FineTune"]["Arguments"]["ResourceConfig"]["InstanceCount"] = "one"
     steps["PrepareFinQAData"]["Arguments"]["AppSpecification"]["EntryPoint"] = ["python3"]
     steps["RegisterModel"]["Arguments"]["CustomerMetadataProperties"]["epochs"] = 2
     problems = argument_problems(broken)
     assert len(problems) == 3
     assert "PrepareFinQAData (CreateProcessingJob)" in problems[0] and '"EntryPoint"' in problems[0]
-    assert "FineTuneNovaLite (CreateTrainingJob)" in problems[1] and "ResourceConfig.InstanceCount" in problems[1]
+    assert "FineTune (CreateTrainingJob)" in problems[1] and "ResourceConfig.InstanceCount" in problems[1]
     assert "RegisterModel (CreateModelPackage)" in problems[2] and "CustomerMetadataProperties.epochs" in problems[2]
 
 
@@ -256,7 +276,7 @@ def test_checks_catch_dangling_references_and_unused_parameters(definition):
     broken["Parameters"].append({"Name": "Unused", "Type": "String", "DefaultValue": "x"})
     steps = steps_by_name(broken)
     steps["FindCheckpoint"]["Arguments"]["ProcessingInputs"][1]["S3Input"]["S3Uri"] = {"Get": "Steps.Train.X"}
-    steps["FineTuneNovaLite"]["Arguments"]["ResourceConfig"]["InstanceType"] = {"Get": "Parameters.InstanceType"}
+    steps["FineTune"]["Arguments"]["ResourceConfig"]["InstanceType"] = {"Get": "Parameters.InstanceType"}
     steps["GenerateFineTunedAnswers"]["Arguments"]["HyperParameters"]["base_model_location"]["Std:JsonGet"][
         "PropertyFile"] = {"Get": "Steps.FindCheckpoint.PropertyFiles.Manifest"}
     problems = reference_problems(broken)
@@ -279,10 +299,12 @@ runpy.run_module("pipeline.upsert", run_name="__main__", alter_sys=True)
 """
 
 
-def test_dry_run_is_byte_identical_across_processes_and_needs_no_credentials_or_network(tmp_path):
+@pytest.mark.parametrize("recipe_id", list(COMMITTED), ids=lambda r: r or "default")
+def test_dry_run_is_byte_identical_across_processes_and_needs_no_credentials_or_network(tmp_path, recipe_id):
     # No credentials, no config, no region variable: what a fresh machine has.
     bare = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    command = [sys.executable, "-c", NETWORK_GUARDED_UPSERT, "--dry-run", *EXAMPLE_FLAGS]
+    command = [sys.executable, "-c", NETWORK_GUARDED_UPSERT, "--dry-run", *EXAMPLE_FLAGS,
+               *(["--recipe", recipe_id] if recipe_id else [])]
     first = subprocess.Popen(command, cwd=PROJECT_ROOT, env=bare, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True)
     second = subprocess.Popen([*command, "--definition-out", str(tmp_path / "definition.json")], cwd=PROJECT_ROOT,
@@ -291,7 +313,7 @@ def test_dry_run_is_byte_identical_across_processes_and_needs_no_credentials_or_
     assert first.returncode == 0, first_err
     assert second.returncode == 0, second_err
     assert "NETWORK LOOKUP" not in first_err + second_err
-    assert first_out == (tmp_path / "definition.json").read_text() == COMMITTED_DEFINITION.read_text()
+    assert first_out == (tmp_path / "definition.json").read_text() == COMMITTED[recipe_id].read_text()
     assert "no AWS call" in first_err
 
 
@@ -301,7 +323,7 @@ def test_images_follow_the_region():
     definition = json.loads(build_pipeline(Settings(region="us-west-2", role_arn=EXAMPLE.role_arn,
                                                     bucket=EXAMPLE.bucket)).definition)
     images = {step["Name"]: json.dumps(step["Arguments"]) for step in steps_by_name(definition).values()}
-    assert "176779409107.dkr.ecr.us-west-2.amazonaws.com/nova-fine-tune-repo:SM-TJ-SFT-latest" in images["FineTuneNovaLite"]
+    assert "176779409107.dkr.ecr.us-west-2.amazonaws.com/nova-fine-tune-repo:SM-TJ-SFT-latest" in images["FineTune"]
     assert "176779409107.dkr.ecr.us-west-2.amazonaws.com/nova-evaluation-repo" in images["GenerateBaseModelAnswers"]
     assert "246618743249.dkr.ecr.us-west-2.amazonaws.com/sagemaker-scikit-learn" in images["PrepareFinQAData"]
     assert "176779409107.dkr.ecr.us-west-2.amazonaws.com/nova-inference-repo" in images["RegisterModel"]
@@ -331,6 +353,79 @@ def test_prepared_outputs_are_keyed_by_what_determines_their_content(definition)
     assert parameters(outputs["train"]) == parameters(outputs["validation"]) == {
         "TrainingRecords", "MaxLength", "DataLocation"}
     assert parameters(outputs["recipe"]) == {"Epochs", "LearningRate", "LoraAlpha", "MaxLength", "GlobalBatchSize"}
+    assert all("nova_lite_1_0_g5_g6_12x_gpu_lora_sft" in outputs[name] for name in ("train", "eval", "recipe"))
     assert "Execution.PipelineExecutionId" in outputs["report"]
     base = json.dumps(steps_by_name(definition)["GenerateBaseModelAnswers"]["Arguments"])
-    assert parameters(base) == set() and "Outputs['eval']" in base and "Outputs['recipe']" not in base
+    # Only the machine it runs on, of all the parameters: a new learning rate leaves it cached.
+    assert parameters(base) == {"EvaluationInstanceType"} and "Outputs['eval']" in base
+    assert "Outputs['recipe']" not in base
+
+
+SFT_RECIPES = sorted(r for r, entry in catalog.TRAINING_RECIPES.items() if entry.method == "sft")
+
+
+@pytest.fixture(scope="module")
+def every_recipe_and_region():
+    """A definition per supported recipe and Nova region, built once for the tests below."""
+    from pipeline.definition import build_pipeline
+
+    return {(recipe_id, region): json.loads(build_pipeline(dataclasses.replace(
+        EXAMPLE, region=region, recipe=recipe_id)).definition) for recipe_id in SFT_RECIPES for region in REGIONS}
+
+
+@pytest.mark.parametrize("recipe_id", SFT_RECIPES)
+def test_every_recipe_builds_a_checked_definition_from_the_catalog(every_recipe_and_region, recipe_id):
+    chosen = catalog.recipe(recipe_id)
+    for region, account in REGIONS.items():
+        definition = every_recipe_and_region[(recipe_id, region)]
+        assert definition_problems(json.dumps(definition)) == []  # botocore's model of each job's API call
+        steps = steps_by_name(definition)
+        train = steps["FineTune"]["Arguments"]
+        assert train["AlgorithmSpecification"]["TrainingImage"] == chosen.image(region)
+        assert chosen.image(region).startswith(f"{account}.dkr.ecr.{region}.amazonaws.com/nova-fine-tune-repo:")
+        for name in ("GenerateFineTunedAnswers", "GenerateBaseModelAnswers"):
+            assert steps[name]["Arguments"]["AlgorithmSpecification"]["TrainingImage"] == \
+                f"{account}.dkr.ecr.{region}.amazonaws.com/nova-evaluation-repo:SM-TJ-Eval-V2-latest"
+        other_regions = set(REGIONS) - {region}
+        assert not any(other in json.dumps(definition) for other in other_regions)
+    definition = every_recipe_and_region[(recipe_id, "us-east-1")]
+    parameters = {p["Name"]: p for p in definition["Parameters"]}
+    assert parameters["TrainingInstanceType"]["EnumValues"] == list(chosen.instance_types)
+    assert parameters["TrainingInstanceType"]["DefaultValue"] == chosen.instance_types[0]
+    assert parameters["EvaluationInstanceType"]["EnumValues"] == list(chosen.evaluation.instance_types)
+    assert parameters["EvaluationInstanceType"]["DefaultValue"] in chosen.evaluation.instance_types
+    assert ("LoraAlpha" in parameters) is (chosen.peft == "lora")
+    for name, field in (("LearningRate", "learning_rate"), ("MaxLength", "max_length"),
+                        ("GlobalBatchSize", "global_batch_size")):
+        assert parameters[name]["DefaultValue"] == chosen.fields[field].default
+    steps = steps_by_name(definition)
+    replicas = chosen.fields["replicas"]
+    count = steps["FineTune"]["Arguments"]["ResourceConfig"]["InstanceCount"]
+    if len(replicas.enum) > 1:
+        assert parameters["Replicas"]["DefaultValue"] == replicas.default
+        assert count == {"Get": "Parameters.Replicas"}
+    else:
+        assert "Replicas" not in parameters and count == replicas.default
+    arguments = steps["PrepareFinQAData"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert arguments[arguments.index("--recipe") + 1] == recipe_id
+    checkpoint = steps["FindCheckpoint"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert checkpoint[checkpoint.index("--recipe") + 1] == recipe_id
+    register = steps["RegisterModel"]["Arguments"]["CustomerMetadataProperties"]
+    assert (register["recipe"], register["base_model"]) == (recipe_id, chosen.base_model)
+
+
+def test_nova_2_recipe_key_follows_the_records_its_max_steps_come_from(every_recipe_and_region):
+    steps = steps_by_name(every_recipe_and_region[(NOVA_2_RECIPE, "us-east-1")])
+    outputs = {o["OutputName"]: json.dumps(o["S3Output"]["S3Uri"]) for o in
+               steps["PrepareFinQAData"]["Arguments"]["ProcessingOutputConfig"]["Outputs"]}
+    assert set(re.findall(r"Parameters\.(\w+)", outputs["recipe"])) == {
+        "Epochs", "LearningRate", "LoraAlpha", "MaxLength", "GlobalBatchSize", "Replicas", "TrainingRecords",
+        "DataLocation"}
+
+
+def test_an_unknown_recipe_is_refused_before_the_sdk_loads(capsys):
+    from pipeline.upsert import main
+
+    assert main(["--dry-run", *EXAMPLE_FLAGS, "--recipe", "nova_lite_lora_sft"]) == 2
+    error = capsys.readouterr().err
+    assert "--recipe 'nova_lite_lora_sft' is not a Nova recipe" in error and "nova_lite_1_0_g5_g6_12x_gpu_lora_sft" in error

@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from pipeline.artifacts import PROJECT_ROOT, base_model_recipe_artifact, code_archive_bytes, code_artifact
+from steps.catalog import DEFAULT_RECIPE
 from steps.recipes import evaluation_recipe
 
 
@@ -49,7 +50,10 @@ def test_changed_code_gets_a_new_key(tmp_path):
 
 
 def test_base_model_recipe_artifact():
-    artifact = base_model_recipe_artifact("team/nova")
+    artifact = base_model_recipe_artifact("team/nova", DEFAULT_RECIPE)
     assert artifact.key == f"team/nova/recipes/{artifact.digest}/recipe.yaml"
-    assert yaml.safe_load(artifact.data) == evaluation_recipe()
-    assert base_model_recipe_artifact("team/nova") == artifact
+    assert yaml.safe_load(artifact.data) == evaluation_recipe(DEFAULT_RECIPE)
+    nova_2 = base_model_recipe_artifact("team/nova", "nova_lite_2_0_p5_gpu_lora_sft")
+    assert nova_2.key != artifact.key
+    assert yaml.safe_load(nova_2.data)["run"]["model_name_or_path"] == "nova-lite-2/prod"
+    assert base_model_recipe_artifact("team/nova", DEFAULT_RECIPE) == artifact

@@ -166,7 +166,7 @@ def chain(tmp_path_factory, shared_finqa):
     local = LocalPipeline(tmp_path_factory.mktemp("pipeline"), shared_finqa)
     prepared = local.run("PrepareFinQAData")
     assert prepared.returncode == 0, prepared.stderr
-    local.job_outputs["FineTuneNovaLite"] = _nova_job_output(
+    local.job_outputs["FineTune"] = _nova_job_output(
         local.root / "jobs" / "training", {"manifest.json": json.dumps({"checkpoint_s3_bucket": CHECKPOINT}).encode()})
     checkpoint = local.run("FindCheckpoint")
     assert checkpoint.returncode == 0, checkpoint.stderr
@@ -174,7 +174,7 @@ def chain(tmp_path_factory, shared_finqa):
 
 
 def test_prepare_writes_what_the_training_job_reads(chain):
-    train = STEPS["FineTuneNovaLite"]["Arguments"]
+    train = STEPS["FineTune"]["Arguments"]
     channels = {c["ChannelName"]: chain.source(c["DataSource"]["S3DataSource"]["S3Uri"])
                 for c in train["InputDataConfig"]}
     assert len(channels["train"].read_text().splitlines()) == 40
@@ -200,7 +200,7 @@ def test_checkpoint_step_writes_what_the_evaluation_job_reads(chain):
 
 def test_a_training_output_without_checkpoint_fails_the_step(tmp_path, shared_finqa, chain):
     local = LocalPipeline(tmp_path, shared_finqa)
-    local.job_outputs["FineTuneNovaLite"] = _nova_job_output(tmp_path / "jobs", {"manifest.json": b"{}"})
+    local.job_outputs["FineTune"] = _nova_job_output(tmp_path / "jobs", {"manifest.json": b"{}"})
     result = local.run("FindCheckpoint")
     assert result.returncode == 1 and "checkpoint_s3_bucket" in result.stderr
 

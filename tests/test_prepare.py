@@ -330,12 +330,20 @@ def test_jsonl_input_with_a_broken_line_counts_it(small, tmp_path):
     assert "train.jsonl line 5" in entry["problems"][0]
 
 
-@pytest.mark.parametrize("flag,value", [("--max-length", "1000"), ("--max-length", "16384"),
-                                        ("--max-train-records", "0"), ("--max-train-records", "ten")])
+@pytest.mark.parametrize("flag,value", [("--max-length", "ten"), ("--max-train-records", "0"),
+                                        ("--max-train-records", "ten")])
 def test_bad_options_are_usage_errors(sample_finqa, tmp_path, flag, value):
     result = run_prepare(sample_finqa, tmp_path, flag, value)
     assert result.returncode == 2
     assert flag in result.stderr
+    assert_no_outputs(tmp_path)
+
+
+@pytest.mark.parametrize("value", ["1000", "16384"])
+def test_a_max_length_the_recipe_does_not_take_is_refused_before_reading_data(sample_finqa, tmp_path, value):
+    result = run_prepare(sample_finqa, tmp_path, "--max-length", value)
+    assert result.returncode == 1
+    assert f"max_length (parameter MaxLength) {value} is not allowed" in result.stderr
     assert_no_outputs(tmp_path)
 
 

@@ -92,7 +92,7 @@ def test_change_summary_names_what_changed():
     after["Steps"][1]["Arguments"]["StoppingCondition"]["MaxRuntimeInSeconds"] = 500_000
     after["Steps"][-1]["Arguments"]["ElseSteps"][0]["Arguments"]["ErrorMessage"] = "too low"
     assert change_summary(before, json.dumps(after)) == [
-        "parameter added: Seed", "parameter changed: Epochs", "step changed: FineTuneNovaLite",
+        "parameter added: Seed", "parameter changed: Epochs", "step changed: FineTune",
         "step changed: AccuracyTooLow"]
 
 

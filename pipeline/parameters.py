@@ -1,0 +1,88 @@
+"""The pipeline's parameters, as Studio's form shows them: declared here, and only here.
+
+What a recipe allows decides the form: `TrainingInstanceType` and `EvaluationInstanceType`
+offer exactly the recipe's instance types (a drop-down), `LoraAlpha` exists for LoRA recipes
+only, `Replicas` where the recipe can run on more than one instance count, and every default
+is the recipe's own (from `steps.catalog`). Each recipe value reaches the preparation step,
+which checks it against AWS's allowed values before any GPU starts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from steps.catalog import TrainingRecipe
+from steps.recipes import DEFAULT_EPOCHS
+
+DEFAULT_ACCURACY_THRESHOLD = 0.5
+APPROVAL_STATUSES = ["PendingManualApproval", "Approved"]
+
+
+@dataclass(frozen=True)
+class Parameters:
+    data_location: object
+    train_records: object
+    eval_records: object
+    epochs: object
+    learning_rate: object
+    lora_alpha: object | None
+    max_length: object
+    global_batch_size: object
+    replicas: object | None
+    training_instance_type: object
+    evaluation_instance_type: object
+    accuracy_threshold: object
+    approval_status: object
+
+    @property
+    def all(self) -> list:
+        return [value for value in vars(self).values() if value is not None]
+
+    def recipe_flags(self) -> list[tuple[str, object]]:
+        """The preparation step's recipe flags (steps.recipes.add_recipe_arguments), with their values as text."""
+        flags = (("--epochs", self.epochs), ("--learning-rate", self.learning_rate), ("--lora-alpha", self.lora_alpha),
+                 ("--max-length", self.max_length), ("--global-batch-size", self.global_batch_size),
+                 ("--replicas", self.replicas))
+        return [(flag, value.to_string()) for flag, value in flags if value is not None]
+
+    def instance_count(self, recipe: TrainingRecipe):
+        """The training job's instance count: the recipe's replicas (a parameter where it may vary)."""
+        if self.replicas is not None:
+            return self.replicas
+        replicas = recipe.fields.get("replicas")
+        return replicas.default if replicas is not None else 1
+
+
+def evaluation_instance_default(recipe: TrainingRecipe) -> str:
+    """The training instance type when the evaluation recipe allows it (the workshop's g5.12xlarge for
+    the default recipe), else the evaluation recipe's first, as AWS lists them."""
+    allowed = recipe.evaluation.instance_types
+    return recipe.instance_types[0] if recipe.instance_types[0] in allowed else allowed[0]
+
+
+def declare(recipe: TrainingRecipe, default_data_location: str) -> Parameters:
+    from sagemaker.core.workflow import ParameterFloat, ParameterInteger, ParameterString
+
+    field = recipe.fields
+    replicas = field.get("replicas")
+    return Parameters(
+        data_location=ParameterString("DataLocation", default_value=default_data_location),
+        train_records=ParameterString("TrainingRecords", default_value="all"),
+        eval_records=ParameterString("EvaluationRecords", default_value="all"),
+        epochs=ParameterInteger("Epochs", default_value=field["max_epochs"].default if "max_epochs" in field
+                                else DEFAULT_EPOCHS),
+        learning_rate=ParameterFloat("LearningRate", default_value=float(field["learning_rate"].default)),
+        lora_alpha=ParameterInteger("LoraAlpha", default_value=field["lora_alpha"].default)
+        if "lora_alpha" in field else None,
+        max_length=ParameterInteger("MaxLength", default_value=field["max_length"].default),
+        global_batch_size=ParameterInteger("GlobalBatchSize", default_value=field["global_batch_size"].default),
+        replicas=ParameterInteger("Replicas", default_value=replicas.default)
+        if replicas is not None and replicas.enum is not None and len(replicas.enum) > 1 else None,
+        training_instance_type=ParameterString("TrainingInstanceType", default_value=recipe.instance_types[0],
+                                               enum_values=list(recipe.instance_types)),
+        evaluation_instance_type=ParameterString("EvaluationInstanceType",
+                                                 default_value=evaluation_instance_default(recipe),
+                                                 enum_values=list(recipe.evaluation.instance_types)),
+        accuracy_threshold=ParameterFloat("AccuracyThreshold", default_value=DEFAULT_ACCURACY_THRESHOLD),
+        approval_status=ParameterString("ModelApprovalStatus", default_value=APPROVAL_STATUSES[0],
+                                        enum_values=APPROVAL_STATUSES),
+    )
