@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from steps.catalog import DEFAULT_RECIPE, RecipeError, TrainingRecipe, recipe as catalog_recipe
+from steps.catalog import TrainingRecipe, recipe as catalog_recipe
 
 TABLES_DATE = "2026-12-02"
 
@@ -228,10 +228,9 @@ def _value(recipe: TrainingRecipe, rendered: Mapping[str, Any], name: str) -> An
 
 @dataclass(frozen=True)
 class JobPlan:
-    """What the estimate needs besides the data: the recipe and its rendered values, where the
+    """What the estimate needs besides the data and the rendered recipe: the recipe, where the
     jobs run, what they cost per hour, and the budget."""
     recipe: TrainingRecipe
-    rendered: Mapping[str, Any]
     instance_type: str
     evaluation_instance_type: str
     region: str | None
@@ -247,29 +246,29 @@ class JobPlan:
             raise EstimateError(f"--evaluation-instance-type {self.evaluation_instance_type}: "
                                 f"{self.recipe.evaluation.id} runs on {', '.join(self.recipe.evaluation.instance_types)}")
 
-    @property
-    def instance_count(self) -> int:
+    def instance_count(self, rendered: Mapping[str, Any]) -> int:
         """Nova recipes run one instance per replica."""
-        return int(_value(self.recipe, self.rendered, "replicas")) if "replicas" in self.recipe.fields else 1
+        return int(_value(self.recipe, rendered, "replicas")) if "replicas" in self.recipe.fields else 1
 
     def _training_price(self) -> Price:
         if self.training_price_per_hour is not None:
             return Price(self.training_price_per_hour, "--price-per-hour")
         return self.prices.price(self.region, self.instance_type)
 
-    def estimate(self, *, training_records: int, training_tokens: int, evaluation_records: int,
-                 evaluation_tokens: int) -> dict[str, Any]:
-        """The estimate as the data report holds it. Tokens are steps.finqa.prompts.estimate_tokens
-        counts of the records written: training records whole, evaluation records' prompts."""
-        recipe, count = self.recipe, self.instance_count
+    def estimate(self, rendered: Mapping[str, Any], *, training_records: int, training_tokens: int,
+                 evaluation_records: int, evaluation_tokens: int) -> dict[str, Any]:
+        """The estimate as the data report holds it, for the training recipe as rendered. Tokens
+        are steps.finqa.prompts.estimate_tokens counts of the records written: training records
+        whole, evaluation records' prompts."""
+        recipe, count = self.recipe, self.instance_count(rendered)
         if recipe.step_based:
-            max_steps = int(_value(recipe, self.rendered, "max_steps"))
-            batch = int(_value(recipe, self.rendered, "global_batch_size"))
+            max_steps = int(_value(recipe, rendered, "max_steps"))
+            batch = int(_value(recipe, rendered, "global_batch_size"))
             # Each step reads a global batch of records: the mean record, max_steps x batch times.
             processed = math.ceil(max_steps * batch * training_tokens / training_records)
             schedule: dict[str, Any] = {"max_steps": max_steps, "global_batch_size": batch}
         else:
-            epochs = int(_value(recipe, self.rendered, "max_epochs"))
+            epochs = int(_value(recipe, rendered, "max_epochs"))
             processed = epochs * training_tokens
             schedule = {"epochs": epochs}
         training = training_throughput(recipe, self.instance_type)
@@ -411,17 +410,14 @@ def add_estimate_arguments(parser: argparse.ArgumentParser) -> None:
                        help="the training instance's price, over any table")
 
 
-def plan_from_args(args: argparse.Namespace, rendered: Mapping[str, Any]) -> JobPlan:
-    """The JobPlan for steps.prepare's flags and the training recipe it rendered."""
-    try:
-        recipe = catalog_recipe(getattr(args, "recipe", None) or DEFAULT_RECIPE)
-    except RecipeError as error:
-        raise EstimateError(str(error)) from None
+def plan_from_args(args: argparse.Namespace) -> JobPlan:
+    """The JobPlan for steps.prepare's flags (--recipe among them)."""
+    recipe = catalog_recipe(args.recipe)
     instance_type = args.training_instance_type or recipe.instance_types[0]
     evaluation_types = recipe.evaluation.instance_types
     evaluation_type = args.evaluation_instance_type or (
         instance_type if instance_type in evaluation_types else evaluation_types[0])
     prices = PriceTable.with_file(args.price_table) if args.price_table else PriceTable()
-    return JobPlan(recipe=recipe, rendered=rendered, instance_type=instance_type,
+    return JobPlan(recipe=recipe, instance_type=instance_type,
                    evaluation_instance_type=evaluation_type, region=args.region or None, prices=prices,
                    training_price_per_hour=args.price_per_hour, max_training_cost=args.max_training_cost)

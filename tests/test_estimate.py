@@ -109,14 +109,14 @@ def test_aws_estimator_figures_become_tokens_per_second_per_instance():
 def plan(recipe_id: str, instance_type: str, **overrides) -> est.JobPlan:
     training = recipe(recipe_id)
     evaluation = overrides.pop("evaluation_instance_type", training.evaluation.instance_types[0])
-    return est.JobPlan(recipe=training, rendered=training.render({}), instance_type=instance_type,
-                       evaluation_instance_type=evaluation, region=overrides.pop("region", "us-east-1"),
-                       **overrides)
+    return est.JobPlan(recipe=training, instance_type=instance_type, evaluation_instance_type=evaluation,
+                       region=overrides.pop("region", "us-east-1"), **overrides)
 
 
 def test_lora_on_p5_is_the_workshops_g5_figure_scaled_by_compute_on_four_instances():
     job = plan("nova_lite_1_0_p5_p4d_gpu_lora_sft", "ml.p5.48xlarge")
-    estimate = job.estimate(training_records=1_000, training_tokens=1_824_700, evaluation_records=100,
+    estimate = job.estimate(job.recipe.render({}),
+                            training_records=1_000, training_tokens=1_824_700, evaluation_records=100,
                             evaluation_tokens=170_000)
     rate = 1_140 * (8 * 989) / (4 * 125)
     assert estimate["instance_count"] == 4
@@ -129,7 +129,8 @@ def test_lora_on_p5_is_the_workshops_g5_figure_scaled_by_compute_on_four_instanc
 
 def test_a_step_based_nova_2_recipe_counts_max_steps_global_batches_of_the_mean_record():
     job = plan("nova_lite_2_0_p5_gpu_lora_sft", "ml.p5.48xlarge")
-    estimate = job.estimate(training_records=1_000, training_tokens=1_824_700, evaluation_records=100,
+    estimate = job.estimate(job.recipe.render({}),
+                            training_records=1_000, training_tokens=1_824_700, evaluation_records=100,
                             evaluation_tokens=170_000)
     assert (estimate["max_steps"], estimate["global_batch_size"]) == (100, 32)
     assert estimate["training_tokens_processed"] == math.ceil(100 * 32 * 1_824.7)
@@ -138,7 +139,8 @@ def test_a_step_based_nova_2_recipe_counts_max_steps_global_batches_of_the_mean_
 
 def test_an_rft_recipe_has_no_figure_and_a_budget_cannot_pass_it():
     job = plan("nova_lite_v2_smtj_p5_p5en_gpu_lora_rft", "ml.p5.48xlarge", max_training_cost=100.0)
-    estimate = job.estimate(training_records=100, training_tokens=182_470, evaluation_records=100,
+    estimate = job.estimate(job.recipe.render({}),
+                            training_records=100, training_tokens=182_470, evaluation_records=100,
                             evaluation_tokens=170_000)
     assert estimate["training_hours"] is None and estimate["training_cost_usd"] is None
     with pytest.raises(est.BudgetError, match="cannot be priced: no throughput figure for RFT"):
@@ -147,7 +149,8 @@ def test_an_rft_recipe_has_no_figure_and_a_budget_cannot_pass_it():
 
 def test_a_region_without_a_sourced_price_says_so_and_a_price_can_be_given(tmp_path):
     job = plan("nova_lite_1_0_g5_g6_12x_gpu_lora_sft", G5, evaluation_instance_type=G5, region="us-west-2")
-    estimate = job.estimate(training_records=100, training_tokens=182_470, evaluation_records=100,
+    estimate = job.estimate(job.recipe.render({}),
+                            training_records=100, training_tokens=182_470, evaluation_records=100,
                             evaluation_tokens=170_000)
     assert estimate["training_cost_usd"] is None
     assert "no sourced price for ml.g5.12xlarge in us-west-2" in estimate["price_source"]
@@ -155,7 +158,8 @@ def test_a_region_without_a_sourced_price_says_so_and_a_price_can_be_given(tmp_p
     table.write_text(json.dumps({"source": "our negotiated rates, 2026-11", "prices": {"us-west-2": {G5: 5.0}}}))
     job = plan("nova_lite_1_0_g5_g6_12x_gpu_lora_sft", G5, evaluation_instance_type=G5, region="us-west-2",
                prices=est.PriceTable.with_file(table))
-    estimate = job.estimate(training_records=100, training_tokens=182_470, evaluation_records=100,
+    estimate = job.estimate(job.recipe.render({}),
+                            training_records=100, training_tokens=182_470, evaluation_records=100,
                             evaluation_tokens=170_000)
     assert estimate["training_cost_usd"] == round(1_950 / 3600 * 5.0, 2)
     assert estimate["price_source"] == f"our negotiated rates, 2026-11 (--price-table {table})"
