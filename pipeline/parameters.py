@@ -4,7 +4,8 @@ What a recipe allows decides the form: `TrainingInstanceType` and `EvaluationIns
 offer exactly the recipe's instance types (a drop-down), `LoraAlpha` exists for LoRA recipes
 only, `Replicas` where the recipe can run on more than one instance count, and every default
 is the recipe's own (from `steps.catalog`). Each recipe value reaches the preparation step,
-which checks it against AWS's allowed values before any GPU starts.
+which checks it against AWS's allowed values before any GPU starts, as it checks its cost
+estimate against `MaxTrainingCost`.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ class Parameters:
     replicas: object | None
     training_instance_type: object
     evaluation_instance_type: object
+    max_training_cost: object
     accuracy_threshold: object
     approval_status: object
 
@@ -50,13 +52,6 @@ class Parameters:
             return self.replicas
         replicas = recipe.fields.get("replicas")
         return replicas.default if replicas is not None else 1
-
-
-def evaluation_instance_default(recipe: TrainingRecipe) -> str:
-    """The training instance type when the evaluation recipe allows it (the workshop's g5.12xlarge for
-    the default recipe), else the evaluation recipe's first, as AWS lists them."""
-    allowed = recipe.evaluation.instance_types
-    return recipe.instance_types[0] if recipe.instance_types[0] in allowed else allowed[0]
 
 
 def declare(recipe: TrainingRecipe, default_data_location: str) -> Parameters:
@@ -80,8 +75,10 @@ def declare(recipe: TrainingRecipe, default_data_location: str) -> Parameters:
         training_instance_type=ParameterString("TrainingInstanceType", default_value=recipe.instance_types[0],
                                                enum_values=list(recipe.instance_types)),
         evaluation_instance_type=ParameterString("EvaluationInstanceType",
-                                                 default_value=evaluation_instance_default(recipe),
+                                                 default_value=recipe.evaluation_instance_default,
                                                  enum_values=list(recipe.evaluation.instance_types)),
+        # USD; text so that empty means no limit, as 0 does (steps.estimate.max_training_cost).
+        max_training_cost=ParameterString("MaxTrainingCost", default_value="0"),
         accuracy_threshold=ParameterFloat("AccuracyThreshold", default_value=DEFAULT_ACCURACY_THRESHOLD),
         approval_status=ParameterString("ModelApprovalStatus", default_value=APPROVAL_STATUSES[0],
                                         enum_values=APPROVAL_STATUSES),

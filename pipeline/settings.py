@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from steps.catalog import DEFAULT_RECIPE, RecipeError, recipe
+from steps.tracking import ENDPOINTS as MLFLOW_RESOURCE_TYPES, MLFLOW_ARN
 
 
 class SettingsError(ValueError):
@@ -45,6 +46,9 @@ _SPECS: tuple[_Spec, ...] = (
           "AWS's Nova recipe id (aws/sagemaker-hyperpod-recipes); see the README's table of supported recipes"),
     _Spec("bedrock_role_arn", "--bedrock-role-arn", ("NOVA_BEDROCK_ROLE_ARN",), None,
           "IAM role that Bedrock assumes to read the checkpoint when importing an approved model"),
+    _Spec("mlflow_tracking_arn", "--mlflow-tracking-arn", ("NOVA_MLFLOW_TRACKING_ARN",), None,
+          "SageMaker managed MLflow tracking server (or app) ARN the jobs and the scoring step log to; "
+          "unset, the pipeline has no MLflow"),
 )
 
 TAGS_ENV = "NOVA_TAGS"
@@ -66,6 +70,7 @@ class Settings:
     model_package_group: str = "nova-finqa"
     recipe: str = DEFAULT_RECIPE
     bedrock_role_arn: str = ""
+    mlflow_tracking_arn: str = ""
     tags: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     @property
@@ -129,6 +134,12 @@ class Settings:
                             ("--model-package-group", self.model_package_group)):
             if value and not _NAME.match(value):
                 problems.append(f"{flag} {value!r} must be 1-63 letters, digits or hyphens")
+        if self.mlflow_tracking_arn:
+            match = MLFLOW_ARN.match(self.mlflow_tracking_arn)
+            if not match or match.group(2) not in MLFLOW_RESOURCE_TYPES:
+                problems.append(f"--mlflow-tracking-arn {self.mlflow_tracking_arn!r} is not a SageMaker MLflow "
+                                "tracking server or app ARN "
+                                "(arn:aws:sagemaker:<region>:<12-digit account>:mlflow-tracking-server/<name>)")
         if self.recipe:
             try:
                 recipe(self.recipe)

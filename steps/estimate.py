@@ -162,6 +162,17 @@ PRICES_USD_PER_HOUR: dict[str, dict[str, float]] = {
 }
 
 
+# The estimate as the registered model package records it: text, since a package's metadata
+# values are text of letters, digits, spaces and _.:/=+-@ (botocore's CustomerMetadataProperties).
+REGISTRY_FIELDS = {
+    "estimated_training_hours": "training_hours",
+    "estimated_training_cost_usd": "training_cost_usd",
+    "estimated_evaluation_cost_usd": "evaluation_cost_usd",
+    "training_price_per_hour_usd": "price_per_hour_usd",
+    "evaluation_price_per_hour_usd": "evaluation_price_per_hour_usd",
+}
+
+
 class EstimateError(ValueError):
     """An estimate's input cannot be used; the message names it and the fix."""
 
@@ -316,6 +327,8 @@ class JobPlan:
             "tables_date": TABLES_DATE,
         }
         estimate["summary"] = summary(estimate)
+        estimate["registry"] = {key: "unknown" if estimate[source] is None else str(estimate[source])
+                                for key, source in REGISTRY_FIELDS.items()}
         return estimate
 
     def check_budget(self, estimate: Mapping[str, Any]) -> None:
@@ -400,8 +413,8 @@ def add_estimate_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--training-instance-type", default=None, metavar="TYPE",
                        help="the training job's instance type (default: the recipe's first)")
     group.add_argument("--evaluation-instance-type", default=None, metavar="TYPE",
-                       help="the evaluation jobs' instance type (default: the training one if the evaluation "
-                            "recipe runs there, else the evaluation recipe's first)")
+                       help="the evaluation jobs' instance type (default: the recipe's first training instance "
+                            "type if the evaluation recipe runs there, else the evaluation recipe's first)")
     group.add_argument("--region", default=os.environ.get("AWS_REGION"),
                        help="the region whose prices apply (default: $AWS_REGION)")
     group.add_argument("--price-table", type=Path, default=None, metavar="FILE",
@@ -414,9 +427,7 @@ def plan_from_args(args: argparse.Namespace) -> JobPlan:
     """The JobPlan for steps.prepare's flags (--recipe among them)."""
     recipe = catalog_recipe(args.recipe)
     instance_type = args.training_instance_type or recipe.instance_types[0]
-    evaluation_types = recipe.evaluation.instance_types
-    evaluation_type = args.evaluation_instance_type or (
-        instance_type if instance_type in evaluation_types else evaluation_types[0])
+    evaluation_type = args.evaluation_instance_type or recipe.evaluation_instance_default
     prices = PriceTable.with_file(args.price_table) if args.price_table else PriceTable()
     return JobPlan(recipe=recipe, instance_type=instance_type,
                    evaluation_instance_type=evaluation_type, region=args.region or None, prices=prices,

@@ -43,6 +43,7 @@ from steps.finqa.nova import (
     gen_qa_record,
 )
 from steps.estimate import BudgetError, EstimateError, JobPlan, add_estimate_arguments, plan_from_args
+from steps.tracking import TrackingError, add_recipe_tracking_arguments, recipe_tracking_from_args, set_recipe_fields
 from steps.finqa.prompts import SYSTEM_PROMPT, SanitiseCounts, estimate_tokens, render_question, render_target, sanitise
 from steps.finqa.records import FinQAFileError, FinQARecord, RecordError, load_records
 from steps.catalog import DEFAULT_RECIPE, RecipeError, recipe
@@ -278,12 +279,14 @@ def _cycle_collector_paused() -> Iterator[None]:
 def prepare(input_dir: Path, output_dir: Path, *, max_train_records: int | None = None,
             max_eval_records: int | None = None, seed: int = DEFAULT_SEED, strict: bool = False,
             recipe_id: str = DEFAULT_RECIPE, epochs: int | None = None,
-            recipe_values: dict[str, Any] | None = None, plan: JobPlan | None = None) -> dict[str, Any]:
+            recipe_values: dict[str, Any] | None = None, plan: JobPlan | None = None,
+            mlflow: tuple[str, str] | None = None) -> dict[str, Any]:
     """Write the Nova data, the report and the training recipe, all or nothing; return the report.
 
     The recipe is AWS's `recipe_id` with `recipe_values` (recipe fields) and `epochs`; with
     `epochs` None no recipe is written. With a plan as well, the report holds the jobs' cost
-    estimate, and an estimate over the plan's budget writes nothing. Raises PrepareError,
+    estimate, and an estimate over the plan's budget writes nothing; `mlflow` (tracking URI,
+    experiment) fills the recipe's MLflow fields. Raises PrepareError,
     NovaDataError, RecipeError or BudgetError.
     """
     chosen = recipe(recipe_id)
@@ -327,6 +330,8 @@ def prepare(input_dir: Path, output_dir: Path, *, max_train_records: int | None 
     if epochs is not None:
         fields, report["recipe"] = training_values(chosen, epochs=epochs, train_records=written, **values)
         rendered = chosen.render(fields, name=RUN_NAME)
+        if mlflow is not None:
+            set_recipe_fields(rendered, *mlflow)
         outputs[RECIPE_FILE] = [recipe_yaml(rendered)]
         if plan is not None:
             report["estimate"] = plan.estimate(
@@ -387,6 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="fail on the first bad record instead of skipping and counting it")
     add_recipe_arguments(parser)
     add_estimate_arguments(parser)
+    add_recipe_tracking_arguments(parser)
     return parser
 
 
@@ -398,8 +404,9 @@ def main(argv: list[str] | None = None) -> int:
         plan = plan_from_args(args)
         report = prepare(args.input_dir, args.output_dir, max_train_records=args.max_train_records,
                          max_eval_records=args.max_eval_records, seed=args.seed, strict=args.strict,
-                         recipe_id=args.recipe, epochs=args.epochs, recipe_values=values, plan=plan)
-    except (PrepareError, NovaDataError, RecipeError, EstimateError, BudgetError) as error:
+                         recipe_id=args.recipe, epochs=args.epochs, recipe_values=values, plan=plan,
+                         mlflow=recipe_tracking_from_args(args))
+    except (PrepareError, NovaDataError, RecipeError, EstimateError, BudgetError, TrackingError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     for name, split in report["splits"].items():

@@ -172,6 +172,33 @@ def scores_and_cost(evaluation: Mapping[str, Any], data_report: Mapping[str, Any
     return {key: float(value) for key, value in metrics.items() if math.isfinite(float(value))}, tags
 
 
+def set_recipe_fields(rendered: dict[str, Any], tracking_uri: str, experiment: str) -> None:
+    """Point a rendered Nova recipe's own MLflow fields at the server: AWS's recipes (Nova 1.0 and
+    2.0) carry `run.mlflow_tracking_uri` ("Required for MLFlow") and `run.mlflow_experiment_name`.
+    `run.mlflow_run_name` keeps AWS's value: the job's MlflowConfig names the run after the
+    execution, and a per-execution value here would make the recipe differ on every execution."""
+    run = rendered.get("run", {})
+    for field, value in (("mlflow_tracking_uri", tracking_uri), ("mlflow_experiment_name", experiment)):
+        if field in run:
+            run[field] = value
+
+
+def add_recipe_tracking_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("MLflow fields of the training recipe (both, or neither)")
+    group.add_argument("--mlflow-tracking-uri", default=None, metavar="URI",
+                       help="the SageMaker MLflow ARN the training job logs to")
+    group.add_argument("--mlflow-experiment", default=None, metavar="NAME", help="the pipeline's name")
+
+
+def recipe_tracking_from_args(args: argparse.Namespace) -> tuple[str, str] | None:
+    if bool(args.mlflow_tracking_uri) != bool(args.mlflow_experiment):
+        raise TrackingError("--mlflow-tracking-uri and --mlflow-experiment go together")
+    if not args.mlflow_tracking_uri:
+        return None
+    MlflowServer.parse(args.mlflow_tracking_uri)
+    return args.mlflow_tracking_uri, args.mlflow_experiment
+
+
 def _billable(text: str) -> tuple[str, int]:
     job, separator, seconds = text.partition("=")
     if not separator or job not in BILLED_JOBS:
