@@ -123,6 +123,7 @@ def main() -> None:
               f"(reading eval data and predictions {statistics.median(reading):.3f} s, "
               f"scoring {statistics.median(scoring):.3f} s; CPU time {statistics.median(cpu):.3f} s); target < 0.5 s")
         print(f"  execution_accuracy {metrics['execution_accuracy']['value']:.3f}, "
+              f"lenient_execution_accuracy {metrics['lenient_execution_accuracy']['value']:.3f}, "
               f"answer_accuracy {metrics['answer_accuracy']['value']:.3f} (mixed shapes, by design)")
         common = ["--eval-data", str(eval_dir), "--output-dir", str(work / "out")]
         print(f"CLI, jsonl (fresh process, start-up included): {cli_seconds('--predictions', str(predictions), *common):.3f} s")

@@ -5,13 +5,16 @@
 
 From the Model Registry it lists every version in the group and takes its accuracy from
 the package metadata (`accuracy`), else from the evaluation.json its ModelQuality statistics
-point at; the training-set size from `train_records`; the base model's figure from
-`baseline_accuracy`, else from evaluation.json's baseline. `--from-files` reads local
-evaluation.json files (or folders holding one) instead, so it works offline; prefix a path
-with its training-set size (`100=runs/small/evaluation.json`).
+point at; the training-set size from `train_records` and the recipe from `epochs`,
+`learning_rate` and `lora_alpha`; the base model's figure from `baseline_accuracy`, else
+from evaluation.json's baseline. `--from-files` reads local evaluation.json files instead,
+so it works offline: a PATH is a run's evaluation.json, a folder holding one, or a folder of
+runs (every evaluation.json below it, each a run); a folder with none is refused. Prefix a
+single run with its training-set size (`100=runs/small/evaluation.json`).
 
 Writes DIR/accuracy_report.md (a Markdown table) and DIR/accuracy_by_training_size.png (a bar
-chart). A version without metrics is listed as "no metrics" with the reason.
+chart, each fine-tuned bar labelled by its training-set size and recipe). A version without
+metrics is listed as "no metrics" with the reason.
 """
 from __future__ import annotations
 
@@ -34,6 +37,10 @@ CHART_NAME = "accuracy_by_training_size.png"
 CHART_SIZE_INCHES = (8.0, 4.5)
 CHART_DPI = 100
 DEFAULT_OUTPUT_DIR = Path("out/report")
+EVALUATION_FILE = "evaluation.json"
+MIN_BAR_PERCENT = 0.8
+"""A bar of 0% would be no bar at all, as if the figure were missing: it is drawn this high
+(in percentage points), still labelled with its true value."""
 
 
 class ReportInputError(ValueError):
@@ -51,6 +58,8 @@ class Result:
     approval: str = ""
     training_job: str = ""
     note: str = ""
+    recipe: str = ""
+    """The training recipe's values, such as "2 epochs, lr 1e-05, alpha 128", when known."""
 
 
 def _number(value: Any, what: str) -> float:
@@ -115,7 +124,8 @@ def result_from_package(package: dict, s3) -> Result:
     metadata = package.get("CustomerMetadataProperties") or {}
     label = f"v{package.get('ModelPackageVersion', '?')}"
     base = Result(label=label, train_records=None, accuracy=None,
-                  approval=package.get("ModelApprovalStatus", ""), training_job=metadata.get("training_job", ""))
+                  approval=package.get("ModelApprovalStatus", ""), training_job=metadata.get("training_job", ""),
+                  recipe=recipe_label(metadata))
     try:
         base = replace(base, train_records=_records(metadata.get("train_records"), f"{label} train_records"))
         figures: dict[str, Any] = {}
@@ -139,6 +149,13 @@ def result_from_package(package: dict, s3) -> Result:
         return replace(base, note=f"no metrics: {error}")
 
 
+def recipe_label(metadata: dict) -> str:
+    """The recipe values a registered version carries in its metadata, in a few words."""
+    parts = [(metadata.get("epochs"), "{} epochs"), (metadata.get("learning_rate"), "lr {}"),
+             (metadata.get("lora_alpha"), "alpha {}")]
+    return ", ".join(template.format(value) for value, template in parts if value not in (None, ""))
+
+
 def results_from_registry(sagemaker, s3, group: str) -> list[Result]:
     results = []
     paginator = sagemaker.get_paginator("list_model_packages")
@@ -150,16 +167,12 @@ def results_from_registry(sagemaker, s3, group: str) -> list[Result]:
 
 
 def results_from_files(specs: list[str]) -> list[Result]:
+    """One result per run, named by its place in the list ("run 1"), never by its folder;
+    the file it came from is in its note."""
+    runs = [run for spec in specs for run in _runs(spec)]
     results = []
-    for spec in specs:
-        size_text, sep, path_text = spec.partition("=")
-        if not sep:
-            size_text, path_text = "", spec
-        path = Path(path_text)
-        if path.is_dir():
-            path = path / "evaluation.json"
-        label = path.parent.name or path.name
-        train_records = _records(size_text, f"--from-files {spec!r}: the part before '='")
+    for number, (train_records, path) in enumerate(runs, start=1):
+        label = f"run {number}"
         try:
             evaluation = json.loads(path.read_text(encoding="utf-8"))
             figures = figures_from_evaluation(evaluation, str(path))
@@ -167,8 +180,29 @@ def results_from_files(specs: list[str]) -> list[Result]:
             results.append(Result(label, train_records, None, note=f"no metrics: {error}"))
             continue
         results.append(Result(label, train_records, figures["accuracy"], figures["baseline"],
-                              figures["metric"], figures["scored"]))
+                              figures["metric"], figures["scored"], note=f"from {path}"))
     return results
+
+
+def _runs(spec: str) -> list[tuple[int | None, Path]]:
+    """The (training-set size, evaluation.json) of each run a --from-files argument names."""
+    size_text, sep, path_text = spec.partition("=")
+    if not sep:
+        size_text, path_text = "", spec
+    train_records = _records(size_text, f"--from-files {spec!r}: the part before '='")
+    path = Path(path_text)
+    if not path.is_dir():
+        return [(train_records, path)]
+    if (path / EVALUATION_FILE).is_file():
+        return [(train_records, path / EVALUATION_FILE)]
+    found = sorted(path.rglob(EVALUATION_FILE))
+    if not found:
+        raise ReportInputError(f"--from-files {spec!r}: the folder holds no {EVALUATION_FILE}; pass a run's "
+                               f"{EVALUATION_FILE}, the folder holding it, or a folder of such runs")
+    if train_records is not None and len(found) > 1:
+        raise ReportInputError(f"--from-files {spec!r}: {len(found)} runs in the folder and one training-set size; "
+                               f"give each run its own RECORDS=PATH")
+    return [(train_records, run) for run in found]
 
 
 def _percent(value: float | None) -> str:
@@ -216,16 +250,21 @@ def render_markdown(results: list[Result], source: str, chart_written: bool) -> 
 
 def chart_bars(results: list[Result]) -> list[tuple[str, float, bool]]:
     """(label, accuracy, is_base) for every bar: the base model first, then the fine-tuned
-    versions by training-set size (unknown sizes last)."""
+    versions by training-set size (unknown sizes last), each labelled by its size and recipe;
+    versions alike in both are told apart by their names in the table."""
     bars = []
     base = base_model_result(results)
     if base is not None:
         bars.append(("Base\nNova Lite", base.accuracy, True))
     tuned = [r for r in results if r.accuracy is not None]
     tuned.sort(key=lambda r: (r.train_records is None, r.train_records or 0))
-    for r in tuned:
-        size = "size unknown" if r.train_records is None else f"{r.train_records:,} records"
-        bars.append((f"{r.label}\n{size}", r.accuracy, False))
+    # one recipe value a line: side by side, bars are too narrow for the whole recipe
+    labels = ["\n".join(filter(None, ["size unknown" if r.train_records is None else f"{r.train_records:,} records",
+                                       *r.recipe.split(", ")])) for r in tuned]
+    for r, label in zip(tuned, labels):
+        if labels.count(label) > 1:
+            label += f"\n({r.label})"
+        bars.append((label, r.accuracy, False))
     return bars
 
 
@@ -242,9 +281,9 @@ def write_chart(results: list[Result], path: Path) -> bool:
         positions = range(len(bars))
         values = [value * 100 for _, value, _ in bars]
         colours = ["#9e9e9e" if is_base else "#1f77b4" for _, _, is_base in bars]
-        drawn = axes.bar(positions, values, color=colours)
+        drawn = axes.bar(positions, [max(v, MIN_BAR_PERCENT) for v in values], color=colours)
         axes.bar_label(drawn, labels=[f"{v:.1f}%" for v in values], padding=2)
-        axes.set_xticks(list(positions), [label for label, _, _ in bars])
+        axes.set_xticks(list(positions), [label for label, _, _ in bars], fontsize=8)
         axes.set_ylim(0, 100)
         axes.set_ylabel("accuracy on FinQA test (%)")
         axes.set_title("Base Nova Lite vs fine-tuned, by training-set size")
@@ -273,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR,
                         help=f"where to write {REPORT_NAME} and {CHART_NAME} (default {DEFAULT_OUTPUT_DIR})")
     parser.add_argument("--from-files", nargs="+", metavar="[RECORDS=]PATH",
-                        help="local evaluation.json files or folders instead of the Model Registry")
+                        help="local evaluation.json files, run folders or folders of runs instead of the Model Registry")
     add_settings_arguments(parser)
     return parser
 

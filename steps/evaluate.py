@@ -15,11 +15,14 @@
 Writes OUT/evaluation.json and OUT/per_record.jsonl; with the MLflow flags, logs the scores,
 the data report's estimate and the jobs' cost to the execution's run (steps/tracking.py).
 
-Metrics (both always reported; the denominator is every eval record, so a record with no
+Metrics (all always reported; the denominator is every eval record, so a record with no
 prediction counts as wrong, never as skipped):
-- execution_accuracy: the `Program:` line is executed with FinQA's operations and
-  compared with exe_ans as FinQA does (steps/finqa/program.py). The default primary
+- execution_accuracy: FinQA's verdict on the `Program:` line, exactly as FinQA's own
+  evaluate.py gives it (steps/finqa/program.py, `execute_as_finqa`). The default primary
   metric: it is FinQA's official measure and leaves nothing to interpretation.
+- lenient_execution_accuracy: correct where execution_accuracy is, and also where the
+  program is right once read with the extensions listed in steps/finqa/program.py (case,
+  spacing, nesting, markdown and a trailing full stop, retyped row names).
 - answer_accuracy: the `Answer:` line, or the final answer of free text, compared with
   the gold within a relative tolerance (steps/finqa/answers.py).
 `metrics.accuracy.value` repeats the primary metric: the pipeline's gate reads that path.
@@ -46,19 +49,20 @@ import tarfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from steps.archives import ArchiveError, members_named
 from steps.finqa.answers import DEFAULT_TOLERANCE, Gold, Number, answer_matches, extract_answer, read_generation
 from steps.finqa.program import (
     EXE_ANS_DECIMALS,
-    EXE_FLOAT_NOISE,
     MAX_MAGNITUDE,
     MAX_PROGRAM_CHARS,
     MAX_STEPS,
+    MAX_TEXT_RESULT,
     ProgramError,
     Value,
-    execute_program,
+    execute_as_finqa,
+    execute_leniently,
     matches_exe_ans,
 )
 from steps.finqa.records import RecordError, parse_exe_ans
@@ -67,8 +71,9 @@ from steps.tracking import TrackingError, add_tracking_arguments, log_from_args,
 PREDICTIONS_FILE = "inference_output.jsonl"
 EVAL_FILE = "gen_qa.jsonl"
 EXECUTION = "execution_accuracy"
+LENIENT_EXECUTION = "lenient_execution_accuracy"
 ANSWER = "answer_accuracy"
-METRICS = (EXECUTION, ANSWER)
+METRICS = (EXECUTION, LENIENT_EXECUTION, ANSWER)
 MAX_MEMBER_BYTES = 1 << 30
 """An inference_output.jsonl for FinQA's 1,147 test records is a few MB."""
 MAX_REPORTED_PROBLEMS = 20
@@ -394,12 +399,14 @@ def score_record(record: EvalRecord, generation: Optional[str], tolerance: float
     }
     if generation is None:
         result["prediction"] = None
-        result[EXECUTION] = {"verdict": MISSING}
-        result[ANSWER] = {"verdict": MISSING}
+        for name in METRICS:
+            result[name] = {"verdict": MISSING}
         return result
     parsed = read_generation(generation)
     result["prediction"] = {"program": parsed.program, "answer_source": parsed.answer_source, "generation": generation}
-    result[EXECUTION] = _execution_verdict(parsed.program, record)
+    result[EXECUTION] = _execution_verdict(parsed.program, record, execute_as_finqa)
+    result[LENIENT_EXECUTION] = (result[EXECUTION] if result[EXECUTION]["verdict"] == CORRECT
+                                 else _execution_verdict(parsed.program, record, execute_leniently))
     answer = extract_answer(parsed, gold.exe_ans)
     if answer is None:
         result[ANSWER] = {"verdict": UNPARSEABLE, "reason": "no number" if not isinstance(gold.exe_ans, str) else "no yes/no"}
@@ -411,15 +418,17 @@ def score_record(record: EvalRecord, generation: Optional[str], tolerance: float
     return result
 
 
-def _execution_verdict(program: Optional[str], record: EvalRecord) -> dict:
+def _execution_verdict(program: Optional[str], record: EvalRecord, execute: Callable[..., Value]) -> dict:
     if not program:
         return {"verdict": UNPARSEABLE, "reason": "no Program: line"}
     try:
-        value = execute_program(program, record.table)
+        value = execute(program, record.table)
     except ProgramError as error:
         return {"verdict": UNPARSEABLE, "reason": error.reason, "detail": str(error)}
     verdict = CORRECT if matches_exe_ans(value, record.exe_ans) else WRONG
-    return {"verdict": verdict, "value": value}
+    # FinQA's arithmetic can end in inf or nan, which JSON cannot hold as numbers
+    shown = value if isinstance(value, str) or math.isfinite(value) else str(value)
+    return {"verdict": verdict, "value": shown}
 
 
 def score_predictions(records: Sequence[EvalRecord], predictions: PredictionSet, tolerance: float) -> tuple[list, dict]:
@@ -517,15 +526,24 @@ def tolerance_rules(tolerance: float) -> dict:
         "answer_relative": tolerance,
         "answer_rule": (
             "right when some reading of the answer (its value; also value/100 and value*100, as FinQA "
-            "mixes fractions and percentages) is within answer_relative of exe_ans or of the human "
-            "answer's number (also /100 when it is a percentage); the sign counts; a yes/no answer must be "
-            "the word of exe_ans or of the human answer"),
+            "mixes fractions and percentages; also multiplied out by a scale word after it, such as "
+            "million) is within answer_relative of exe_ans or of the human answer's number (also /100 "
+            "when it is a percentage, multiplied out by its scale word), in exact decimal arithmetic; "
+            "the sign counts; a yes/no answer must be the word of exe_ans or of the human answer"),
         "execution_decimals": EXE_ANS_DECIMALS,
-        "execution_float_noise_relative": EXE_FLOAT_NOISE,
         "execution_rule": (
-            "FinQA's round(value, 5) == exe_ans, also accepted when |value - exe_ans| <= 0.5e-5 + "
-            "execution_float_noise_relative * max(1, |exe_ans|); greater() gives yes/no, compared as words"),
-        "program_limits": {"max_characters": MAX_PROGRAM_CHARS, "max_steps": MAX_STEPS, "max_magnitude": MAX_MAGNITUDE},
+            "FinQA's verdict exactly (its evaluate.py: program_tokenization, eval_program, str_to_num, "
+            "process_row): the Program: line is tokenized on ', ', must be a list of op(arg1, arg2) steps "
+            "with FinQA's ten operation names, and its result rounded to execution_decimals places must "
+            "equal exe_ans; greater() gives yes/no, compared as words"),
+        "execution_max_text_result": MAX_TEXT_RESULT,
+        "lenient_execution_rule": (
+            "correct when execution_rule says so; otherwise the program is read leniently (markdown and a "
+            "trailing full stop dropped, operation names in any case, any spacing, nested calls, row names "
+            "matched ignoring case and repeated spaces, row names with commas or parentheses; "
+            "steps/finqa/program.py lists each) and compared as FinQA compares"),
+        "lenient_program_limits": {"max_characters": MAX_PROGRAM_CHARS, "max_steps": MAX_STEPS,
+                                   "max_magnitude": MAX_MAGNITUDE},
     }
 
 

@@ -1,6 +1,8 @@
 """Reading answers in the shapes real models write, and the tolerance rules, with verdicts."""
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from steps.finqa.answers import (
@@ -66,7 +68,11 @@ AMOUNT_GOLD = Gold.of(1234.5, "$ 1234.5 million")
     ("Answer: approximately $1,234.5 million", 1234.5, True),
     ("The total is US$ 1,234.5m... so the answer is $1,234.5 million.", 1234.5, True),
     ("Answer: 1234.50", 1234.5, True),
-    ("Answer: $ 1.2345 billion", 1.2345, False),  # amounts are in the report's units
+    ("Answer: $ 1.2345 billion", 1.2345, True),  # the human answer's 1234.5 million, multiplied out
+    ("Answer: $ 1.2345", 1.2345, False),  # without its scale word a different amount
+    ("Answer: 1,234,500,000", 1234500000.0, True),
+    ("Answer: 1234.5 thousand", 1234.5, True),  # as written, the report's units
+    ("Answer: 1.2345 million", 1.2345, False),
     ("Answer: (1,234.5)", -1234.5, False),  # accounting negative
     ("Answer: -$1,234.5", -1234.5, False),
     ("From 2018-2019 the total was 1234.5", 1234.5, True),  # a range's hyphen is no minus sign
@@ -123,9 +129,10 @@ def test_tolerance_is_relative_and_set_by_the_caller():
     assert verdict("Answer: 2.1%", Gold.of(0.0213, "2.13%"), tolerance=0.02) == (2.1, True)
 
 
-def test_program_line_is_read_without_markdown():
+def test_program_line_is_read_as_written_after_its_label():
+    # the label's markdown is the label's; what follows is FinQA's to judge, full stop included
     generation = read_generation("**Program:** `subtract(5829, 5735), divide(#0, 5735)`.\n**Answer:** 1.6%")
-    assert generation.program == "subtract(5829, 5735), divide(#0, 5735)"
+    assert generation.program == "subtract(5829, 5735), divide(#0, 5735)`."
     assert generation.answer_source == "answer_line"
     assert read_generation("Answer: 5").program is None
     one_line = read_generation("Program: divide(114400, 329500) **Answer:** 34.7%")
@@ -139,17 +146,22 @@ def test_hostile_generations_are_read_quickly_and_safely():
     for hostile in ("\n" * 100_000, "<think>" * 10_000, "- " * 50_000, "Program: " * 10_000, "5 % " * 20_000):
         read_generation(hostile)  # linear-time expressions: each returns at once
     assert verdict("9" * 5000) == (None, False)  # beyond a float: not a number
+    assert verdict("Answer: 0." + "3" * 500) == (None, False)  # more digits than any answer has
+    assert verdict("\\boxed{" * 20_000) == (None, False)  # never closed
+    assert verdict("\\boxed{" * 5_000 + "34.7%" + "}" * 5_000) == (34.7, True)
     assert verdict("Answer: " + "9" * 400) == (None, False)
     assert verdict(None) == (None, False)
 
 
 def test_parse_number():
-    assert parse_number("approximately $1,234.5 million") == Number(1234.5, False, "$1,234.5 million")
+    assert parse_number("approximately $1,234.5 million") == Number(
+        Decimal("1234.5"), False, "$1,234.5 million", scale=10 ** 6)
     assert parse_number("in 2019").year and not parse_number("2019").year and not parse_number("in $2019").year
     assert parse_number("-12034 ( 12034 )").value == -12034.0
-    assert parse_number("34.72 %") == Number(34.72, True, "34.72 %")
+    assert parse_number("34.72 %") == Number(Decimal("34.72"), True, "34.72 %")
     assert parse_number("no number here") is None
     assert parse_number("1,2345").value == 2345.0  # not a thousands group: the digits after the comma
+    assert parse_number("(12345678901234567890123456789.5)").exact == Decimal("-12345678901234567890123456789.5")
 
 
 def test_every_shared_human_answer_scores_right(shared_finqa):
@@ -157,3 +169,47 @@ def test_every_shared_human_answer_scores_right(shared_finqa):
         for record in load_records([shared_finqa / name]).records:
             gold = Gold.of(record.exe_ans, record.answer)
             assert verdict(f"Answer: {record.final_answer}", gold)[1], record.id
+
+
+def test_a_scale_word_after_the_final_answer_multiplies_it_out(shared_finqa):
+    # a real test record: the average impact on dva, gold exe_ans 35000000, human answer "35000000"
+    record = next(r for r in load_records([shared_finqa / "test_100.json"]).records if r.id == "JPM/2008/page_117.pdf-1")
+    gold = Gold.of(record.exe_ans, record.answer)
+    assert (record.exe_ans, record.answer) == (35000000.0, "35000000")
+    assert verdict("The average is (32 + 38) / 2 = 35 basis points of $1 million: \\boxed{35} million dollars", gold) == (
+        35.0, True)
+    assert verdict("Answer: $35 million", gold) == (35.0, True)
+    assert verdict("Answer: 35 mm", gold) == (35.0, True)
+    assert verdict("Answer: 0.035 billion", gold) == (0.035, True)
+    assert verdict("Answer: 35 thousand", gold) == (35.0, False)  # another amount
+    assert verdict("Answer: 35", gold) == (35.0, False)  # no unit: 35, not 35 million
+    # the hundredfold readings are for fractions and percentages, not for scaled amounts
+    assert verdict("Answer: 3.5 billion", gold) == (3.5, False)
+
+
+@pytest.mark.parametrize("generation, gold, right", [
+    # exactly 1% away: right, whichever side float rounding puts 0.3535 - 0.35 on
+    ("Answer: 35.35%", Gold.of(0.35, "35%"), True),
+    ("Answer: 0.3535", Gold.of(0.35, ""), True),
+    ("Answer: 1.01", Gold.of(1.0, ""), True),
+    ("Answer: 0.99", Gold.of(1.0, ""), True),
+    ("Answer: 30.3", Gold.of(30.0, ""), True),
+    ("Answer: 0.707", Gold.of(0.7, ""), True),
+    # a hair beyond 1%: wrong
+    ("Answer: 1.0101", Gold.of(1.0, ""), False),
+    ("Answer: 35.3501%", Gold.of(0.35, "35%"), False),
+])
+def test_a_verdict_at_the_tolerance_is_decided_exactly(generation, gold, right):
+    assert verdict(generation, gold)[1] is right
+
+
+@pytest.mark.parametrize("generation, parsed", [
+    ("First guess \\boxed{12}. Checking again, the share is \\boxed{34.7\\%}", 34.7),
+    ("\\boxed{12} then \\boxed{\\text{34.7}\\%}", 34.7),  # braces inside the last box
+    ("\\boxed{\\textbf{0.347}}", 0.347),
+    ("Answer: \\boxed{12}, no: \\boxed{34.7%}", 34.7),  # several boxes on the answer line
+    ("<think>\\boxed{34.7%}</think> The answer is \\boxed{12%}", 12.0),  # reasoning does not count
+    ("\\boxed{12} and an unclosed \\boxed{34.7", 12.0),
+])
+def test_the_last_box_is_the_answer(generation, parsed):
+    assert verdict(generation)[0] == parsed

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import sys
 import tarfile
@@ -69,12 +70,13 @@ def test_gold_programs_and_answers_score_100_percent(tmp_path, eval_dir, gen_qa)
     evaluation, per_record = scored(predictions, eval_dir, tmp_path / "out")
     metrics = evaluation["metrics"]
     assert metrics["accuracy"] == {"value": 1.0, "metric": "execution_accuracy"}
-    for name in ("execution_accuracy", "answer_accuracy"):
+    for name in ("execution_accuracy", "lenient_execution_accuracy", "answer_accuracy"):
         assert metrics[name] == {"value": 1.0, "correct": 100, "wrong": 0, "unparseable": 0, "missing": 0,
                                  "scored": 100, "total": 100}
     assert evaluation["counts"]["eval_records"] == evaluation["counts"]["matched_by_metadata"] == 100
     assert [r["id"] for r in per_record] == [json.loads(e["metadata"])["id"] for e in gen_qa]
-    assert all(r["execution_accuracy"]["verdict"] == r["answer_accuracy"]["verdict"] == "correct" for r in per_record)
+    assert all(r["execution_accuracy"]["verdict"] == r["lenient_execution_accuracy"]["verdict"]
+               == r["answer_accuracy"]["verdict"] == "correct" for r in per_record)
     first = per_record[0]
     assert first["prediction"]["program"] == first["gold"]["program"]
     assert first["prediction"]["generation"] == gen_qa[0]["response"]
@@ -90,7 +92,9 @@ def test_the_project_sample_scores_100_percent_from_an_archive(tmp_path, sample_
     archive = nova_archive(tmp_path / "output.tar.gz", jsonl(nova_line(e, e["response"]) for e in examples))
     evaluation, _ = scored(archive, tmp_path / "prepared" / "eval", tmp_path / "out")
     assert evaluation["counts"]["eval_records"] == len(examples) == 10
-    assert evaluation["metrics"]["execution_accuracy"]["value"] == evaluation["metrics"]["answer_accuracy"]["value"] == 1.0
+    metrics = evaluation["metrics"]
+    assert metrics["execution_accuracy"]["value"] == metrics["lenient_execution_accuracy"]["value"] == 1.0
+    assert metrics["answer_accuracy"]["value"] == 1.0
 
 
 def test_metrics_are_numbers_under_metrics_name_value(tmp_path, eval_dir, gen_qa):
@@ -219,10 +223,14 @@ def test_hostile_generations_are_scored_wrong_without_crashing(tmp_path, eval_di
     execution = evaluation["metrics"]["execution_accuracy"]
     assert execution["correct"] == 0 and execution["missing"] == 0
     assert execution["unparseable"] + execution["wrong"] == 100
-    reasons = evaluation["verdict_reasons"]["execution_accuracy"]
+    reasons = evaluation["verdict_reasons"]
+    for reason in ("no Program: line", "no_result", "structure", "division_by_zero", "bad_reference", "overflow",
+                   "no_such_row", "not_a_number"):
+        assert reasons["execution_accuracy"].get(reason, 0) > 0, reason
     for reason in ("no Program: line", "syntax", "division_by_zero", "bad_reference", "overflow", "not_real",
                    "too_long", "no_such_row", "not_a_number"):
-        assert reasons.get(reason, 0) > 0, reason
+        assert reasons["lenient_execution_accuracy"].get(reason, 0) > 0, reason
+    assert evaluation["metrics"]["lenient_execution_accuracy"]["correct"] == 0
     assert evaluation["metrics"]["answer_accuracy"]["correct"] == 0
     assert {r["answer_accuracy"]["verdict"] for r in per_record} == {"wrong", "unparseable"}
 
@@ -240,6 +248,8 @@ def test_baseline_metrics_and_improvement(tmp_path, eval_dir, gen_qa):
     assert evaluation["baseline"]["metrics"]["execution_accuracy"]["unparseable"] == 100
     assert evaluation["improvement"]["answer_accuracy"]["value"] == pytest.approx(0.7)
     assert evaluation["improvement"]["execution_accuracy"] == {"value": 1.0, "model": 1.0, "baseline": 0.0}
+    assert evaluation["improvement"]["lenient_execution_accuracy"] == {"value": 1.0, "model": 1.0, "baseline": 0.0}
+    assert evaluation["baseline"]["metrics"]["execution_accuracy"]["value"] == 0.0
     assert evaluation["metrics"]["accuracy_improvement"]["value"] == 1.0
 
 
@@ -251,6 +261,35 @@ def test_primary_metric_and_tolerance_options(tmp_path, eval_dir, gen_qa):
     assert evaluation["metrics"]["accuracy"] == {"value": 1.0, "metric": "answer_accuracy"}
     assert evaluation["metrics"]["execution_accuracy"]["value"] == 0.0
     assert evaluation["tolerance"]["answer_relative"] == 0.001
+
+
+PROGRAM_SHAPES = [
+    lambda program: program,
+    lambda program: re.sub(r"\b([a-z_]+)\(", lambda call: call.group(1).capitalize() + "(", program),
+    lambda program: program.replace(", ", ","),
+    lambda program: program + ".",
+    lambda program: f"`{program}`",
+]
+
+
+def test_programs_finqa_refuses_count_for_the_lenient_metric_only(tmp_path, eval_dir, gen_qa):
+    lines = []
+    for index, example in enumerate(gen_qa):
+        gold = json.loads(example["metadata"])
+        program = PROGRAM_SHAPES[index % len(PROGRAM_SHAPES)](gold["program"])
+        lines.append(nova_line(example, f"Program: {program}\nAnswer: {gold['answer']}"))
+    evaluation, per_record = scored(write_predictions(tmp_path / "p.jsonl", lines), eval_dir, tmp_path / "out",
+                                    "--primary-metric", "lenient_execution_accuracy")
+    metrics = evaluation["metrics"]
+    assert (metrics["execution_accuracy"]["correct"], metrics["execution_accuracy"]["unparseable"]) == (20, 80)
+    # without spaces a one-step program has a single argument; a longer one also loses its step boundaries
+    assert evaluation["verdict_reasons"]["execution_accuracy"] == {"structure": 70, "missing_argument": 10}
+    assert metrics["lenient_execution_accuracy"]["correct"] == 100
+    assert metrics["accuracy"] == {"value": 1.0, "metric": "lenient_execution_accuracy"}
+    capitalised = per_record[1]
+    assert capitalised["prediction"]["program"].startswith(capitalised["gold"]["program"][:1].upper())
+    assert capitalised["execution_accuracy"]["reason"] == "structure"
+    assert capitalised["lenient_execution_accuracy"]["verdict"] == "correct"
 
 
 @pytest.mark.parametrize("make, message", [

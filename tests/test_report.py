@@ -71,7 +71,7 @@ def _register(sagemaker, metadata: dict, statistics_uri: str | None = None) -> N
 
 def _fill_registry(sagemaker, s3) -> None:
     _register(sagemaker, {"train_records": "100", "accuracy": "0.5", "baseline_accuracy": "0.25",
-                          "training_job": "train-small"})
+                          "training_job": "train-small", "epochs": "2", "learning_rate": "1e-05", "lora_alpha": "128"})
     s3.put_object(Bucket="example-bucket", Key="runs/big/evaluation.json",
                   Body=json.dumps(evaluation_json(0.75, 0.25, correct=3, scored=4)).encode())
     _register(sagemaker, {"train_records": "6000", "training_job": "train-big"},
@@ -98,14 +98,28 @@ def test_registry_report_table_and_chart(registry, tmp_path, capsys):
     blue, grey = _count(pixels, BLUE), _count(pixels, GREY)
     # Bar areas follow the values: two tuned bars (0.5 + 0.75) against one base bar (0.25).
     assert grey > 0 and 4.0 < blue / grey < 6.0
+    labels = [label for label, _, _ in report.chart_bars(report.results_from_registry(sagemaker, s3, GROUP))]
+    assert labels == ["Base\nNova Lite", "100 records\n2 epochs\nlr 1e-05\nalpha 128", "6,000 records"]
 
 
-def test_chart_orders_bars_by_training_set_size():
-    results = [report.Result("v2", 6000, 0.75, 0.25), report.Result("v1", 100, 0.5, 0.25),
-               report.Result("v3", None, 0.5), report.Result("v4", 300, None)]
+def test_chart_orders_bars_by_training_set_size_and_labels_them_by_size_and_recipe():
+    results = [report.Result("v2", 6000, 0.75, 0.25), report.Result("v1", 100, 0.5, 0.25, recipe="1 epochs, lr 2e-05"),
+               report.Result("v3", None, 0.5), report.Result("v4", 300, None),
+               report.Result("v5", 6000, 0.7), report.Result("v6", None, 0.4)]
     assert [(label.replace("\n", " "), value) for label, value, _ in report.chart_bars(results)] == [
-        ("Base Nova Lite", 0.25), ("v1 100 records", 0.5), ("v2 6,000 records", 0.75),
-        ("v3 size unknown", 0.5)]
+        ("Base Nova Lite", 0.25), ("100 records 1 epochs lr 2e-05", 0.5),
+        # alike in size and recipe: told apart by their names in the table
+        ("6,000 records (v2)", 0.75), ("6,000 records (v5)", 0.7),
+        ("size unknown (v3)", 0.5), ("size unknown (v6)", 0.4)]
+
+
+def test_a_base_model_at_zero_percent_still_has_a_bar(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "evaluation.json").write_text(json.dumps(evaluation_json(0.5, 0.0, 2, 4)))
+    assert report.main(["--from-files", f"100={tmp_path / 'run'}", "--output-dir", str(tmp_path / "out")]) == 0
+    assert "| Base Nova Lite | 0 | 0.0% |" in (tmp_path / "out" / report.REPORT_NAME).read_text()
+    pixels = _chart_pixels(tmp_path / "out" / report.CHART_NAME)
+    assert _count(pixels, GREY) > 100
 
 
 def test_from_files_works_offline(tmp_path):
@@ -120,12 +134,30 @@ def test_from_files_works_offline(tmp_path):
                         "--output-dir", str(out)])
     assert code == 0
     table = (out / report.REPORT_NAME).read_text()
-    assert "| base-run | 100 | 50.0% | 2/4 |" in table
+    assert "| run 1 | 100 | 50.0% | 2/4 |" in table and f"from {tmp_path / 'base-run' / 'evaluation.json'}" in table
     # one of big-run's 4 test records had no prediction: it counts in the denominator
-    assert "| big-run | 6,000 | 75.0% | 3/4 |" in table
+    assert "| run 2 | 6,000 | 75.0% | 3/4 |" in table
     assert "| Base Nova Lite | 0 | 25.0% |" in table
-    assert "no metrics" in table and "broken.json" in table
+    assert "| run 3 | - | no metrics |" in table and "broken.json" in table
     _chart_pixels(out / report.CHART_NAME)
+
+
+def test_a_folder_of_runs_is_read_as_runs_and_a_folder_without_one_is_refused(tmp_path, capsys):
+    for name, accuracy in (("a/job-1", 0.5), ("b", 0.75)):
+        (tmp_path / "runs" / name).mkdir(parents=True)
+        (tmp_path / "runs" / name / "evaluation.json").write_text(json.dumps(evaluation_json(accuracy, 0.25, 1, 2)))
+    results = report.results_from_files([str(tmp_path / "runs")])
+    assert [(r.label, r.accuracy, r.note) for r in results] == [
+        ("run 1", 0.5, f"from {tmp_path / 'runs' / 'a' / 'job-1' / 'evaluation.json'}"),
+        ("run 2", 0.75, f"from {tmp_path / 'runs' / 'b' / 'evaluation.json'}")]
+    assert all("job-1" not in label and "runs" not in label for label, _, _ in report.chart_bars(results))
+    (tmp_path / "empty" / "logs").mkdir(parents=True)
+    out = ["--output-dir", str(tmp_path / "out")]
+    assert report.main(["--from-files", str(tmp_path / "empty"), *out]) == 2
+    assert f"{tmp_path / 'empty'}" in (error := capsys.readouterr().err) and "holds no evaluation.json" in error
+    assert report.main(["--from-files", f"100={tmp_path / 'runs'}", *out]) == 2
+    assert "2 runs in the folder and one training-set size" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_no_metrics_anywhere_gives_a_table_and_no_chart(tmp_path):

@@ -11,6 +11,11 @@ Where the answer is taken from (`read_generation`, `extract_answer`), in this or
 3. Otherwise the last `\\boxed{...}`, then the last "the answer is ..." phrase.
 4. Otherwise, when the model ignored the format, the free text outside `Program:` lines.
 
+A `\\boxed{...}` is read whole, braces inside it included (`\\boxed{\\text{35}\\%}`), with the
+LaTeX markup dropped and a scale word right after it kept (`\\boxed{35} million`). When the
+text chosen in 2 holds boxes, or the generation holds several, the last box is the answer:
+a model that corrects itself boxes its correction last.
+
 From the chosen text a numeric gold takes its number (from a label or phrase the first
 number, since an answer line starts with its answer; from free text the last number, since
 reasoning comes before the conclusion); a yes/no gold takes the yes/no word the same way.
@@ -19,21 +24,28 @@ passed over when the text has any other number.
 A number is read like this (`parse_number`): "$", "USD", thousands commas, markdown `*`
 and backticks are ignored; "(1,234)" and "-$5" are negative (a "-" glued to a preceding
 digit or letter is a range or a hyphen, not a sign); "%", "percent" mark a percentage;
-scale words ("million", "billion", "thousand") are left out, because FinQA's amounts are
-in the units of the report (`$1,234.5 million` is 1234.5, as the gold is).
+a scale word right after a number ("thousand", "million", "mn", "mm", "billion", "bn") is
+its unit: `$1,234.5 million` reads as 1234.5 (FinQA's amounts are mostly in the units of
+the report, as the gold 1234.5 is) and also as 1,234,500,000 (some golds are multiplied
+out: 35,000,000 for "35 million"). A number of more than MAX_NUMBER_DIGITS digits is not
+an answer.
 
 When an answer is right (`answer_matches`), with `tolerance` the relative tolerance REL
 (DEFAULT_TOLERANCE unless the caller sets one):
 
 - Gold targets: the record's `exe_ans`, and the number of its human answer string
-  (FinQA's human answers are rounded: "34%" for 0.34461), as written and, if it is a
-  percentage, as a fraction.
+  (FinQA's human answers are rounded: "34%" for 0.34461), as written, multiplied out if it
+  has a scale word and, if it is a percentage, as a fraction.
 - Readings of the prediction: its value, value / 100 and value * 100, so 34.7%, 0.347,
   34.7 and "34.72 %" all answer a gold of 0.34719 (or of 34.719, when the gold program
-  multiplied by 100). The hundredfold readings are always allowed, not only next to a
-  "%": FinQA's own human answers drop the sign ("27.9" for an exe_ans of 0.279).
-- Right when some reading r and some target t have |r - t| <= REL * |t|, or both are 0.
-  The sign counts: "a 6.1% decrease" written as 6.1% is wrong for a gold of -0.061.
+  multiplied by 100), and its value multiplied out if it has a scale word. The hundredfold
+  readings are always allowed, not only next to a "%": FinQA's own human answers drop the
+  sign ("27.9" for an exe_ans of 0.279). They are not combined with a scale word.
+- Right when some reading r and some target t have |r - t| <= REL * |t|, or both are 0,
+  computed exactly: every number is taken as the decimal it is written as (exe_ans as its
+  shortest decimal form, REL as written), so an answer exactly REL away is right whatever
+  float rounding would say. The sign counts: "a 6.1% decrease" written as 6.1% is wrong
+  for a gold of -0.061.
 - yes/no golds: the answer must be the same word as exe_ans or the human answer.
 
 The tolerance travels into evaluation.json (`tolerance_rules`) so a figure can always be
@@ -44,7 +56,8 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Optional, Union
+from decimal import Context, Decimal, localcontext
+from typing import List, Optional, Tuple, Union
 
 from .program import Value
 from .prompts import ANSWER_PREFIX, PROGRAM_PREFIX
@@ -57,13 +70,30 @@ MAX_GENERATION_CHARS = 20000
 """Longer generations are read from their tail: the answer comes last, and the regular
 expressions stay fast on hostile input."""
 
+MAX_NUMBER_DIGITS = 100
+"""A longer run of digits is no financial answer (and exact arithmetic on it costs)."""
+
+_EXACT = Context(prec=1000)
+"""Decimal arithmetic that never rounds here: numbers of at most MAX_NUMBER_DIGITS digits,
+floats' exponents within +-324, times 100 or 10**9, need far fewer than 1000 digits."""
+
+SCALES = {"thousand": 10 ** 3, "million": 10 ** 6, "mn": 10 ** 6, "mm": 10 ** 6, "billion": 10 ** 9, "bn": 10 ** 9}
+
+
 @dataclass(frozen=True)
 class Number:
-    value: float
+    exact: Decimal
+    """The number as written, exactly: "0.3535", not the float nearest it."""
     percent: bool
     text: str
     year: bool = False
     """A bare 1900-2099 after "in", "from", "fiscal"...: a date in a sentence, not an answer."""
+    scale: int = 1
+    """10**6 for "35 million": the scale word after the number, 1 when there is none."""
+
+    @property
+    def value(self) -> float:
+        return float(self.exact)
 
 
 Answer = Union[Number, str]
@@ -87,13 +117,16 @@ _ANSWER_WORD = re.escape(ANSWER_PREFIX.rstrip(":"))
 # markdown around a label: "**Answer:** 34.7%", "### Program:", "`Program:`"
 _PROGRAM_LABEL = re.compile(r"(?im)^[*_`#> \t]*" + _PROGRAM_WORD + r"[*_`\s]*[:：][*_`\s]*(.*)$")
 _ANSWER_LABEL = re.compile(r"(?i)\b(?:final\s+)?" + _ANSWER_WORD + r"[*_`\s]*[:：][*_`\s]*(.*)")
-_BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
+_BOXED_PARTS = re.compile(r"\\boxed\s*\{|\{|\}")
+_SCALE_AFTER = re.compile(r"\s*(thousand|million|billion|mn|bn|mm)\b", re.IGNORECASE)
+_LATEX_COMMAND = re.compile(r"\\(?:text|textbf|textrm|mathrm|mathbf|rm|bf|operatorname|left|right)\b")
+_LATEX_SPACE = re.compile(r"\\[,;:! ]|~")
 _ANSWER_PHRASE = re.compile(r"(?i)\banswer\s+(?:is|would\s+be|will\s+be|=)\s*:?\s*([^\n]*)")
 _NUMBER = re.compile(
     r"(?<![\w.])(?P<open>\(\s*)?(?P<sign>[-−–+]\s*)?(?P<currency>(?:us)?\$\s*|usd\s*)?(?P<sign2>[-−–]\s*)?"
     r"(?P<digits>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)(?!\d|,\d)"
     r"(?P<unit>\s*(?:%|percent\b|per\s*cent\b|pct\b))?"
-    r"(?:\s*(?:million|billion|thousand|mn|bn|mm)\b)?"
+    r"(?:\s*(?P<scale>million|billion|thousand|mn|bn|mm)\b)?"
     r"(?P<close>\s*\))?",
     re.IGNORECASE)
 _YEAR = re.compile(r"(?:19|20)\d\d")
@@ -114,13 +147,14 @@ def read_generation(text: str) -> Generation:
     program_labels = list(_PROGRAM_LABEL.finditer(text))
     if program_labels:
         last = program_labels[-1]
-        program = _clean_program(last.group(1) or _next_line(text, last.end()))
+        program = _program_text(last.group(1) or _next_line(text, last.end()))
     answer_labels = list(_ANSWER_LABEL.finditer(text))
     if answer_labels:
         last = answer_labels[-1]
         answer = last.group(1).strip() or _next_line(text, last.end())
-        return Generation(program, answer, "answer_line")
-    boxed = _BOXED.findall(text)
+        boxed = boxed_answers(answer)
+        return Generation(program, boxed[-1] if boxed else answer, "answer_line")
+    boxed = boxed_answers(text)
     if boxed:
         return Generation(program, boxed[-1], "boxed")
     phrases = list(_ANSWER_PHRASE.finditer(text))
@@ -130,6 +164,30 @@ def read_generation(text: str) -> Generation:
     if free_text:
         return Generation(program, free_text, "free_text")
     return Generation(program, None, "none")
+
+
+def boxed_answers(text: str) -> List[str]:
+    """The content of every complete `\\boxed{...}`, in the order the boxes open, as plain text
+    with the scale word that follows a box."""
+    boxes: List[Tuple[int, str]] = []
+    opened: List[Tuple[int, int]] = []  # (where the content starts, 1 for a box, 0 for a brace)
+    # one pass over the braces: a box inside a box, or a box never closed, costs no rescan
+    for part in _BOXED_PARTS.finditer(text):
+        if part.group(0) == "}":
+            if opened:
+                start, is_box = opened.pop()
+                if is_box:
+                    scale = _SCALE_AFTER.match(text, part.end())
+                    content = _plain_latex(text[start:part.start()])
+                    boxes.append((start, content + (" " + scale.group(1) if scale else "")))
+        else:
+            opened.append((part.end(), int(part.group(0) != "{")))
+    return [content for _, content in sorted(boxes)]
+
+
+def _plain_latex(text: str) -> str:
+    text = _LATEX_SPACE.sub("", _LATEX_COMMAND.sub("", text))
+    return text.replace("\\%", "%").replace("\\$", "$").replace("{", "").replace("}", "")
 
 
 def _without_thinking(text: str) -> str:
@@ -161,13 +219,14 @@ def _next_line(text: str, position: int) -> str:
     return ""
 
 
-def _clean_program(text: str) -> str:
-    # "Program: ... Answer: ..." on one line: the answer is not part of the program
+def _program_text(text: str) -> str:
+    # "Program: ... Answer: ..." on one line: the answer is not part of the program. Anything
+    # else stays, markdown and full stops included: FinQA's verdict is on the text as written.
     label = _ANSWER_LABEL.search(text)
     if label:
-        text = text[:label.start()]
-    # a program ends with ")": markdown and a full stop around it are not part of it
-    return text.strip().strip("`*. ")
+        # with the emphasis that opens the label: "divide(1, 2) **Answer:** 0.5"
+        text = text[:label.start()].rstrip().rstrip("*_")
+    return text.strip()
 
 
 def extract_answer(generation: Generation, gold: Value) -> Optional[Answer]:
@@ -212,17 +271,25 @@ def parse_number(text: str) -> Optional[Number]:
 
 
 def _number_from_match(match: re.Match, parentheses_negate: bool, after: str) -> Optional[Number]:
-    digits = match.group("digits")
-    value = float(digits.replace(",", ""))
-    if not math.isfinite(value):
+    digits = match.group("digits").replace(",", "")
+    if len(digits) - ("." in digits) > MAX_NUMBER_DIGITS or not math.isfinite(float(digits)):
         return None
+    exact = _exact(digits)
     negative = parentheses_negate and bool(match.group("open") and match.group("close"))
     for sign in (match.group("sign"), match.group("sign2")):
         if sign and sign.strip() != "+":
             negative = not negative
     text = match.group(0).strip()
     year = bool(_YEAR.fullmatch(text) and _BEFORE_YEAR.search(after))
-    return Number(-value if negative else value, bool(match.group("unit")), text, year)
+    scale = SCALES[match.group("scale").lower()] if match.group("scale") else 1
+    # copy_negate: unary minus would round to the default context's 28 digits
+    return Number(exact.copy_negate() if negative else exact, bool(match.group("unit")), text, year, scale)
+
+
+def _exact(number: Union[str, float]) -> Decimal:
+    """A number as the decimal it is written as; a float as its shortest decimal form (repr),
+    which is how exe_ans and the tolerance were written in the first place."""
+    return Decimal(number if isinstance(number, str) else repr(number))
 
 
 @dataclass(frozen=True)
@@ -246,17 +313,23 @@ def answer_matches(prediction: Optional[Answer], gold: Gold, tolerance: float = 
     if isinstance(gold.exe_ans, str) or isinstance(prediction, str):
         return isinstance(prediction, str) and isinstance(gold.exe_ans, str) and prediction in (
             gold.exe_ans, gold.human_answer)
-    targets = [gold.exe_ans]
-    human = gold.human_answer
-    if isinstance(human, Number):
-        targets.append(human.value)
-        if human.percent:
-            targets.append(human.value / 100.0)
-    readings = (prediction.value, prediction.value / 100.0, prediction.value * 100.0)
-    return any(_close(reading, target, tolerance) for reading in readings for target in targets)
+    with localcontext(_EXACT):
+        targets = [_exact(gold.exe_ans)]
+        human = gold.human_answer
+        if isinstance(human, Number):
+            targets.append(human.exact)
+            if human.scale != 1:
+                targets.append(human.exact * human.scale)
+            if human.percent:
+                targets.append(human.exact / 100)
+        readings = [prediction.exact, prediction.exact / 100, prediction.exact * 100]
+        if prediction.scale != 1:
+            readings.append(prediction.exact * prediction.scale)
+        limit = _exact(tolerance)
+        return any(_close(reading, target, limit) for reading in readings for target in targets)
 
 
-def _close(reading: float, target: float, tolerance: float) -> bool:
+def _close(reading: Decimal, target: Decimal, tolerance: Decimal) -> bool:
     if target == 0:
         return reading == 0
     return abs(reading - target) <= tolerance * abs(target)

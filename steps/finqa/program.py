@@ -1,40 +1,61 @@
-"""FinQA's reasoning programs: parsing, execution, and the nested (Hugging Face) form.
+"""FinQA's reasoning programs: FinQA's own verdict, a lenient reading, and the nested form.
 
-A program is a comma-separated list of steps `op(arg1, arg2)`; `#n` is the result of
-step n (0-based). Semantics follow the official scorer (`eval_program` and `str_to_num`
-in czyssrs/FinQA code/evaluate/evaluate.py):
+A program is a list of steps `op(arg1, arg2)` separated by ", "; `#n` is the result of step
+n (0-based). Operations: add, subtract, multiply, divide, exp (arg1 ** arg2), greater ("yes"
+if arg1 > arg2 else "no"), and table_sum / table_average / table_max / table_min(row name,
+none), which reduce the numbers of the table row with that name.
 
-- add, subtract, multiply, divide, exp (arg1 ** arg2) on numbers; greater(a, b) gives
-  "yes" if a > b else "no". A yes/no result cannot be used as a number.
-- A numeric argument is a number, a percentage ("5%" -> 0.05), or a constant
-  `const_<number>` (`const_m1` is -1). Commas separate arguments, as in FinQA's
-  tokenizer, so "1,234" is two arguments; inside table cells they are thousands commas.
-- table_sum / table_average / table_max / table_min(row name, none) reduce the table row
-  whose first cell is the row name (when several rows share the name the last one counts,
-  as FinQA builds a dict of rows). Each other cell is read as FinQA does: "$" removed,
-  everything from the first "(" dropped ("-12034 ( 12034 )" -> -12034,
-  "27.9% ( 27.9 % )" -> 0.279). A cell that is not a number makes the step fail.
-  Unlike FinQA, a row name that matches no row exactly is looked up once more ignoring
-  case and repeated spaces (models retype names), and a step reference as a table
-  argument is an error rather than FinQA's stale-variable bug.
-- The result of a program is the result of its last step. FinQA compares it with
-  `exe_ans` after rounding to 5 decimal places: see `matches_exe_ans`.
+Two readings of a model's program, reported side by side:
 
-Deviations that only make hostile input fail cleanly: a program longer than
-MAX_PROGRAM_CHARS or MAX_STEPS steps, `inf`/`nan` literals, and any result whose magnitude
-exceeds MAX_MAGNITUDE (exp is refused before it is computed) raise ProgramError, so a
-model's output can never raise OverflowError, hang, or produce a complex number.
+`execute_as_finqa` is FinQA's verdict exactly: `program_tokenization`, `eval_program`,
+`str_to_num` and `process_row` of czyssrs/FinQA code/evaluate/evaluate.py, step for step,
+with Python's own arithmetic (this is our code, written from reading theirs, and
+tests/test_finqa_reference.py runs theirs beside it when a copy is at hand):
 
-`parse_program` also accepts the nested form (`divide(subtract(5829, 5735), 5735)`,
-Hugging Face's `program_re`), converted by `nested_to_steps`: it denotes the same
-computation, so a model that writes it is scored on what it computes.
+- The text is split into arguments on ", " only (a comma and one space), so "526,768" is one
+  argument, read as 526768 (FinQA drops every comma from a number), and "divide(1,2)" has one.
+- Every fourth token, from the first, must be one of the ten operations as written
+  (lower case), and every step must end with ")": a nested call, "Divide", a trailing "." or
+  anything after the last ")" makes the program invalid; so does a step with two "(".
+- An argument is `#n`, a number as Python's float() reads it (after dropping commas), a
+  percentage ("5%" -> 0.05) or `const_<number>` (`const_m1` is -1). The arithmetic is
+  Python's, so greater() of two yes/no results compares the words and add() joins them.
+- A table operation looks its row name up as written (surrounding spaces aside) among the
+  rows' first cells; when several rows share a name the last one counts. Every other cell
+  of the row must read as a number once "$" and everything from the first "(" are removed
+  ("-12034 ( 12034 )" -> -12034). A `#n` in place of the row name reduces the row of the
+  previous table step again (FinQA's stale variable); with no previous one it is invalid.
+- The result of the last step, rounded to 5 decimal places, must equal exe_ans exactly
+  (`matches_exe_ans`): `divide(26860.00003, 3)` is wrong for a gold of 8953.33333.
+- The one deviation: a yes/no text that add() has joined to more than MAX_TEXT_RESULT
+  characters is an error rather than a memory blow-up (FinQA would end invalid or out of
+  memory); every other program runs as FinQA runs it, and nothing can hang (Python's float
+  arithmetic gives inf or OverflowError, never a huge integer).
+
+`execute_leniently` is kinder to how models write, for `lenient_execution_accuracy`. Its
+extensions, each a program FinQA calls invalid:
+
+- markdown (`*`, backticks) and a trailing full stop around the program are dropped;
+- operation names in any case (`Divide`), and any spacing: no space after a comma, spaces
+  before "(" or around arguments;
+- nested calls, the form of Hugging Face's `program_re`: `divide(add(1, 2), const_3)`, a
+  table operation inside an argument (`nested_to_steps` gives the steps they denote);
+- a row name that matches no row as written is looked up once more ignoring case and
+  repeated spaces, and a row name may hold commas and parentheses
+  ("contractual obligations ( 1 )", taken up to the last comma).
+
+It also refuses what only a mistake writes: commas split arguments (so "1,234" is two, an
+error), a yes/no result used as a number and a `#n` as a row name are errors, and so are
+programs over MAX_PROGRAM_CHARS characters or MAX_STEPS steps, `inf` / `nan`, and results
+beyond MAX_MAGNITUDE (exp is refused before it is computed). A program FinQA scores correct
+is correct for the lenient metric too; the rounding and comparison are FinQA's.
 """
 from __future__ import annotations
 
 import math
 import re
 from dataclasses import dataclass
-from typing import Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from .errors import CountedError
 
@@ -42,17 +63,21 @@ ARITHMETIC_OPERATIONS = ("add", "subtract", "multiply", "divide", "exp", "greate
 TABLE_OPERATIONS = ("table_sum", "table_average", "table_max", "table_min")
 OPERATIONS = ARITHMETIC_OPERATIONS + TABLE_OPERATIONS
 
-MAX_PROGRAM_CHARS = 2000
-"""The longest gold program of ../shared/finqa has 120 characters."""
-MAX_STEPS = 32
-"""Gold programs of ../shared/finqa have at most 5 steps (FinQA's longest, about 10)."""
-MAX_MAGNITUDE = 1e100
-"""Far beyond any financial quantity; past it a result is an error, not a number."""
-
 EXE_ANS_DECIMALS = 5
-EXE_FLOAT_NOISE = 1e-9
-"""Relative slack added to FinQA's rounding rule: two programs that compute the same
-value by different float operations can land on opposite sides of a rounding boundary."""
+"""FinQA rounds a program's result to 5 decimal places before comparing it with exe_ans."""
+
+NO_RESULT = "n/a"
+MAX_TEXT_RESULT = 1 << 20
+"""add() of two yes/no results joins the words, as Python does; doubling such a text in
+every step would take memory without end, so past this length it is an error."""
+
+MAX_PROGRAM_CHARS = 2000
+"""For the lenient reading. The longest gold program of ../shared/finqa has 120 characters."""
+MAX_STEPS = 32
+"""For the lenient reading. Gold programs of ../shared/finqa have at most 5 steps (FinQA's
+longest, about 10)."""
+MAX_MAGNITUDE = 1e100
+"""For the lenient reading: far beyond any financial quantity; past it a result is an error."""
 
 Value = Union[float, str]
 """A program's value: a float, or "yes" / "no" from greater."""
@@ -61,6 +86,196 @@ Value = Union[float, str]
 class ProgramError(CountedError):
     """A program cannot be parsed or executed."""
 
+
+def matches_exe_ans(value: Value, exe_ans: Value) -> bool:
+    """FinQA's comparison: `round(value, 5) == exe_ans`, exactly; yes/no compare as words."""
+    if isinstance(value, str) or isinstance(exe_ans, str):
+        return value == exe_ans
+    return round_result(value) == exe_ans
+
+
+def round_result(value: Value) -> Value:
+    """A value as FinQA reports it: numbers rounded to 5 decimal places."""
+    return value if isinstance(value, str) else round(value, EXE_ANS_DECIMALS)
+
+
+# ---------------------------------------------------------------- FinQA's own verdict
+
+def finqa_tokens(program: str) -> List[str]:
+    """FinQA's `program_tokenization`, without the "EOF" it appends and `eval_program` drops:
+    the text is split on ", ", then each piece after every "(" and around every ")"."""
+    tokens = []
+    for piece in program.split(", "):
+        token = ""
+        for character in piece:
+            if character == ")" and token:
+                tokens.append(token)
+                token = ""
+            token += character
+            if character in "()":
+                tokens.append(token)
+                token = ""
+        if token:
+            tokens.append(token)
+    return tokens
+
+
+def execute_as_finqa(program: str, table: Sequence[Sequence[str]] = ()) -> Value:
+    """The value FinQA's `eval_program` gives a program, rounded as it rounds it; ProgramError
+    where FinQA calls the program invalid (or runs no step), with the reason."""
+    tokens = finqa_tokens(program)
+    for index, token in enumerate(tokens):
+        if index % 4 == 0 and token.strip("(") not in OPERATIONS:
+            raise ProgramError("structure", f"token {index} {token!r} is not one of FinQA's operations {OPERATIONS}")
+        if index % 4 == 3 and token != ")":
+            raise ProgramError("structure", f"token {index} {token!r} is not the ')' that ends a step")
+    results: Dict[int, Any] = {}
+    # FinQA's own starting value: a program with no executed step ends as the text "n/a"
+    result: Any = NO_RESULT
+    rows: Optional[dict] = None
+    row_numbers: Optional[list] = None
+    for index, step in enumerate("|".join(tokens).split(")")[:-1]):
+        parts = step.strip().split("(")
+        if len(parts) > 2:
+            raise ProgramError("nested", f"step {index} {step!r} holds another call")
+        if len(parts) < 2:
+            raise ProgramError("structure", f"step {index} {step!r} has no '('")
+        operation = parts[0].strip("|").strip()
+        arguments = parts[1].strip("|").strip().split("|")
+        if len(arguments) < 2:
+            raise ProgramError("missing_argument", f"step {index} {operation}: two arguments separated by ', ' expected")
+        first, second = arguments[0].strip(), arguments[1].strip()
+        if operation in ARITHMETIC_OPERATIONS:
+            result = _finqa_arithmetic(operation, _finqa_argument(first, results, index),
+                                       _finqa_argument(second, results, index), index)
+            results[index] = result
+        elif "table" in operation:
+            if rows is None:
+                rows = _finqa_rows(table)
+            if "#" in first:
+                _finqa_reference(first, results, index)
+                if row_numbers is None:
+                    raise ProgramError("table_reference", f"step {index}: {operation}({first}) has no row to reduce")
+            elif first not in rows:
+                raise ProgramError("no_such_row", f"step {index}: the table has no row {first!r}")
+            else:
+                row_numbers = _finqa_row_numbers(rows[first], first, index)
+            result = _finqa_reduce(operation, row_numbers, result, index)
+            results[index] = result
+    if result == NO_RESULT:
+        raise ProgramError("no_result", "no step of the program is executed")
+    if result in ("yes", "no"):
+        return result
+    try:
+        return float(round(result, EXE_ANS_DECIMALS))
+    except TypeError:
+        raise ProgramError("not_a_number", f"the result {_shown(result)} is neither a number nor yes/no") from None
+
+
+def _finqa_argument(argument: str, results: Dict[int, Any], index: int) -> Any:
+    if "#" in argument:
+        return _finqa_reference(argument, results, index)
+    number = _finqa_number(argument)
+    if number is None:
+        raise ProgramError("bad_argument", f"step {index}: {argument!r} is not a number, a percentage, a constant or #n")
+    return number
+
+
+def _finqa_reference(argument: str, results: Dict[int, Any], index: int) -> Any:
+    try:
+        return results[int(argument.replace("#", ""))]
+    except (ValueError, KeyError):
+        raise ProgramError("bad_reference", f"step {index}: {argument!r} refers to no executed step") from None
+
+
+def _finqa_number(text: str) -> Optional[float]:
+    """FinQA's `str_to_num`; None where it gives "n/a" or fails on a malformed constant."""
+    text = text.replace(",", "")
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    if "%" in text:
+        try:
+            return float(text.replace("%", "")) / 100.0
+        except ValueError:
+            return None
+    if "const" in text:
+        constant = text.replace("const_", "")
+        try:
+            return float("-1" if constant == "m1" else constant)
+        except ValueError:
+            return None
+    return None
+
+
+def _finqa_arithmetic(operation: str, first: Any, second: Any, index: int) -> Any:
+    try:
+        if operation == "add":
+            result = first + second
+        elif operation == "subtract":
+            result = first - second
+        elif operation == "multiply":
+            result = first * second
+        elif operation == "divide":
+            result = first / second
+        elif operation == "exp":
+            result = first ** second
+        else:
+            result = "yes" if first > second else "no"
+    except ZeroDivisionError:
+        raise ProgramError("division_by_zero", f"step {index}: {operation}({_shown(first)}, {_shown(second)})") from None
+    except OverflowError:
+        raise ProgramError("overflow", f"step {index}: {operation}({_shown(first)}, {_shown(second)}) overflows") from None
+    except TypeError:
+        raise ProgramError("not_a_number", f"step {index}: {operation}({_shown(first)}, {_shown(second)}) "
+                                           "mixes a yes/no result with numbers") from None
+    if isinstance(result, str) and len(result) > MAX_TEXT_RESULT:
+        raise ProgramError("too_long", f"step {index}: joined yes/no results longer than {MAX_TEXT_RESULT} characters")
+    return result
+
+
+def _finqa_rows(table: Sequence[Sequence[str]]) -> dict:
+    rows = {}
+    for number, row in enumerate(table):
+        if not row:
+            raise ProgramError("bad_table", f"table row {number} is empty")
+        rows[row[0]] = row[1:]
+    return rows
+
+
+def _finqa_row_numbers(cells: Sequence[str], name: str, index: int) -> list:
+    numbers = []
+    for cell in cells:
+        number = _finqa_number(cell.replace("$", "").strip().split("(")[0].strip())
+        if number is None:
+            raise ProgramError("bad_table_cell", f"step {index}: row {name!r} has a cell that is not a number: {cell!r}")
+        numbers.append(number)
+    return numbers
+
+
+def _finqa_reduce(operation: str, numbers: list, previous: Any, index: int) -> Any:
+    try:
+        if operation == "table_max":
+            return max(numbers)
+        if operation == "table_min":
+            return min(numbers)
+        if operation == "table_sum":
+            return sum(numbers)
+        if operation == "table_average":
+            return sum(numbers) / len(numbers)
+    except (ValueError, ZeroDivisionError):
+        raise ProgramError("bad_table_cell", f"step {index}: {operation} of a row with no values") from None
+    # another name with "table" in it: FinQA's step changes nothing and repeats the last result
+    return previous
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# ---------------------------------------------------------------- the lenient reading
 
 @dataclass(frozen=True)
 class Step:
@@ -79,8 +294,8 @@ _ATOM = re.compile(r"[^,()]*")
 _SPACE_RUN = re.compile(r"\s*")
 
 
-def parse_program(program: str) -> tuple[Step, ...]:
-    """The steps of a program in step form, or in nested form (converted)."""
+def parse_program(program: str) -> Tuple[Step, ...]:
+    """The steps of a program in step form, or in nested form (converted), read leniently."""
     if not isinstance(program, str):
         raise ProgramError("not_text", f"a program is text, got {type(program).__name__}")
     parser = _Parser(program)
@@ -90,10 +305,10 @@ def parse_program(program: str) -> tuple[Step, ...]:
     return steps
 
 
-def execute_program(program: str, table: Sequence[Sequence[str]] = ()) -> Value:
-    """The value of a program's last step, unrounded; ProgramError if it cannot be had."""
-    steps = parse_program(program)
-    results: list[Value] = []
+def execute_leniently(program: str, table: Sequence[Sequence[str]] = ()) -> Value:
+    """The value of a program's last step, unrounded, read with the lenient extensions."""
+    steps = parse_program(program.strip().strip("`*. "))
+    results: List[Value] = []
     for index, step in enumerate(steps):
         if step.operation in TABLE_OPERATIONS:
             result: Value = _table_step(step, table, index)
@@ -155,11 +370,9 @@ def _number_argument(argument: str, results: Sequence[Value], index: int) -> flo
     return value
 
 
-def number_from_text(text: str) -> float | None:
-    """FinQA's `str_to_num`: "1,234" -> 1234, "5%" -> 0.05, "const_m1" -> -1; None if none.
-
-    Only finite decimal numbers count (Python's float() would also take "inf" and "nan").
-    """
+def number_from_text(text: str) -> Optional[float]:
+    """`str_to_num` for the lenient reading: "1,234" -> 1234, "5%" -> 0.05, "const_m1" -> -1;
+    None if none. Only finite decimal numbers count (float() would also take "inf" and "nan")."""
     text = text.replace(",", "").strip()
     if _NUMBER.fullmatch(text):
         return _finite(float(text))
@@ -176,7 +389,7 @@ def number_from_text(text: str) -> float | None:
     return None
 
 
-def _finite(value: float) -> float | None:
+def _finite(value: float) -> Optional[float]:
     return value if math.isfinite(value) and abs(value) <= MAX_MAGNITUDE else None
 
 
@@ -204,7 +417,7 @@ def _table_step(step: Step, table: Sequence[Sequence[str]], index: int) -> float
     return min(numbers)
 
 
-def _table_row(table: Sequence[Sequence[str]], row_name: str) -> Sequence[str] | None:
+def _table_row(table: Sequence[Sequence[str]], row_name: str) -> Optional[Sequence[str]]:
     exact = None
     loose = None
     wanted = _SPACES.sub(" ", row_name).strip().lower()
@@ -213,29 +426,9 @@ def _table_row(table: Sequence[Sequence[str]], row_name: str) -> Sequence[str] |
             continue
         if row[0] == row_name:
             exact = row[1:]
-        elif loose is None and _SPACES.sub(" ", str(row[0])).strip().lower() == wanted:
-            loose = row[1:]
+        elif _SPACES.sub(" ", str(row[0])).strip().lower() == wanted:
+            loose = row[1:]  # the last one, as for an exact name
     return exact if exact is not None else loose
-
-
-def round_result(value: Value) -> Value:
-    """A value as FinQA reports it: numbers rounded to 5 decimal places."""
-    return value if isinstance(value, str) else round(value, EXE_ANS_DECIMALS)
-
-
-def matches_exe_ans(value: Value, exe_ans: Value) -> bool:
-    """FinQA's execution check, `round(value, 5) == exe_ans`, robust to float noise.
-
-    Equivalent to |value - round(exe_ans, 5)| <= 0.5e-5, widened by EXE_FLOAT_NOISE
-    relative to the gold so that a correct program whose float arithmetic lands a hair
-    across a rounding boundary still counts.
-    """
-    if isinstance(value, str) or isinstance(exe_ans, str):
-        return isinstance(value, str) and isinstance(exe_ans, str) and value.strip().lower() == exe_ans.strip().lower()
-    gold = round(float(exe_ans), EXE_ANS_DECIMALS)
-    if round(value, EXE_ANS_DECIMALS) == gold:
-        return True
-    return abs(value - gold) <= 0.5 * 10 ** -EXE_ANS_DECIMALS + EXE_FLOAT_NOISE * max(1.0, abs(gold))
 
 
 def nested_to_steps(program_re: str) -> str:
@@ -258,11 +451,11 @@ class _Parser:
     def __init__(self, text: str):
         self.text = text.strip()
         self.position = 0
-        self.steps: list[Step] = []
+        self.steps: List[Step] = []
         self.nested = False
         self.written_references = False
 
-    def parse(self) -> tuple[Step, ...]:
+    def parse(self) -> Tuple[Step, ...]:
         if not self.text:
             raise ProgramError("empty", "the program is empty")
         if len(self.text) > MAX_PROGRAM_CHARS:
@@ -298,7 +491,7 @@ class _Parser:
         self.steps.append(Step(operation, (arguments[0], arguments[1])))
         return f"#{len(self.steps) - 1}"
 
-    def _arithmetic_arguments(self, depth: int) -> list[str]:
+    def _arithmetic_arguments(self, depth: int) -> List[str]:
         arguments = []
         while True:
             self._skip_spaces()
@@ -321,7 +514,7 @@ class _Parser:
             if separator == "(":
                 self._fail("unexpected '('")
 
-    def _table_arguments(self) -> list[str]:
+    def _table_arguments(self) -> List[str]:
         depth = 0
         start = self.position
         while self.position < len(self.text):
