@@ -146,10 +146,10 @@ def training_throughput(recipe: TrainingRecipe, instance_type: str) -> Throughpu
 # script). The figures are the "SageMaker Hourly Instance Pricing" of AWS's
 # foundation-model-benchmarking-tool (aws-samples/foundation-model-benchmarking-tool,
 # fmbench/configs/pricing_fallback.yml, last changed 2025-01-26, read at commit 39ce6b9c), which
-# lists us-east-1 SageMaker prices without saying whether for hosting or training; GPU
-# instances cost the same for both in us-east-1 as far as its figures go. Not sourced: every
-# other region, and ml.p5en.48xlarge anywhere. Check the page before trusting a budget, and
-# give the current price with --price-table FILE or --price-per-hour USD.
+# lists us-east-1 SageMaker prices without saying whether for hosting or training (the tool
+# prices endpoints). Not sourced: every other region, and ml.p5en.48xlarge anywhere. Check the
+# page before trusting a budget, and give the current price with --price-table FILE or
+# --price-per-hour USD.
 PRICE_SOURCE = ("aws-samples/foundation-model-benchmarking-tool fmbench/configs/pricing_fallback.yml "
                 "(us-east-1, January 2025; not checked against https://aws.amazon.com/sagemaker-ai/pricing/)")
 PRICES_USD_PER_HOUR: dict[str, dict[str, float]] = {
