@@ -23,6 +23,7 @@ import logging
 from dataclasses import dataclass
 
 from pipeline.artifacts import Artifact, base_model_recipe_artifact, code_artifact
+from pipeline.bedrock_rules import sagemaker_inference_instance_types
 from pipeline.images import PROCESSING_INSTANCE_TYPE, Images, check_region, images_for
 from pipeline.parameters import Parameters, declare
 from pipeline.sdk import offline_sdk, pipeline_session
@@ -341,10 +342,10 @@ def _find_checkpoint(build: _Build, train):
         property_files=[PropertyFile(name="Checkpoint", output_name="checkpoint", path="checkpoint.json")])
 
 
-def _checkpoint_uri(checkpoint):
+def _checkpoint_uri(checkpoint, key: str = "checkpoint_s3_uri"):
     from sagemaker.core.workflow import JsonGet
 
-    return JsonGet(step_name=CHECKPOINT, property_file=checkpoint.property_files[0], json_path="checkpoint_s3_uri")
+    return JsonGet(step_name=CHECKPOINT, property_file=checkpoint.property_files[0], json_path=key)
 
 
 # 4. Generate answers on the FinQA test set, fine-tuned and base model (Nova evaluation jobs).
@@ -449,12 +450,16 @@ def _register(build: _Build, prepare, train, checkpoint, score):
     # From the step's properties, not from this execution's path: a cached step wrote elsewhere.
     evaluation_json = Join(on="/", values=[
         score.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri, "evaluation.json"])
-    # Nova LoRA adapters are served by Amazon Bedrock (custom model import of the checkpoint),
-    # not by SageMaker endpoints, and the weights stay in the service's escrow bucket: the
-    # package records the Nova inference image with the training job's output.tar.gz, whose
-    # manifest.json names the checkpoint; checkpoint_s3_uri is what the Bedrock import reads.
-    training_archive = _job_output(train, "output.tar.gz")
-    model = ModelBuilder(image_uri=build.images.inference, s3_model_data_url=training_archive,
+    # The package points at the checkpoint itself, uncompressed, with the Nova inference image and
+    # the instance types SageMaker's Nova inference runs the model on, as AWS's Nova inference
+    # guide creates the model (ModelDataSource.S3DataSource, S3Prefix, CompressionType None:
+    # bedrock_rules.SAGEMAKER_INFERENCE_PAGE) and AWS's Nova Forge SDK does; the job's output.tar.gz
+    # holds only manifest.json. That page runs full-rank and LoRA-merged checkpoints; a LoRA one
+    # is served by Bedrock, which the approval hook imports from checkpoint_s3_uri (escrow), since
+    # only SageMaker's own platform registers the restricted packages Bedrock imports by ARN.
+    checkpoint_data = {"S3DataSource": {"S3Uri": _checkpoint_uri(checkpoint, "checkpoint_s3_prefix"),
+                                        "S3DataType": "S3Prefix", "CompressionType": "None"}}
+    model = ModelBuilder(image_uri=build.images.inference, s3_model_data_url=checkpoint_data,
                          role_arn=build.settings.role_arn, sagemaker_session=build.session, dependencies={},
                          log_level=logging.ERROR)
     recipe_values = {flag[2:].replace("-", "_"): value for flag, value in p.recipe_flags()}
@@ -464,7 +469,7 @@ def _register(build: _Build, prepare, train, checkpoint, score):
         step_args=model.register(
             model_package_group_name=build.settings.model_package_group,
             content_types=["application/json"], response_types=["application/json"],
-            inference_instances=[build.parameters.evaluation_instance_type],
+            inference_instances=list(sagemaker_inference_instance_types(build.recipe)),
             approval_status=p.approval_status,
             model_metrics=ModelMetrics(model_statistics=MetricsSource(
                 content_type="application/json", s3_uri=evaluation_json)),

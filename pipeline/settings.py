@@ -46,6 +46,9 @@ _SPECS: tuple[_Spec, ...] = (
           "AWS's Nova recipe id (aws/sagemaker-hyperpod-recipes); see the README's table of supported recipes"),
     _Spec("bedrock_role_arn", "--bedrock-role-arn", ("NOVA_BEDROCK_ROLE_ARN",), None,
           "IAM role that Bedrock assumes to read the checkpoint when importing an approved model"),
+    _Spec("provisioned_model_units", "--provisioned-model-units", ("NOVA_PROVISIONED_MODEL_UNITS",), None,
+          "serve an approved model with Provisioned Throughput of this many model units (billed by the hour "
+          "until deleted) instead of an on-demand deployment"),
     _Spec("mlflow_tracking_arn", "--mlflow-tracking-arn", ("NOVA_MLFLOW_TRACKING_ARN",), None,
           "SageMaker managed MLflow tracking server (or app) ARN the jobs and the scoring step log to; "
           "unset, the pipeline has no MLflow"),
@@ -70,12 +73,18 @@ class Settings:
     model_package_group: str = "nova-finqa"
     recipe: str = DEFAULT_RECIPE
     bedrock_role_arn: str = ""
+    provisioned_model_units: str = ""
     mlflow_tracking_arn: str = ""
     tags: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     @property
     def s3_root(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
+
+    @property
+    def model_units(self) -> int | None:
+        """Provisioned Throughput model units to buy, or None for an on-demand deployment."""
+        return int(self.provisioned_model_units) if self.provisioned_model_units else None
 
     @property
     def tag_list(self) -> list[dict[str, str]]:
@@ -134,6 +143,9 @@ class Settings:
                             ("--model-package-group", self.model_package_group)):
             if value and not _NAME.match(value):
                 problems.append(f"{flag} {value!r} must be 1-63 letters, digits or hyphens")
+        if self.provisioned_model_units and not re.fullmatch(r"[1-9][0-9]{0,5}", self.provisioned_model_units):
+            problems.append(f"--provisioned-model-units {self.provisioned_model_units!r} must be a whole number "
+                            "of model units, 1 or more")
         if self.mlflow_tracking_arn:
             match = MLFLOW_ARN.match(self.mlflow_tracking_arn)
             if not match or match.group(2) not in MLFLOW_RESOURCE_TYPES:

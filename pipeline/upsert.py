@@ -38,6 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    from pipeline.bedrock_rules import deployment_problem
+    from steps.catalog import recipe
+
+    problem = deployment_problem(recipe(settings.recipe), settings.region, settings.model_units)
+    if problem:
+        print(f"warning: the approval hook could not serve this pipeline's models: {problem}", file=sys.stderr)
     # The SDK makes clients when imported and needs a region by then: the settings' one.
     os.environ["AWS_DEFAULT_REGION"] = settings.region
     if args.dry_run:

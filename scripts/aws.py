@@ -5,6 +5,9 @@ work unchanged against `moto_server` or any other endpoint the user points them 
 """
 from __future__ import annotations
 
+import logging
+import sys
+
 import boto3
 from botocore.exceptions import ClientError
 
@@ -13,6 +16,15 @@ from pipeline.settings import Settings
 
 def session_for(settings: Settings) -> boto3.session.Session:
     return boto3.session.Session(region_name=settings.region or None)
+
+
+def configure_logging(verbose: bool, *own_loggers: str) -> None:
+    """A tool's own INFO lines always; the SDK's (where credentials and each endpoint came from)
+    only with --verbose, since they are noise on every run."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s",
+                        stream=sys.stderr)
+    for name in own_loggers:
+        logging.getLogger(name).setLevel(logging.INFO)
 
 
 def error_code(error: ClientError) -> str:

@@ -1,15 +1,20 @@
 """Create or update the approval hook: approving a model package imports it into Bedrock.
 
-    python -m scripts.deploy_approval_hook [--checkpoint-bucket NAME] [settings flags]
+    python -m scripts.deploy_approval_hook [--checkpoint-bucket NAME] [--bedrock-role-arn ARN]
+        [--provisioned-model-units N] [--verbose] [settings flags]
 
 Sets up, in this order, and each time to the same end state (running it again changes
 nothing that is already right):
-- the IAM role Bedrock assumes to read the Nova checkpoint (`<group>-bedrock-import`),
+- the IAM role Bedrock assumes to read the Nova checkpoint (`<group>-bedrock-import`), unless
+  --bedrock-role-arn names one (then that role is checked: it must exist in this account and
+  trust bedrock.amazonaws.com; nothing is changed on it),
 - the Lambda's IAM role (`<group>-approval-hook`),
-  both with the reviewed policies in scripts/policies/*.json,
+  both with the reviewed policies in scripts/policies/*.json (the Provisioned Throughput
+  statements only with --provisioned-model-units),
 - the Lambda's log group with a retention period,
 - the Lambda `<group>-bedrock-import` running `scripts.import_to_bedrock.lambda_handler`
   from a deterministic zip (scripts/lambda_bundle.py), redeployed only when the code changed,
+  with a reserved concurrency of 1 (one import step at a time: see handle_event),
 - the EventBridge rule `<group>-approved` on "SageMaker Model Package State Change" for this
   group with `ModelApprovalStatus: Approved`, targeting the Lambda, and the permission that
   lets the rule invoke it.
@@ -29,7 +34,7 @@ from typing import Callable
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.settings import Settings, SettingsError, add_settings_arguments
-from scripts.aws import error_code, session_for
+from scripts.aws import configure_logging, error_code, session_for
 from scripts.lambda_bundle import HANDLER, build_zip
 
 POLICIES = Path(__file__).resolve().parent / "policies"
@@ -41,6 +46,12 @@ TARGET_ID = "bedrock-import"
 PERMISSION_ID = "invoked-by-approval-rule"
 NAME_LIMIT = 64
 ROLE_PROPAGATION_TRIES = 12
+RESERVED_CONCURRENCY = 1
+BEDROCK_PRINCIPAL = "bedrock.amazonaws.com"
+
+
+class HookError(RuntimeError):
+    """A setting the hook cannot be deployed with; the message names it and the fix."""
 
 
 def _bounded(name: str) -> str:
@@ -109,15 +120,22 @@ class Deployer:
         identity = self.sts.get_caller_identity()
         account, partition = identity["Account"], identity["Arn"].split(":")[1]
         names = HookNames(self.settings.model_package_group)
-        bedrock_role_arn = f"arn:{partition}:iam::{account}:role/{names.bedrock_role}"
+        given_role = self.settings.bedrock_role_arn
+        bedrock_role_arn = given_role or f"arn:{partition}:iam::{account}:role/{names.bedrock_role}"
         values = _policy_values(self.settings, account, partition, names, bedrock_role_arn, checkpoint_bucket)
 
-        self.ensure_role(names.bedrock_role, render_policy("bedrock_import_trust.json", values),
-                         render_policy("bedrock_import_permissions.json", values),
-                         "Lets Bedrock read Nova checkpoints to import approved models")
+        if given_role:
+            self.check_given_bedrock_role(given_role, account)
+            self.say(f"using the given Bedrock import role {given_role}")
+        else:
+            self.ensure_role(names.bedrock_role, render_policy("bedrock_import_trust.json", values),
+                             render_policy("bedrock_import_permissions.json", values),
+                             "Lets Bedrock read Nova checkpoints to import approved models")
+        permissions = render_policy("approval_hook_permissions.json", values)
+        if self.settings.model_units:
+            permissions["Statement"] += render_policy("approval_hook_provisioned_throughput.json", values)["Statement"]
         lambda_role_arn = self.ensure_role(
-            names.lambda_role, render_policy("approval_hook_trust.json", values),
-            render_policy("approval_hook_permissions.json", values),
+            names.lambda_role, render_policy("approval_hook_trust.json", values), permissions,
             f"Runs the Bedrock import of approved {self.settings.model_package_group} model packages")
         self.ensure_log_group(names.log_group)
         environment = {
@@ -126,7 +144,10 @@ class Deployer:
             "NOVA_BUCKET": self.settings.bucket,
             "NOVA_PREFIX": self.settings.prefix,
         }
+        if self.settings.model_units:
+            environment["NOVA_PROVISIONED_MODEL_UNITS"] = str(self.settings.model_units)
         function_arn = self.ensure_function(names.function, lambda_role_arn, environment)
+        self.ensure_reserved_concurrency(names.function)
         rule_arn = self.events.put_rule(
             Name=names.rule, EventPattern=json.dumps(event_pattern(self.settings.model_package_group)),
             State="ENABLED",
@@ -137,6 +158,29 @@ class Deployer:
         self.say(f"rule {names.rule} -> {function_arn}")
         return {"rule_arn": rule_arn, "function_arn": function_arn,
                 "lambda_role_arn": lambda_role_arn, "bedrock_role_arn": bedrock_role_arn}
+
+    def check_given_bedrock_role(self, role_arn: str, account: str) -> None:
+        """The role a user named must be one Bedrock can assume here: found out now, not at the first approval."""
+        role_account, _, path_and_name = role_arn.split(":", 4)[4].partition(":role/")
+        if role_account != account:
+            raise HookError(f"--bedrock-role-arn {role_arn} is in account {role_account}, not in {account}, "
+                            "where the import runs: give a role of this account, or leave the flag out and "
+                            "this command creates one")
+        try:
+            role = self.iam.get_role(RoleName=path_and_name.rsplit("/", 1)[-1])["Role"]
+        except ClientError as error:
+            if error_code(error) != "NoSuchEntity":
+                raise
+            raise HookError(f"--bedrock-role-arn {role_arn}: no such role in account {account}; create it "
+                            "(trust and permissions as in scripts/policies/bedrock_import_*.json), or leave "
+                            "the flag out and this command creates one") from None
+        if role["Arn"] != role_arn:
+            raise HookError(f"--bedrock-role-arn {role_arn}: the role of that name is {role['Arn']}; give its ARN")
+        trust = _as_dict(role.get("AssumeRolePolicyDocument")) or {}
+        if not any(_allows_service(statement, BEDROCK_PRINCIPAL) for statement in _listed(trust.get("Statement"))):
+            raise HookError(f"--bedrock-role-arn {role_arn} does not let {BEDROCK_PRINCIPAL} assume it (its trust "
+                            "policy), so Bedrock could not read the checkpoint: add the statement of "
+                            "scripts/policies/bedrock_import_trust.json to it")
 
     def ensure_role(self, name: str, trust: dict, permissions: dict, description: str) -> str:
         try:
@@ -212,6 +256,13 @@ class Deployer:
         while self.lambda_.get_function_configuration(FunctionName=name).get("LastUpdateStatus") == "InProgress":
             self.sleep(2)
 
+    def ensure_reserved_concurrency(self, function: str) -> None:
+        current = self.lambda_.get_function_concurrency(FunctionName=function).get("ReservedConcurrentExecutions")
+        if current != RESERVED_CONCURRENCY:
+            self.lambda_.put_function_concurrency(FunctionName=function,
+                                                  ReservedConcurrentExecutions=RESERVED_CONCURRENCY)
+            self.say(f"set the reserved concurrency of Lambda {function} to {RESERVED_CONCURRENCY}")
+
     def ensure_invoke_permission(self, function: str, rule_arn: str) -> None:
         try:
             policy = json.loads(self.lambda_.get_policy(FunctionName=function)["Policy"])
@@ -230,6 +281,17 @@ class Deployer:
                                     SourceArn=rule_arn)
 
 
+def _listed(value) -> list:
+    return [value] if isinstance(value, (str, dict)) else list(value or [])
+
+
+def _allows_service(statement: dict, service: str) -> bool:
+    principal = statement.get("Principal")
+    services = _listed(principal.get("Service")) if isinstance(principal, dict) else []
+    return (statement.get("Effect") == "Allow" and service in services
+            and "sts:AssumeRole" in _listed(statement.get("Action")))
+
+
 def _as_dict(document) -> dict | None:
     if document is None or isinstance(document, dict):
         return document
@@ -242,12 +304,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint-bucket", default="",
                         help="bucket of the Nova checkpoints (the bucket of checkpoint_s3_uri); "
                              "default: the pattern customer-escrow-<account>-*")
+    parser.add_argument("--verbose", action="store_true", help="also print the AWS SDK's INFO lines")
     add_settings_arguments(parser)
     return parser
 
 
 def main(argv: list[str] | None = None, *, session=None, sleep: Callable[[float], None] = time.sleep) -> int:
     args = build_parser().parse_args(argv)
+    configure_logging(args.verbose)
     try:
         settings = Settings.resolve(args, required=("region", "bucket"))
     except SettingsError as error:
@@ -256,6 +320,9 @@ def main(argv: list[str] | None = None, *, session=None, sleep: Callable[[float]
     try:
         deployer = Deployer(session or session_for(settings), settings, sleep=sleep)
         print(json.dumps(deployer.deploy(args.checkpoint_bucket), indent=2))
+    except HookError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except (ClientError, BotoCoreError) as error:
         print(f"error: {error}\nRunning it again is safe: what exists already is kept.", file=sys.stderr)
         return 1

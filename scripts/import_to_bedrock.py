@@ -1,22 +1,35 @@
-"""Turn an approved model package into an on-demand Amazon Bedrock model.
+"""Turn an approved model package into an Amazon Bedrock model that answers.
 
-    python -m scripts.import_to_bedrock --model-package-arn ARN [--wait] [--smoke-question-file PATH]
+    python -m scripts.import_to_bedrock --model-package-arn ARN [--wait] [--provisioned-model-units N]
+        [--smoke-question-file PATH] [--verbose]
 
 and, with the same logic, `lambda_handler`: the target of the EventBridge rule on
 "SageMaker Model Package State Change" for our group's approved packages
 (see `python -m scripts.deploy_approval_hook`).
 
-For an approved package it reads the Nova checkpoint path from the package's metadata
-(`checkpoint_s3_uri`), calls CreateCustomModel, waits until the model is Active, creates an
-on-demand CustomModelDeployment, waits until that is Active, asks the deployment one FinQA
-test question through Converse, and writes the Bedrock ARNs back onto the package's
-metadata. Names and client request tokens are derived from the package, and existing
-models and deployments are looked up first, so a second run creates nothing. A package
-that is not approved is left alone. A failure is written onto the package
-(`bedrock_import_status` = Failed, `bedrock_import_error`) and raised.
+For an approved package it calls CreateCustomModel, waits until the model is Active, then
+either creates an on-demand CustomModelDeployment or, with --provisioned-model-units N, buys
+Provisioned Throughput of N model units (no commitment, billed by the hour until deleted),
+waits until that serves, asks it one FinQA test question through Converse, and writes the
+Bedrock ARNs back onto the package's metadata.
 
-Metadata writes only happen when something changed: SageMaker may emit another state-change
-event for the write, and that event then finds nothing to do.
+Where the model comes from: a package of SageMaker's restricted type (`ManagedStorageType:
+Restricted`) is imported by its ARN, which Bedrock's API model calls "the preferred method for
+new SageMaker AI training outputs" and AWS's SDK (BedrockModelBuilder) uses for those; any
+other package by the escrow checkpoint path in its metadata (`checkpoint_s3_uri`), which
+Bedrock reads with the import role (--bedrock-role-arn). The path taken is logged and written
+as `bedrock_import_source`.
+
+Before any Bedrock call: a malformed package ARN, a group's ARN, a package of another group or
+region is refused, and so is a deployment Bedrock does not offer (pipeline/bedrock_rules.py:
+on demand only for LoRA models in some regions, Provisioned Throughput in fewer).
+
+Names and client request tokens are derived from the package, and existing models,
+deployments and provisioned throughputs are looked up first, so a second run creates nothing.
+A package that is not approved is left alone. A failure is written onto the package
+(`bedrock_import_status` = Failed, `bedrock_import_error`) and raised. Metadata writes only
+happen when something changed: SageMaker may emit another state-change event for the write,
+and that event then finds nothing to do.
 """
 from __future__ import annotations
 
@@ -34,21 +47,28 @@ from typing import Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from pipeline.bedrock_rules import deployment_problem, region_problem
 from pipeline.settings import Settings, SettingsError, add_settings_arguments
-from scripts.aws import error_code, session_for, split_s3_uri
+from scripts.aws import configure_logging, error_code, session_for, split_s3_uri
+from steps.catalog import RecipeError, TrainingRecipe, recipe
 
 LOG = logging.getLogger("scripts.import_to_bedrock")
 
 CHECKPOINT_KEY = "checkpoint_s3_uri"
 EVAL_DATA_KEY = "eval_data_s3_uri"
+RECIPE_KEY = "recipe"
 STATUS_KEY = "bedrock_import_status"
 ERROR_KEY = "bedrock_import_error"
+SOURCE_KEY = "bedrock_import_source"
+CLAIM_KEY = "bedrock_import_claim"
 MODEL_ARN_KEY = "bedrock_model_arn"
 DEPLOYMENT_ARN_KEY = "bedrock_deployment_arn"
+PROVISIONED_ARN_KEY = "bedrock_provisioned_model_arn"
 SMOKE_KEY = "bedrock_smoke_test"
 
-IMPORTING, DEPLOYING, DEPLOYED, FAILED, SKIPPED = (
-    "ModelImporting", "DeploymentCreating", "Deployed", "Failed", "Skipped")
+IMPORTING, DEPLOYING, PROVISIONING, DEPLOYED, FAILED, SKIPPED = (
+    "ModelImporting", "DeploymentCreating", "ThroughputProvisioning", "Deployed", "Failed", "Skipped")
+FROM_MODEL_PACKAGE, FROM_ESCROW = "model-package", "s3-escrow"
 
 POLL_SECONDS = 60
 LAMBDA_SAFETY_SECONDS = 90
@@ -58,10 +78,17 @@ hands over to a fresh invocation of itself, at most this many times (about three
 
 _NAME_LIMIT = 63
 _METADATA_VALUE = re.compile(r"[^\w .:/=+\-@]", re.UNICODE)
+_PACKAGE_ARN = re.compile(r"arn:aws[a-z-]*:sagemaker:(?P<region>[a-z0-9-]+):\d{12}:"
+                          r"model-package/(?P<group>[^/\s]+)/(?P<version>[0-9]+)")
+_GROUP_ARN = re.compile(r"arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package-group/(?P<group>\S+)")
 
 
 class ImportFailed(RuntimeError):
     """The package cannot be imported; the message says why and what to do."""
+
+
+class BadPackageArn(ValueError):
+    """The ARN given is not a version of our group's packages; refused before any AWS call."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +97,8 @@ class Outcome:
     model_package_arn: str
     model_arn: str = ""
     deployment_arn: str = ""
+    provisioned_model_arn: str = ""
+    source: str = ""
     detail: str = ""
 
 
@@ -80,6 +109,34 @@ class SmokeQuestion:
     source: str
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """How this package reaches Bedrock, decided before any Bedrock call."""
+    source: str
+    checkpoint: str
+    recipe: TrainingRecipe
+    model_units: int | None
+
+
+def check_package_arn(arn: str, group: str, region: str) -> None:
+    """BadPackageArn unless `arn` names a version of `group`'s packages in `region`."""
+    listing = f"aws sagemaker list-model-packages --model-package-group-name {group} --region {region}"
+    if _GROUP_ARN.fullmatch(arn):
+        raise BadPackageArn(f"--model-package-arn {arn} is the ARN of a model package group, not of a model "
+                            f"version: give one of its versions (.../model-package/{group}/<version>; {listing})")
+    match = _PACKAGE_ARN.fullmatch(arn)
+    if match is None:
+        raise BadPackageArn(f"--model-package-arn {arn!r} is not a model package version ARN "
+                            f"(arn:aws:sagemaker:{region}:<account>:model-package/{group}/<version>; {listing})")
+    if match["group"].lower() != group.lower():
+        raise BadPackageArn(f"--model-package-arn {arn} is a version of group {match['group']}, not of "
+                            f"--model-package-group {group}: pass --model-package-group {match['group']} "
+                            f"to import it, or give a version of {group}")
+    if match["region"] != region:
+        raise BadPackageArn(f"--model-package-arn {arn} is in {match['region']}, not in --region {region}: "
+                            f"run with --region {match['region']}")
+
+
 def metadata_value(text: str) -> str:
     """Model package metadata values allow letters, digits, spaces and `_.:/=+-@`, at most
     256 characters: anything else in an error message becomes a space."""
@@ -87,14 +144,16 @@ def metadata_value(text: str) -> str:
     return cleaned[:256] or "-"
 
 
-def resource_names(package: dict) -> tuple[str, str]:
-    """Bedrock model and deployment names for this package version: stable across runs."""
+def _bounded_name(package: dict, suffix: str) -> str:
     base = re.sub(r"[^0-9a-zA-Z]+", "-", package["ModelPackageGroupName"]).strip("-")
-    version = f"-v{package['ModelPackageVersion']}"
-    deployment_suffix = version + "-ondemand"
-    model = base[:_NAME_LIMIT - len(version)].rstrip("-") + version
-    deployment = base[:_NAME_LIMIT - len(deployment_suffix)].rstrip("-") + deployment_suffix
-    return model, deployment
+    suffix = f"-v{package['ModelPackageVersion']}{suffix}"
+    return base[:_NAME_LIMIT - len(suffix)].rstrip("-") + suffix
+
+
+def resource_names(package: dict) -> tuple[str, str, str]:
+    """Bedrock model, on-demand deployment and provisioned throughput names for this package
+    version: stable across runs."""
+    return _bounded_name(package, ""), _bounded_name(package, "-ondemand"), _bounded_name(package, "-provisioned")
 
 
 def request_token(package_arn: str, purpose: str) -> str:
@@ -118,7 +177,7 @@ def read_smoke_question(text: str, source: str) -> SmokeQuestion:
 
 class BedrockImport:
     def __init__(self, sagemaker, bedrock, bedrock_runtime, s3, bedrock_role_arn: str,
-                 smoke_question: SmokeQuestion | None = None,
+                 smoke_question: SmokeQuestion | None = None, model_units: int | None = None,
                  sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic,
                  poll_seconds: float = POLL_SECONDS):
@@ -128,13 +187,23 @@ class BedrockImport:
         self.s3 = s3
         self.bedrock_role_arn = bedrock_role_arn
         self.smoke_question = smoke_question
+        self.model_units = model_units
         self.sleep = sleep
         self.clock = clock
         self.poll_seconds = poll_seconds
 
-    def run(self, package_arn: str, deadline: float | None = None, retry_failed: bool = True) -> Outcome:
+    @property
+    def region(self) -> str:
+        return self.bedrock.meta.region_name
+
+    def run(self, package_arn: str, deadline: float | None = None, retry_failed: bool = True,
+            claim: str = "") -> Outcome:
         """Advance the package's import as far as it goes before `deadline` (a `clock()`
-        value; None waits as long as it takes). Safe to call any number of times."""
+        value; None waits as long as it takes). Safe to call any number of times.
+
+        With `claim` (the approval hook's), the package is claimed for it before the first
+        Bedrock call, and left alone while another claim holds it; without, claims are ignored
+        (an operator's run takes over)."""
         package = self.sagemaker.describe_model_package(ModelPackageName=package_arn)
         package_arn = package["ModelPackageArn"]
         approval = package.get("ModelApprovalStatus", "")
@@ -143,30 +212,43 @@ class BedrockImport:
             return Outcome(SKIPPED, package_arn, detail=f"package is {approval or 'without approval status'}")
         metadata = dict(package.get("CustomerMetadataProperties") or {})
         known = Outcome(metadata.get(STATUS_KEY, ""), package_arn, metadata.get(MODEL_ARN_KEY, ""),
-                        metadata.get(DEPLOYMENT_ARN_KEY, ""))
-        if known.status == DEPLOYED and known.deployment_arn:
-            LOG.info("%s is already deployed as %s", package_arn, known.deployment_arn)
-            return Outcome(DEPLOYED, package_arn, known.model_arn, known.deployment_arn, "already deployed")
+                        metadata.get(DEPLOYMENT_ARN_KEY, ""), metadata.get(PROVISIONED_ARN_KEY, ""),
+                        metadata.get(SOURCE_KEY, ""))
+        if known.status == DEPLOYED and (known.deployment_arn or known.provisioned_model_arn):
+            LOG.info("%s is already served by %s", package_arn, known.deployment_arn or known.provisioned_model_arn)
+            return Outcome(**{**asdict(known), "detail": "already deployed"})
         if known.status == FAILED and not retry_failed:
             detail = (f"an earlier import failed ({metadata.get(ERROR_KEY, 'no reason recorded')}); "
                       "retry with python -m scripts.import_to_bedrock --model-package-arn ARN --wait")
             LOG.warning("%s: %s", package_arn, detail)
-            return Outcome(SKIPPED, package_arn, known.model_arn, known.deployment_arn, detail)
+            return Outcome(**{**asdict(known), "status": SKIPPED, "detail": detail})
+        holder = metadata.get(CLAIM_KEY, "")
+        if claim and holder and holder != claim:
+            detail = f"import under way by approval hook invocation {holder}"
+            LOG.info("%s: %s; this one leaves it alone", package_arn, detail)
+            return Outcome(**{**asdict(known), "status": SKIPPED, "detail": detail})
         progress: dict[str, str] = {}
         try:
-            return self._advance(package, metadata, progress, deadline)
+            plan = self._plan(package, metadata)
+            if claim and holder != claim:
+                self._write(package_arn, metadata, {CLAIM_KEY: claim})
+            return self._advance(package, metadata, progress, deadline, plan)
         except (ImportFailed, ClientError, BotoCoreError) as error:
             LOG.error("importing %s into Bedrock failed: %s", package_arn, error)
             try:
                 self._write(package_arn, metadata, {**progress, STATUS_KEY: FAILED,
-                                                     ERROR_KEY: metadata_value(str(error))})
+                                                     ERROR_KEY: metadata_value(str(error))}, remove=(CLAIM_KEY,))
             except (ClientError, BotoCoreError) as write_error:
                 LOG.error("and the failure could not be written onto %s: %s", package_arn, write_error)
             raise
 
-    def _advance(self, package: dict, metadata: dict[str, str], progress: dict[str, str],
-                 deadline: float | None) -> Outcome:
-        package_arn = package["ModelPackageArn"]
+    def _plan(self, package: dict, metadata: dict[str, str]) -> _Plan:
+        trained = self._recipe(package, metadata)
+        problem = deployment_problem(trained, self.region, self.model_units)
+        if problem:
+            raise ImportFailed(problem)
+        if package.get("ManagedStorageType") == "Restricted":
+            return _Plan(FROM_MODEL_PACKAGE, "", trained, self.model_units)
         checkpoint = metadata.get(CHECKPOINT_KEY, "").strip()
         try:
             split_s3_uri(checkpoint)
@@ -176,30 +258,63 @@ class BedrockImport:
                 f"(found {checkpoint!r}); the pipeline's registration step writes the training "
                 "job's escrow checkpoint there (manifest.json checkpoint_s3_bucket)") from None
         if not self.bedrock_role_arn:
-            raise ImportFailed("no Bedrock import role: set --bedrock-role-arn or NOVA_BEDROCK_ROLE_ARN "
-                               "(python -m scripts.deploy_approval_hook creates one)")
-        model_name, deployment_name = resource_names(package)
+            raise ImportFailed("importing from the escrow checkpoint needs a Bedrock import role that may read it: "
+                               "set --bedrock-role-arn or NOVA_BEDROCK_ROLE_ARN "
+                               "(python -m scripts.deploy_approval_hook creates one and prints its ARN)")
+        return _Plan(FROM_ESCROW, checkpoint, trained, self.model_units)
 
-        model_arn = self._ensure_model(package_arn, model_name, checkpoint)
-        progress[MODEL_ARN_KEY] = model_arn
+    @staticmethod
+    def _recipe(package: dict, metadata: dict[str, str]) -> TrainingRecipe:
+        containers = (package.get("InferenceSpecification") or {}).get("Containers") or [{}]
+        # AWS's own field for it, on packages the platform registers itself.
+        recipe_id = metadata.get(RECIPE_KEY, "").strip() or (containers[0].get("BaseModel") or {}).get("RecipeName", "")
+        if not recipe_id:
+            raise ImportFailed(
+                f"the model package names no training recipe (metadata '{RECIPE_KEY}'), so whether Bedrock can "
+                "serve it on demand (LoRA) or only with Provisioned Throughput (full-rank) is unknown: add it with "
+                "aws sagemaker update-model-package --model-package-arn ARN "
+                f"--customer-metadata-properties {RECIPE_KEY}=<recipe id>")
+        try:
+            return recipe(recipe_id)
+        except RecipeError as error:
+            raise ImportFailed(f"the model package's {RECIPE_KEY}: {error}") from None
+
+    def _advance(self, package: dict, metadata: dict[str, str], progress: dict[str, str],
+                 deadline: float | None, plan: _Plan) -> Outcome:
+        package_arn = package["ModelPackageArn"]
+        model_name, deployment_name, provisioned_name = resource_names(package)
+
+        model_arn = self._ensure_model(package_arn, model_name, plan)
+        progress.update({MODEL_ARN_KEY: model_arn, SOURCE_KEY: plan.source})
         if not self._wait("model", model_name, lambda: self._model_status(model_arn), deadline):
             self._write(package_arn, metadata, {**progress, STATUS_KEY: IMPORTING})
-            return Outcome(IMPORTING, package_arn, model_arn, detail=f"Bedrock is importing {model_name}")
+            return Outcome(IMPORTING, package_arn, model_arn, source=plan.source,
+                           detail=f"Bedrock is importing {model_name}")
 
-        deployment_arn = self._ensure_deployment(package_arn, deployment_name, model_arn)
-        progress[DEPLOYMENT_ARN_KEY] = deployment_arn
-        if not self._wait("deployment", deployment_name, lambda: self._deployment_status(deployment_arn), deadline):
-            self._write(package_arn, metadata, {**progress, STATUS_KEY: DEPLOYING})
-            return Outcome(DEPLOYING, package_arn, model_arn, deployment_arn,
-                           f"Bedrock is deploying {deployment_name}")
+        if plan.model_units:
+            endpoint = self._ensure_provisioned(package_arn, provisioned_name, model_arn, plan.model_units)
+            progress[PROVISIONED_ARN_KEY] = endpoint
+            waiting = self._wait("provisioned throughput", provisioned_name,
+                                 lambda: self._provisioned_status(endpoint), deadline, ready="InService")
+            pending, what = PROVISIONING, f"Bedrock is provisioning {provisioned_name}"
+        else:
+            endpoint = self._ensure_deployment(package_arn, deployment_name, model_arn)
+            progress[DEPLOYMENT_ARN_KEY] = endpoint
+            waiting = self._wait("deployment", deployment_name, lambda: self._deployment_status(endpoint), deadline)
+            pending, what = DEPLOYING, f"Bedrock is deploying {deployment_name}"
+        served = Outcome(pending, package_arn, model_arn, progress.get(DEPLOYMENT_ARN_KEY, ""),
+                         progress.get(PROVISIONED_ARN_KEY, ""), plan.source, what)
+        if not waiting:
+            self._write(package_arn, metadata, {**progress, STATUS_KEY: pending})
+            return served
 
-        smoke = self._smoke_test(deployment_arn, metadata)
+        smoke = self._smoke_test(endpoint, metadata)
         self._write(package_arn, metadata, {**progress, STATUS_KEY: DEPLOYED, SMOKE_KEY: metadata_value(smoke)},
-                    remove=(ERROR_KEY,))
-        LOG.info("%s deployed on demand as %s", package_arn, deployment_arn)
-        return Outcome(DEPLOYED, package_arn, model_arn, deployment_arn, smoke)
+                    remove=(ERROR_KEY, CLAIM_KEY))
+        LOG.info("%s is served by %s", package_arn, endpoint)
+        return Outcome(**{**asdict(served), "status": DEPLOYED, "detail": smoke})
 
-    def _ensure_model(self, package_arn: str, name: str, checkpoint: str) -> str:
+    def _ensure_model(self, package_arn: str, name: str, plan: _Plan) -> str:
         try:
             existing = self.bedrock.get_custom_model(modelIdentifier=name)
         except ClientError as error:
@@ -208,13 +323,19 @@ class BedrockImport:
         else:
             LOG.info("Bedrock model %s exists already: %s", name, existing["modelArn"])
             return existing["modelArn"]
-        LOG.info("creating Bedrock model %s from %s", name, checkpoint)
-        return self.bedrock.create_custom_model(
-            modelName=name,
-            modelSourceConfig={"s3DataSource": {"s3Uri": checkpoint}},
-            roleArn=self.bedrock_role_arn,
-            clientRequestToken=request_token(package_arn, "custom-model"),
-        )["modelArn"]
+        request: dict[str, Any] = {"modelName": name,
+                                   "clientRequestToken": request_token(package_arn, "custom-model")}
+        if plan.source == FROM_MODEL_PACKAGE:
+            # Bedrock reads a restricted package with its own credentials: no import role is passed.
+            LOG.info("creating Bedrock model %s from the model package %s (restricted: imported by ARN)",
+                     name, package_arn)
+            request["customModelDataSource"] = {"modelPackageArnDataSource": {"modelPackageArn": package_arn}}
+        else:
+            LOG.info("creating Bedrock model %s from the escrow checkpoint %s (the package is not restricted, "
+                     "so Bedrock cannot import it by ARN)", name, plan.checkpoint)
+            request["modelSourceConfig"] = {"s3DataSource": {"s3Uri": plan.checkpoint}}
+            request["roleArn"] = self.bedrock_role_arn
+        return self.bedrock.create_custom_model(**request)["modelArn"]
 
     def _ensure_deployment(self, package_arn: str, name: str, model_arn: str) -> str:
         try:
@@ -236,6 +357,32 @@ class BedrockImport:
             clientRequestToken=request_token(package_arn, "custom-model-deployment"),
         )["customModelDeploymentArn"]
 
+    def _ensure_provisioned(self, package_arn: str, name: str, model_arn: str, units: int) -> str:
+        try:
+            existing = self.bedrock.get_provisioned_model_throughput(provisionedModelId=name)
+        except ClientError as error:
+            if error_code(error) != "ResourceNotFoundException":
+                raise
+        else:
+            if existing["desiredModelArn"] != model_arn:
+                raise ImportFailed(f"Bedrock provisioned throughput {name} exists but serves "
+                                   f"{existing['desiredModelArn']}, not {model_arn}; delete it "
+                                   "(aws bedrock delete-provisioned-model-throughput), then run again")
+            if existing["desiredModelUnits"] != units:
+                LOG.warning("Bedrock provisioned throughput %s exists with %d model units, not %d: kept as it is "
+                            "(delete it to buy another size)", name, existing["desiredModelUnits"], units)
+            LOG.info("Bedrock provisioned throughput %s exists already: %s", name, existing["provisionedModelArn"])
+            return existing["provisionedModelArn"]
+        LOG.warning("buying Provisioned Throughput %s: %d model units of %s, no commitment, billed by the hour "
+                    "until deleted (aws bedrock delete-provisioned-model-throughput --provisioned-model-id %s)",
+                    name, units, model_arn, name)
+        return self.bedrock.create_provisioned_model_throughput(
+            provisionedModelName=name,
+            modelId=model_arn,
+            modelUnits=units,
+            clientRequestToken=request_token(package_arn, "provisioned-model-throughput"),
+        )["provisionedModelArn"]
+
     def _model_status(self, model_arn: str) -> tuple[str, str]:
         model = self.bedrock.get_custom_model(modelIdentifier=model_arn)
         return model.get("modelStatus", ""), model.get("failureMessage", "")
@@ -244,11 +391,16 @@ class BedrockImport:
         deployment = self.bedrock.get_custom_model_deployment(customModelDeploymentIdentifier=deployment_arn)
         return deployment.get("status", ""), deployment.get("failureMessage", "")
 
-    def _wait(self, what: str, name: str, status: Callable[[], tuple[str, str]], deadline: float | None) -> bool:
-        """True once Active; False if the deadline comes first; ImportFailed if it failed."""
+    def _provisioned_status(self, provisioned_arn: str) -> tuple[str, str]:
+        provisioned = self.bedrock.get_provisioned_model_throughput(provisionedModelId=provisioned_arn)
+        return provisioned.get("status", ""), provisioned.get("failureMessage", "")
+
+    def _wait(self, what: str, name: str, status: Callable[[], tuple[str, str]], deadline: float | None,
+              ready: str = "Active") -> bool:
+        """True once ready; False if the deadline comes first; ImportFailed if it failed."""
         while True:
             state, failure = status()
-            if state == "Active":
+            if state == ready:
                 return True
             if state == "Failed":
                 raise ImportFailed(f"Bedrock {what} {name} failed: {failure or 'no reason given'}; "
@@ -278,10 +430,10 @@ class BedrockImport:
         first_line = head.split("\n", 1)[0]
         return read_smoke_question(first_line, uri)
 
-    def _smoke_test(self, deployment_arn: str, metadata: dict[str, str]) -> str:
+    def _smoke_test(self, model_id: str, metadata: dict[str, str]) -> str:
         question = self._question(metadata)
         request: dict[str, Any] = {
-            "modelId": deployment_arn,
+            "modelId": model_id,
             "messages": [{"role": "user", "content": [{"text": question.query}]}],
             "inferenceConfig": {"maxTokens": 512, "temperature": 0.0},
         }
@@ -291,9 +443,9 @@ class BedrockImport:
         texts = [part.get("text", "") for part in response.get("output", {}).get("message", {}).get("content", [])]
         answer = " ".join(t for t in texts if t).strip()
         if not answer:
-            raise ImportFailed(f"smoke test: {deployment_arn} answered the question from "
+            raise ImportFailed(f"smoke test: {model_id} answered the question from "
                                f"{question.source} with no text (stopReason {response.get('stopReason')})")
-        LOG.info("smoke test answer from %s: %s", deployment_arn, answer[:500])
+        LOG.info("smoke test answer from %s: %s", model_id, answer[:500])
         return f"answered: {answer}"
 
     def _write(self, package_arn: str, metadata: dict[str, str], updates: dict[str, str],
@@ -318,13 +470,20 @@ def importer_for(settings: Settings, smoke_question: SmokeQuestion | None = None
     session = session or session_for(settings)
     return BedrockImport(session.client("sagemaker"), session.client("bedrock"),
                          session.client("bedrock-runtime"), session.client("s3"),
-                         settings.bedrock_role_arn, smoke_question, sleep=sleep)
+                         settings.bedrock_role_arn, smoke_question, settings.model_units, sleep=sleep)
 
 
 def handle_event(event: dict, remaining_seconds: float, settings: Settings, importer: BedrockImport,
-                 lambda_client=None, function_name: str = "") -> dict:
+                 lambda_client=None, function_name: str = "", request_id: str = "") -> dict:
     """One Lambda invocation: a model package state-change event, or a hand-over from an
-    earlier invocation that ran out of time (`resume` carries the count)."""
+    earlier invocation that ran out of time (`resume` carries the count, `claim` the claim).
+
+    Two deliveries of one approval (EventBridge delivers at least once, and our own metadata
+    writes fire more events) start one import: the hook's Lambda runs one invocation at a time
+    (reserved concurrency 1, set by deploy_approval_hook), and each re-reads the package and
+    claims it, under its invocation's request id, before its first Bedrock call; a later one
+    finds the claim and leaves the package alone. Lambda retries an invocation under the same
+    request id, so a retry keeps the claim."""
     detail = event.get("detail") or {}
     package_arn = detail.get("ModelPackageArn", "")
     if not package_arn:
@@ -333,27 +492,33 @@ def handle_event(event: dict, remaining_seconds: float, settings: Settings, impo
     if group and group != settings.model_package_group:
         LOG.info("%s belongs to group %s, not %s: ignored", package_arn, group, settings.model_package_group)
         return asdict(Outcome(SKIPPED, package_arn, detail=f"group {group} is not ours"))
+    try:
+        check_package_arn(package_arn, settings.model_package_group, settings.region)
+    except BadPackageArn as error:
+        LOG.info("%s: ignored", error)
+        return asdict(Outcome(SKIPPED, package_arn, detail=str(error)))
+    claim = str(event.get("claim") or request_id)
     deadline = importer.clock() + remaining_seconds - LAMBDA_SAFETY_SECONDS
-    outcome = importer.run(package_arn, deadline=deadline, retry_failed=False)
-    if outcome.status in (IMPORTING, DEPLOYING) and lambda_client is not None:
+    outcome = importer.run(package_arn, deadline=deadline, retry_failed=False, claim=claim)
+    if outcome.status in (IMPORTING, DEPLOYING, PROVISIONING) and lambda_client is not None:
         resumes = int(event.get("resume", 0)) + 1
         if resumes > MAX_LAMBDA_RESUMES:
             raise ImportFailed(f"{package_arn} still {outcome.status} after {MAX_LAMBDA_RESUMES} hand-overs; "
                                "finish it with python -m scripts.import_to_bedrock --wait")
         lambda_client.invoke(FunctionName=function_name, InvocationType="Event",
-                             Payload=json.dumps({**event, "resume": resumes}).encode())
+                             Payload=json.dumps({**event, "resume": resumes, "claim": claim}).encode())
         LOG.info("%s is %s: handed over to a new invocation (%d of at most %d)",
                  package_arn, outcome.status, resumes, MAX_LAMBDA_RESUMES)
     return asdict(outcome)
 
 
 def lambda_handler(event: dict, context) -> dict:
-    logging.getLogger().setLevel(logging.INFO)
-    settings = Settings.resolve(None, os.environ, required=("region", "bedrock_role_arn"))
+    LOG.setLevel(logging.INFO)
+    settings = Settings.resolve(None, os.environ, required=("region",))
     session = session_for(settings)
     return handle_event(event, context.get_remaining_time_in_millis() / 1000.0, settings,
                         importer_for(settings, session=session), session.client("lambda"),
-                        context.invoked_function_arn)
+                        context.invoked_function_arn, context.aws_request_id)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -361,25 +526,30 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-package-arn", required=True, help="the approved model package version")
     parser.add_argument("--wait", action="store_true",
-                        help="wait until the deployment is active and the smoke test answered "
+                        help="wait until the model serves and the smoke test answered "
                              "(without it: start what is missing, record progress, return)")
     parser.add_argument("--smoke-question-file", type=Path,
                         help="local gen_qa.jsonl whose first record is the smoke-test question "
                              f"(default: the package's {EVAL_DATA_KEY})")
+    parser.add_argument("--verbose", action="store_true", help="also print the AWS SDK's INFO lines")
     add_settings_arguments(parser)
     return parser
 
 
 def main(argv: list[str] | None = None, *, session=None, sleep: Callable[[float], None] = time.sleep) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
     args = build_parser().parse_args(argv)
+    configure_logging(args.verbose, LOG.name)
     try:
-        settings = Settings.resolve(args, required=("region", "bedrock_role_arn"))
+        settings = Settings.resolve(args, required=("region",))
+        check_package_arn(args.model_package_arn, settings.model_package_group, settings.region)
+        problem = region_problem(settings.region, provisioned=settings.model_units is not None)
+        if problem:
+            raise ImportFailed(problem)
         question = None
         if args.smoke_question_file:
             question = read_smoke_question(args.smoke_question_file.read_text(encoding="utf-8"),
                                            str(args.smoke_question_file))
-    except (SettingsError, ImportFailed, OSError) as error:
+    except (SettingsError, BadPackageArn, ImportFailed, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     importer = importer_for(settings, question, session, sleep)

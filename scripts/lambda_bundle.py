@@ -1,7 +1,8 @@
 """The approval hook's Lambda zip, built deterministically from the project's own code.
 
 It holds the handler's modules (`scripts/import_to_bedrock.py` and what it imports from the
-project: `scripts/aws.py`, `pipeline/settings.py`) and a vendored boto3/botocore: the SDK
+project: `scripts/aws.py`, `pipeline/settings.py`, `pipeline/bedrock_rules.py` and the recipe
+catalog it reads, `steps/catalog.py` with its data) and a vendored boto3/botocore: the SDK
 bundled in Lambda's Python runtimes lags behind the releases and may not know Bedrock's
 CreateCustomModel / CreateCustomModelDeployment, so the zip carries the SDK this project
 was tested with. botocore's API models are cut down to the services the handler calls,
@@ -20,19 +21,26 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 HANDLER = "scripts.import_to_bedrock.lambda_handler"
 PROJECT_FILES = (
     "pipeline/__init__.py",
+    "pipeline/bedrock_rules.py",
     "pipeline/settings.py",
     "scripts/__init__.py",
     "scripts/aws.py",
     "scripts/import_to_bedrock.py",
+    "steps/__init__.py",
+    "steps/catalog.py",
+    "steps/catalog_data.py",
 )
 VENDORED_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
 BOTOCORE_SERVICES = ("bedrock", "bedrock-runtime", "lambda", "s3", "sagemaker")
 """Every service the handler makes a client for."""
 
 REQUIRED_OPERATIONS = {
-    "bedrock": ("CreateCustomModel", "GetCustomModel", "CreateCustomModelDeployment", "GetCustomModelDeployment"),
+    "bedrock": ("CreateCustomModel", "GetCustomModel", "CreateCustomModelDeployment", "GetCustomModelDeployment",
+                "CreateProvisionedModelThroughput", "GetProvisionedModelThroughput"),
     "bedrock-runtime": ("Converse",),
 }
+REQUIRED_PARAMETERS = {("bedrock", "CreateCustomModel"): ("customModelDataSource",)}
+"""Request members the handler sends that older botocore releases lack (this one came in 1.44)."""
 
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 
@@ -47,6 +55,12 @@ def check_sdk_knows_the_handlers_calls() -> None:
         missing = set(operations) - set(session.get_service_model(service).operation_names)
         if missing:
             raise RuntimeError(f"the installed botocore {botocore.__version__} has no {service} "
+                               f"{', '.join(sorted(missing))}: upgrade boto3 (pip install -U boto3) and deploy again")
+    for (service, operation), parameters in REQUIRED_PARAMETERS.items():
+        members = session.get_service_model(service).operation_model(operation).input_shape.members
+        missing = set(parameters) - set(members)
+        if missing:
+            raise RuntimeError(f"the installed botocore {botocore.__version__}'s {service} {operation} has no "
                                f"{', '.join(sorted(missing))}: upgrade boto3 (pip install -U boto3) and deploy again")
 
 

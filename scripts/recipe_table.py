@@ -9,6 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from pipeline.bedrock_rules import serving
 from pipeline.definition import SUPPORTED_METHODS
 from steps.catalog import DEFAULT_RECIPE, SOURCE, TRAINING_RECIPES
 
@@ -30,10 +31,9 @@ def table() -> str:
         instances = (", ".join(map(str, replicas.enum)) if replicas is not None and replicas.enum
                      else str(chosen.template["run"].get("replicas", 1)))
         method = f"{'LoRA' if chosen.peft == 'lora' else 'full-rank'} {chosen.method.upper()}"
-        serving = "on demand" if chosen.bedrock_on_demand else "Provisioned Throughput"
         name = f"`{recipe_id}`" + (" (default)" if recipe_id == DEFAULT_RECIPE else "")
         lines.append(f"| {name} | {chosen.model_name} | {method} | {', '.join(chosen.instance_types)} | "
-                     f"{instances} | {serving} |")
+                     f"{instances} | {serving(chosen)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -10,8 +10,9 @@ writes their path into `manifest.json`, key `checkpoint_s3_bucket`, inside the j
 Writes, under the output directory:
 - recipe/recipe.yaml: the bring-your-own-dataset evaluation recipe of the training recipe's
   model, with run.model_name_or_path set to the checkpoint;
-- checkpoint/checkpoint.json: {"checkpoint_s3_uri": ..., "manifest": ..., "manifest_source": ...}
-  for the model registration.
+- checkpoint/checkpoint.json: {"checkpoint_s3_uri": ..., "checkpoint_s3_prefix": ..., "manifest": ...,
+  "manifest_source": ...} for the model registration; the prefix is the path with the trailing
+  slash that SageMaker's S3Prefix model data requires.
 """
 from __future__ import annotations
 
@@ -97,7 +98,8 @@ def render(training_output: Path, output_dir: Path, max_new_tokens: int = DEFAUL
     manifest, source = read_manifest(training_output)
     checkpoint = checkpoint_path(manifest, source)
     write_recipe(evaluation_recipe(recipe_id, checkpoint, max_new_tokens=max_new_tokens), output_dir)
-    summary = {"checkpoint_s3_uri": checkpoint, "manifest": manifest, "manifest_source": source}
+    summary = {"checkpoint_s3_uri": checkpoint, "checkpoint_s3_prefix": checkpoint.rstrip("/") + "/",
+               "manifest": manifest, "manifest_source": source}
     target = output_dir / CHECKPOINT_FILE
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -43,6 +43,14 @@ def test_checkpoint_from_output_tar_gz(tmp_path):
     written = json.loads((tmp_path / "out" / "checkpoint" / "checkpoint.json").read_text())
     assert written["checkpoint_s3_uri"] == CHECKPOINT
     assert written["manifest"] == {"checkpoint_s3_bucket": CHECKPOINT}
+    # SageMaker's S3Prefix model data (the registered package's) must end in a slash.
+    assert written["checkpoint_s3_prefix"] == CHECKPOINT + "/"
+
+
+def test_a_checkpoint_path_with_its_slash_keeps_one(tmp_path):
+    (tmp_path / "training").mkdir()
+    (tmp_path / "training" / "manifest.json").write_bytes(manifest(checkpoint_s3_bucket=CHECKPOINT + "/"))
+    assert render(tmp_path / "training", tmp_path / "out")["checkpoint_s3_prefix"] == CHECKPOINT + "/"
 
 
 def test_checkpoint_from_unpacked_manifest_in_a_subfolder(tmp_path):

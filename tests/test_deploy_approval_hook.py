@@ -140,14 +140,18 @@ def test_the_zip_is_deterministic_and_runs_on_its_own(tmp_path):
         assert names == sorted(names)
         assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
         archive.extractall(tmp_path)
-    assert "scripts/import_to_bedrock.py" in names and "pipeline/settings.py" in names
-    assert not any(name.startswith(("tests/", "steps/")) or "__pycache__" in name for name in names)
+    assert "scripts/import_to_bedrock.py" in names and "pipeline/bedrock_rules.py" in names
+    # Of the job code, only the recipe catalog that tells LoRA from full-rank.
+    assert {name for name in names if name.startswith("steps/")} == {
+        "steps/__init__.py", "steps/catalog.py", "steps/catalog_data.py"}
+    assert not any(name.startswith("tests/") or "__pycache__" in name for name in names)
     assert not any(name.startswith("botocore/data/ec2/") for name in names)
     # -S: no site-packages, so only what the zip holds (and the standard library) is importable.
     probe = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
-        "import scripts.import_to_bedrock as handler, boto3;"
+        "import scripts.import_to_bedrock as handler, boto3, steps.catalog;"
         "assert boto3.__file__.startswith(sys.argv[1]), boto3.__file__;"
+        "assert steps.catalog.recipe('nova_lite_1_0_p5_p4d_gpu_sft').peft == 'full-rank';"
         "session = boto3.session.Session(region_name='us-east-1');"
         "assert hasattr(session.client('bedrock'), 'create_custom_model_deployment');"
         "[session.client(name) for name in ('bedrock-runtime', 'sagemaker', 's3', 'lambda')];"
@@ -172,6 +176,89 @@ def test_an_sdk_without_the_bedrock_calls_is_refused(monkeypatch):
         build_zip()
 
 
+def test_an_sdk_that_cannot_import_by_package_arn_is_refused(monkeypatch):
+    import copy
+
+    import botocore.loaders
+
+    load = botocore.loaders.Loader.load_service_model
+
+    def as_botocore_1_43(self, service_name, type_name, api_version=None):
+        model = load(self, service_name, type_name, api_version)
+        if (service_name, type_name) == ("bedrock", "service-2"):
+            model = copy.deepcopy(model)
+            del model["shapes"]["CreateCustomModelRequest"]["members"]["customModelDataSource"]
+        return model
+
+    monkeypatch.setattr(botocore.loaders.Loader, "load_service_model", as_botocore_1_43)
+    with pytest.raises(RuntimeError, match="CreateCustomModel has no customModelDataSource: upgrade boto3"):
+        build_zip()
+
+
+def test_one_import_step_runs_at_a_time(deployed):
+    concurrency = deployed[0].client("lambda").get_function_concurrency(FunctionName="nova-finqa-bedrock-import")
+    assert concurrency["ReservedConcurrentExecutions"] == 1
+
+
+def _bedrock_role(iam, name: str = "team-bedrock-import", service: str = "bedrock.amazonaws.com") -> str:
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]}
+    return iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+
+
+def test_a_given_bedrock_role_is_used_and_none_created(monkeypatch):
+    monkeypatch.setenv("NOVA_BUCKET", "example-bucket")
+    monkeypatch.delenv("NOVA_TAGS", raising=False)
+    with mock_aws():
+        session = boto3.session.Session(region_name=REGION)
+        iam = session.client("iam")
+        given = _bedrock_role(iam)
+        assert hook.main(["--bedrock-role-arn", given], session=session, sleep=lambda s: None) == 0
+        assert sorted(r["RoleName"] for r in iam.list_roles()["Roles"]) == ["nova-finqa-approval-hook",
+                                                                           "team-bedrock-import"]
+        variables = session.client("lambda").get_function_configuration(
+            FunctionName="nova-finqa-bedrock-import")["Environment"]["Variables"]
+        assert variables["NOVA_BEDROCK_ROLE_ARN"] == given
+        permissions = iam.get_role_policy(RoleName="nova-finqa-approval-hook", PolicyName="permissions")
+        by_sid = {s["Sid"]: s for s in permissions["PolicyDocument"]["Statement"]}
+        assert by_sid["PassTheImportRoleToBedrockOnly"]["Resource"] == given
+        assert iam.list_role_policies(RoleName="team-bedrock-import")["PolicyNames"] == []
+
+
+@pytest.mark.parametrize("make, expected", [
+    (lambda iam: f"arn:aws:iam::{ACCOUNT}:role/no-such-role", "no such role in account"),
+    (lambda iam: _bedrock_role(iam, service="lambda.amazonaws.com"), "does not let bedrock.amazonaws.com assume it"),
+    (lambda iam: "arn:aws:iam::210987654321:role/elsewhere", "is in account 210987654321, not in"),
+], ids=["missing", "not-trusting-bedrock", "other-account"])
+def test_an_unusable_bedrock_role_is_refused_before_anything_is_created(monkeypatch, capsys, make, expected):
+    monkeypatch.setenv("NOVA_BUCKET", "example-bucket")
+    with mock_aws():
+        session = boto3.session.Session(region_name=REGION)
+        role = make(session.client("iam"))
+        assert hook.main(["--bedrock-role-arn", role], session=session, sleep=lambda s: None) == 2
+        assert expected in capsys.readouterr().err
+        assert session.client("lambda").list_functions()["Functions"] == []
+        assert "nova-finqa-approval-hook" not in [r["RoleName"] for r in session.client("iam").list_roles()["Roles"]]
+
+
+def test_provisioned_throughput_is_allowed_only_when_asked_for(deployed, monkeypatch):
+    session, _ = deployed
+    iam, lambda_ = session.client("iam"), session.client("lambda")
+
+    def sids() -> set:
+        policy = iam.get_role_policy(RoleName="nova-finqa-approval-hook", PolicyName="permissions")
+        return {s["Sid"] for s in policy["PolicyDocument"]["Statement"]}
+
+    def variables() -> dict:
+        return lambda_.get_function_configuration(FunctionName="nova-finqa-bedrock-import")["Environment"]["Variables"]
+
+    assert "BuyProvisionedThroughputForTheImportedModel" not in sids()
+    assert "NOVA_PROVISIONED_MODEL_UNITS" not in variables()
+    assert hook.main(["--provisioned-model-units", "2"], session=session, sleep=lambda s: None) == 0
+    assert {"BuyProvisionedThroughputForTheImportedModel", "AskTheProvisionedModelTheSmokeTestQuestion"} <= sids()
+    assert variables()["NOVA_PROVISIONED_MODEL_UNITS"] == "2"
+
+
 def test_deploy_end_to_end_against_moto_server(moto_server):
     result = run_cli("scripts.deploy_approval_hook", ["--bucket", "example-bucket"], moto_server)
     assert result.returncode == 0, result.stderr
@@ -186,3 +273,20 @@ def test_deploy_end_to_end_against_moto_server(moto_server):
     again = run_cli("scripts.deploy_approval_hook", ["--bucket", "example-bucket"], moto_server)
     assert again.returncode == 0, again.stderr
     assert "created" not in again.stdout and "updated" not in again.stdout
+    assert "INFO" not in result.stderr + again.stderr, "botocore's INFO lines are for --verbose only"
+
+
+def test_deploy_with_a_given_bedrock_role_against_moto_server(moto_server):
+    iam = boto3.client("iam", region_name=REGION, endpoint_url=moto_server)
+    given = _bedrock_role(iam)
+    result = run_cli("scripts.deploy_approval_hook", ["--bucket", "example-bucket", "--bedrock-role-arn", given],
+                     moto_server)
+    assert result.returncode == 0, result.stderr
+    assert f"using the given Bedrock import role {given}" in result.stdout
+    assert "created role nova-finqa-bedrock-import" not in result.stdout
+    assert json.loads(result.stdout[result.stdout.index("{"):])["bedrock_role_arn"] == given
+    assert sorted(r["RoleName"] for r in iam.list_roles()["Roles"]) == ["nova-finqa-approval-hook",
+                                                                       "team-bedrock-import"]
+    function = boto3.client("lambda", region_name=REGION, endpoint_url=moto_server).get_function_configuration(
+        FunctionName="nova-finqa-bedrock-import")
+    assert function["Environment"]["Variables"]["NOVA_BEDROCK_ROLE_ARN"] == given

@@ -251,12 +251,21 @@ def test_registration(definition):
     from scripts.import_to_bedrock import CHECKPOINT_KEY, EVAL_DATA_KEY
 
     assert {CHECKPOINT_KEY, EVAL_DATA_KEY} <= set(metadata)
-    container = register["InferenceSpecification"]["Containers"][0]
-    assert container["Image"].endswith("/nova-inference-repo:SM-Inference-latest")
-    # The archive FindCheckpoint reads the manifest from: the package points at the same file.
-    assert container["ModelDataUrl"]["Std:Join"]["Values"] == [
-        {"Get": "Steps.FineTune.OutputDataConfig.S3OutputPath"},
-        {"Get": "Steps.FineTune.TrainingJobName"}, "output", "output.tar.gz"]
+    specification = register["InferenceSpecification"]
+    [container] = specification["Containers"]
+    assert container["Image"] == catalog.INFERENCE_IMAGES["us-east-1"]
+    # The checkpoint itself, uncompressed, as AWS's Nova inference guide gives it to SageMaker;
+    # not the training job's output.tar.gz, which holds only manifest.json.
+    assert "ModelDataUrl" not in container
+    source = container["ModelDataSource"]["S3DataSource"]
+    assert (source["S3DataType"], source["CompressionType"]) == ("S3Prefix", "None")
+    assert source["S3Uri"]["Std:JsonGet"] == {"PropertyFile": {"Get": "Steps.FindCheckpoint.PropertyFiles.Checkpoint"},
+                                              "Path": "checkpoint_s3_prefix"}
+    from pipeline.bedrock_rules import SAGEMAKER_INFERENCE_INSTANCE_TYPES
+
+    assert specification["SupportedRealtimeInferenceInstanceTypes"] == \
+        ["ml.g6.12xlarge", "ml.g6.24xlarge", "ml.g6.48xlarge", "ml.p5.48xlarge"] == \
+        list(SAGEMAKER_INFERENCE_INSTANCE_TYPES["amazon.nova-lite-v1:0:300k"])
 
 
 def test_definition_checks_pass(definition, built):
@@ -415,8 +424,13 @@ def test_every_recipe_builds_a_checked_definition_from_the_catalog(every_recipe_
     assert arguments[arguments.index("--recipe") + 1] == recipe_id
     checkpoint = steps["FindCheckpoint"]["Arguments"]["AppSpecification"]["ContainerArguments"]
     assert checkpoint[checkpoint.index("--recipe") + 1] == recipe_id
-    register = steps["RegisterModel"]["Arguments"]["CustomerMetadataProperties"]
-    assert (register["recipe"], register["base_model"]) == (recipe_id, chosen.base_model)
+    register = steps["RegisterModel"]["Arguments"]
+    assert (register["CustomerMetadataProperties"]["recipe"], register["CustomerMetadataProperties"]["base_model"]) \
+        == (recipe_id, chosen.base_model)
+    from pipeline.bedrock_rules import sagemaker_inference_instance_types
+
+    assert register["InferenceSpecification"]["SupportedRealtimeInferenceInstanceTypes"] == \
+        list(sagemaker_inference_instance_types(chosen))
 
 
 def test_nova_2_recipe_key_follows_the_records_its_max_steps_come_from(every_recipe_and_region):

@@ -56,6 +56,23 @@ def test_malformed_setting_is_refused(capsys):
     assert "--role-arn 'NovaFinQAPipelineRole' is not an IAM role ARN" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("region, recipe, units, warned", [
+    ("us-east-1", "nova_lite_1_0_g5_g6_12x_gpu_lora_sft", None, ""),
+    ("ap-northeast-1", "nova_lite_1_0_g5_g6_12x_gpu_lora_sft", None, "on demand in us-east-1, us-west-2 only"),
+    ("us-east-1", "nova_lite_1_0_p5_p4d_gpu_sft", None, "full-rank Nova Lite model"),
+    ("us-west-2", "nova_lite_1_0_g5_g6_12x_gpu_lora_sft", "2", "Provisioned Throughput for Nova Lite in us-east-1 only"),
+], ids=["on-demand-offered", "no-on-demand-in-region", "full-rank", "no-provisioned-throughput-in-region"])
+def test_a_region_or_recipe_whose_models_cannot_be_served_is_warned_about(monkeypatch, capsys, region, recipe,
+                                                                         units, warned):
+    monkeypatch.delenv("NOVA_RECIPE", raising=False)
+    if units:
+        monkeypatch.setenv("NOVA_PROVISIONED_MODEL_UNITS", units)
+    assert main(["--dry-run", "--region", region, "--role-arn", ROLE, "--bucket", BUCKET, "--recipe", recipe,
+                 "--definition-out", os.devnull]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert warned in " ".join(warnings) if warned else warnings == []
+
+
 def test_create_then_update_with_tag_merge(capsys):
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
