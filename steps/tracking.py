@@ -1,8 +1,8 @@
 """Log an execution's scores, estimate and cost to its MLflow run, from inside the processing container.
 
 The scoring step runs on SageMaker's scikit-learn image (Python 3.9), which has no MLflow
-client, and today's `mlflow-skinny` and `sagemaker-mlflow` need Python 3.10 or later; installing
-them in the job would also need network access from it. So this module speaks MLflow's REST API
+client, and today's `mlflow-skinny` (3.x, which `sagemaker-mlflow` pulls in) needs Python 3.10 or
+later; installing it in the job would also need network access from it. So this module speaks MLflow's REST API
 (`/api/2.0/mlflow/...`, the API every MLflow client uses) with the standard library. For a
 SageMaker managed MLflow ARN it does what the `sagemaker-mlflow` plugin (0.5.0) does: the
 region's endpoint (`https://{region}.experiments.sagemaker.aws` for a tracking server,
