@@ -30,6 +30,7 @@ from pipeline.reward_function import function_arn, function_name
 from pipeline.sdk import offline_sdk, pipeline_session
 from pipeline.settings import Settings
 from steps.catalog import RecipeError, TrainingRecipe, recipe
+from steps.estimate import REGISTRY_FIELDS
 
 # Step names, as Studio shows them.
 PREPARE = "PrepareFinQAData"
@@ -124,7 +125,7 @@ def _assemble(build: _Build) -> BuiltPipeline:
     checkpoint = _find_checkpoint(build, train)
     generate_fine_tuned = _generate(build, prepare, GENERATE_FINE_TUNED, checkpoint)
     generate_base = _generate(build, prepare, GENERATE_BASE, None)
-    score = _score(build, prepare, generate_fine_tuned, generate_base)
+    score = _score(build, prepare, train, generate_fine_tuned, generate_base)
     gate = _gate(build, score, _register(build, prepare, train, checkpoint, score))
     pipeline = Pipeline(name=build.settings.pipeline_name, parameters=build.parameters.all,
                         steps=[prepare, train, checkpoint, generate_fine_tuned, generate_base, score, gate],
@@ -193,15 +194,32 @@ def _processing(build: _Build, name: str, job_name: str, display_name: str, desc
                           property_files=property_files, cache_config=_cache(), retry_policies=_job_retries())
 
 
-def _nova_step(**kwargs):
-    """A training step whose job runs without SageMaker Debugger's profiler (ModelTrainer has no switch)."""
+def _mlflow_run(build: _Build) -> dict | None:
+    """Where the jobs log, with --mlflow-tracking-arn: experiment = the pipeline, run = the execution."""
+    from sagemaker.core.workflow import ExecutionVariables
+
+    if not build.settings.mlflow_tracking_arn:
+        return None
+    return {"MlflowResourceArn": build.settings.mlflow_tracking_arn,
+            "MlflowExperimentName": build.settings.pipeline_name,
+            "MlflowRunName": ExecutionVariables.PIPELINE_EXECUTION_ID}
+
+
+def _nova_step(build: _Build, **kwargs):
+    """A training step whose job runs without SageMaker Debugger's profiler (ModelTrainer has no switch)
+    and, with --mlflow-tracking-arn, logs to the execution's MLflow run (CreateTrainingJob's
+    MlflowConfig; ModelTrainer has no field for it either)."""
     from sagemaker.mlops.workflow import TrainingStep
+
+    mlflow = _mlflow_run(build)
 
     class NovaTrainingStep(TrainingStep):
         @property
         def arguments(self):
             request = super().arguments
             request["ProfilerConfig"] = {"DisableProfiler": True}
+            if mlflow is not None:
+                request["MlflowConfig"] = mlflow
             return request
 
     return NovaTrainingStep(**kwargs, cache_config=_cache(), retry_policies=_job_retries())
@@ -257,6 +275,9 @@ def _prepare(build: _Build):
         rft = ["--reward-lambda-arn", function_arn(build.settings),
                "--data-s3-path", Join(on="/", values=[*training_data, "train", "train.jsonl"])]
         recipe_values += ["reward", function_name(build.settings)]
+    mlflow_server = build.settings.mlflow_tracking_arn.rsplit("/", 1)[-1]
+    mlflow_flags = (["--mlflow-tracking-uri", build.settings.mlflow_tracking_arn,
+                     "--mlflow-experiment", build.settings.pipeline_name] if mlflow_server else [])
     return _processing(
         build, PREPARE, "nova-finqa-prepare", "Prepare FinQA data and training recipe",
         f"Converts FinQA to Nova's conversation and gen_qa formats and renders AWS's {build.recipe.id} recipe from "
@@ -268,17 +289,24 @@ def _prepare(build: _Build):
                     f"{PROCESSING}/output/validation"),
             _output("eval", Join(on="/", values=[*prepared, "eval-records", p.eval_records, "from",
                                                  p.data_location, "eval"]), f"{PROCESSING}/output/eval"),
-            # Nova 2's max_steps follows the records written: the recipe's key holds what they depend on.
+            # Nova 2's max_steps follows the records written, the MLflow fields the server and
+            # pipeline: the recipe's key holds what they depend on.
             _output("recipe", Join(on="/", values=[*prepared, "recipe", *recipe_values,
                                                    *(["train-records", p.train_records, "from", p.data_location]
-                                                     if build.recipe.step_based else [])]),
+                                                     if build.recipe.step_based else []),
+                                                   *(["mlflow", mlflow_server, build.settings.pipeline_name]
+                                                     if mlflow_server else [])]),
                     f"{PROCESSING}/output/recipe"),
             _output("report", _execution_path(build, "report"), f"{PROCESSING}/output/report"),
         ],
         arguments=["steps.prepare", "--input-dir", f"{PROCESSING}/input/finqa", "--output-dir", f"{PROCESSING}/output",
                    "--max-train-records", p.train_records, "--max-eval-records", p.eval_records,
                    "--seed", SAMPLING_SEED, "--recipe", build.recipe.id,
-                   *[part for flag, value in p.recipe_flags() for part in (flag, value)], *rft],
+                   *[part for flag, value in p.recipe_flags() for part in (flag, value)], *rft,
+                   # The cost estimate, checked against MaxTrainingCost before any GPU starts.
+                   "--max-training-cost", p.max_training_cost, "--training-instance-type", p.training_instance_type,
+                   "--evaluation-instance-type", p.evaluation_instance_type, "--region", build.settings.region,
+                   *mlflow_flags],
         property_files=[_data_report()])
 
 
@@ -303,7 +331,7 @@ def _train(build: _Build, prepare):
         channels = {"train": data("train", "Converse"), "validation": data("validation", "Converse")}
         description = f"AWS's {chosen.id} recipe ({chosen.display_name}) on the prepared FinQA conversations."
     return _nova_step(
-        name=TRAIN, display_name=f"Fine-tune {chosen.model_name} ({'LoRA' if chosen.peft == 'lora' else 'full-rank'} "
+        build, name=TRAIN, display_name=f"Fine-tune {chosen.model_name} ({'LoRA' if chosen.peft == 'lora' else 'full-rank'} "
                                  f"{chosen.method.upper()})",
         description=description,
         step_args=_nova_job(build, f"nova-finqa-{chosen.method}", build.images.training,
@@ -348,16 +376,28 @@ def _generate(build: _Build, prepare, name: str, checkpoint):
         who, job = "fine-tuned", "nova-finqa-eval-tuned"
         description = f"AWS's {evaluation.id} job on the fine-tuned checkpoint."
     return _nova_step(
-        name=name, display_name=f"Answer FinQA test questions ({who})", description=description,
+        build, name=name, display_name=f"Answer FinQA test questions ({who})", description=description,
         step_args=_nova_job(build, job, build.images.evaluation, build.parameters.evaluation_instance_type, 1,
                             EVALUATION_MAX_RUNTIME_SECONDS, model,
                             {"train": _prepared(prepare, "eval"), "recipe": recipe_uri}, "generations"))
 
 
 # 5. Score: FinQA execution accuracy of both, from the generated programs and answers.
-def _score(build: _Build, prepare, generate_fine_tuned, generate_base):
-    from sagemaker.core.workflow import PropertyFile
+def _score(build: _Build, prepare, train, generate_fine_tuned, generate_base):
+    from sagemaker.core.workflow import Join, PropertyFile
 
+    mlflow = _mlflow_run(build)
+    tracking_inputs, tracking_flags = [], []
+    if mlflow is not None:
+        # The run gets the scores, the data report's estimate and what each GPU job was billed.
+        tracking_inputs = [_input("report", _prepared(prepare, "report"), f"{PROCESSING}/input/report")]
+        tracking_flags = ["--mlflow-tracking-uri", mlflow["MlflowResourceArn"],
+                          "--mlflow-experiment", mlflow["MlflowExperimentName"],
+                          "--mlflow-run-name", mlflow["MlflowRunName"],
+                          "--data-report", f"{PROCESSING}/input/report/data_report.json"]
+        for job, step in (("training", train), ("fine_tuned_evaluation", generate_fine_tuned),
+                          ("base_evaluation", generate_base)):
+            tracking_flags += ["--billable-seconds", Join(on="=", values=[job, step.properties.BillableTimeInSeconds])]
     return _processing(
         build, SCORE, "nova-finqa-score", "Score answers (FinQA accuracy)",
         "Executes the generated FinQA programs and compares answers with the gold ones, for the fine-tuned and "
@@ -365,13 +405,13 @@ def _score(build: _Build, prepare, generate_fine_tuned, generate_base):
         inputs=[_input("predictions", _job_output(generate_fine_tuned), f"{PROCESSING}/input/predictions"),
                 _input("baseline-predictions", _job_output(generate_base),
                        f"{PROCESSING}/input/baseline-predictions"),
-                _input("eval", _prepared(prepare, "eval"), f"{PROCESSING}/input/eval")],
+                _input("eval", _prepared(prepare, "eval"), f"{PROCESSING}/input/eval"), *tracking_inputs],
         outputs=[_output("evaluation", _execution_path(build, "evaluation"), f"{PROCESSING}/output/evaluation")],
         arguments=["steps.evaluate",
                    "--predictions", f"{PROCESSING}/input/predictions/output.tar.gz",
                    "--baseline-predictions", f"{PROCESSING}/input/baseline-predictions/output.tar.gz",
                    "--eval-data", f"{PROCESSING}/input/eval", "--output-dir", f"{PROCESSING}/output/evaluation",
-                   "--primary-metric", PRIMARY_METRIC],
+                   "--primary-metric", PRIMARY_METRIC, *tracking_flags],
         property_files=[PropertyFile(name="Evaluation", output_name="evaluation", path="evaluation.json")])
 
 
@@ -404,7 +444,7 @@ def _gate(build: _Build, score, register):
 # 7. Register: a model package pending review, with what a reviewer needs to decide.
 def _register(build: _Build, prepare, train, checkpoint, score):
     from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
-    from sagemaker.core.workflow import Join, JsonGet
+    from sagemaker.core.workflow import ExecutionVariables, Join, JsonGet
     from sagemaker.mlops.workflow import ModelStep
     from sagemaker.serve import ModelBuilder
 
@@ -414,6 +454,9 @@ def _register(build: _Build, prepare, train, checkpoint, score):
 
     def report_count(split: str) -> JsonGet:
         return JsonGet(step_name=PREPARE, property_file=data_report, json_path=f"splits.{split}.written")
+
+    def estimated(key: str) -> JsonGet:
+        return JsonGet(step_name=PREPARE, property_file=data_report, json_path=f"estimate.registry.{key}")
 
     def text(value) -> Join:
         return Join(on="", values=[value])
@@ -458,5 +501,12 @@ def _register(build: _Build, prepare, train, checkpoint, score):
                 **({"reward_lambda_arn": function_arn(build.settings)} if build.recipe.method == "rft" else {}),
                 "accuracy": text(accuracy),
                 "baseline_accuracy": text(baseline_accuracy),
+                # The estimate beside what was billed; scripts/report.py prices every job of the execution.
+                **{key: estimated(key) for key in REGISTRY_FIELDS},
+                "training_instance_type": p.training_instance_type,
+                "training_instance_count": text(train.properties.ResourceConfig.InstanceCount),
+                "training_billable_seconds": text(train.properties.BillableTimeInSeconds),
+                "evaluation_instance_type": p.evaluation_instance_type,
+                "pipeline_execution_arn": ExecutionVariables.PIPELINE_EXECUTION_ARN,
             }),
         retry_policies=[_api_retry()])

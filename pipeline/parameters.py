@@ -6,7 +6,7 @@ only, `Replicas` where the recipe can run on more than one instance count, and e
 is the recipe's own (from `steps.catalog`). Reinforcement fine-tuning (RFT) recipes take
 `MaxSteps`, `NumberGeneration` and `ReasoningEffort` instead of `Epochs`. Each recipe value
 reaches the preparation step, which checks it against AWS's allowed values before any GPU
-starts.
+starts, as it checks its cost estimate against `MaxTrainingCost`.
 """
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ class Parameters:
     reasoning_effort: object | None
     training_instance_type: object
     evaluation_instance_type: object
+    max_training_cost: object
     accuracy_threshold: object
     approval_status: object
 
@@ -57,13 +58,6 @@ class Parameters:
         replicas = recipe.fields.get("replicas")
         # AWS's RFT recipes for training jobs state no other replicas than their own
         return replicas.default if replicas is not None else recipe.template["run"].get("replicas", 1)
-
-
-def evaluation_instance_default(recipe: TrainingRecipe) -> str:
-    """The training instance type when the evaluation recipe allows it (the workshop's g5.12xlarge for
-    the default recipe), else the evaluation recipe's first, as AWS lists them."""
-    allowed = recipe.evaluation.instance_types
-    return recipe.instance_types[0] if recipe.instance_types[0] in allowed else allowed[0]
 
 
 def declare(recipe: TrainingRecipe, default_data_location: str) -> Parameters:
@@ -95,8 +89,10 @@ def declare(recipe: TrainingRecipe, default_data_location: str) -> Parameters:
         training_instance_type=ParameterString("TrainingInstanceType", default_value=recipe.instance_types[0],
                                                enum_values=list(recipe.instance_types)),
         evaluation_instance_type=ParameterString("EvaluationInstanceType",
-                                                 default_value=evaluation_instance_default(recipe),
+                                                 default_value=recipe.evaluation_instance_default,
                                                  enum_values=list(recipe.evaluation.instance_types)),
+        # USD; text so that empty means no limit, as 0 does (steps.estimate.max_training_cost).
+        max_training_cost=ParameterString("MaxTrainingCost", default_value="0"),
         accuracy_threshold=ParameterFloat("AccuracyThreshold", default_value=DEFAULT_ACCURACY_THRESHOLD),
         approval_status=ParameterString("ModelApprovalStatus", default_value=APPROVAL_STATUSES[0],
                                         enum_values=APPROVAL_STATUSES),

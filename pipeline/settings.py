@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from steps.catalog import DEFAULT_RECIPE, RecipeError, recipe
+from steps.tracking import ENDPOINTS as MLFLOW_RESOURCE_TYPES, MLFLOW_ARN
 
 
 class SettingsError(ValueError):
@@ -48,6 +49,9 @@ _SPECS: tuple[_Spec, ...] = (
     _Spec("provisioned_model_units", "--provisioned-model-units", ("NOVA_PROVISIONED_MODEL_UNITS",), None,
           "serve an approved model with Provisioned Throughput of this many model units (billed by the hour "
           "until deleted) instead of an on-demand deployment"),
+    _Spec("mlflow_tracking_arn", "--mlflow-tracking-arn", ("NOVA_MLFLOW_TRACKING_ARN",), None,
+          "SageMaker managed MLflow tracking server (or app) ARN the jobs and the scoring step log to; "
+          "unset, the pipeline has no MLflow"),
 )
 
 TAGS_ENV = "NOVA_TAGS"
@@ -69,6 +73,7 @@ class Settings:
     recipe: str = DEFAULT_RECIPE
     bedrock_role_arn: str = ""
     provisioned_model_units: str = ""
+    mlflow_tracking_arn: str = ""
     tags: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     @property
@@ -142,6 +147,12 @@ class Settings:
         if self.provisioned_model_units and not re.fullmatch(r"[1-9][0-9]{0,5}", self.provisioned_model_units):
             problems.append(f"--provisioned-model-units {self.provisioned_model_units!r} must be a whole number "
                             "of model units, 1 or more")
+        if self.mlflow_tracking_arn:
+            match = MLFLOW_ARN.match(self.mlflow_tracking_arn)
+            if not match or match.group(2) not in MLFLOW_RESOURCE_TYPES:
+                problems.append(f"--mlflow-tracking-arn {self.mlflow_tracking_arn!r} is not a SageMaker MLflow "
+                                "tracking server or app ARN "
+                                "(arn:aws:sagemaker:<region>:<12-digit account>:mlflow-tracking-server/<name>)")
         if self.recipe:
             try:
                 recipe(self.recipe)

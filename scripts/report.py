@@ -15,6 +15,11 @@ single run with its training-set size (`100=runs/small/evaluation.json`).
 Writes DIR/accuracy_report.md (a Markdown table) and DIR/accuracy_by_training_size.png (a bar
 chart, each fine-tuned bar labelled by its training-set size and recipe). A version without
 metrics is listed as "no metrics" with the reason.
+
+From the Model Registry it also prices each version: the estimate its package recorded
+(`estimated_training_cost_usd` ...) beside what its execution's jobs were billed
+(`pipeline_execution_arn`; scripts/bill.py describes every job), accuracy per dollar, and
+DIR/accuracy_by_cost.png, accuracy against what the model cost.
 """
 from __future__ import annotations
 
@@ -31,9 +36,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.settings import Settings, SettingsError, add_settings_arguments
 from scripts.aws import session_for, split_s3_uri
+from scripts.bill import Bill, execution_bill
+from steps.estimate import PriceTable
 
 REPORT_NAME = "accuracy_report.md"
 CHART_NAME = "accuracy_by_training_size.png"
+COST_CHART_NAME = "accuracy_by_cost.png"
 CHART_SIZE_INCHES = (8.0, 4.5)
 CHART_DPI = 100
 DEFAULT_OUTPUT_DIR = Path("out/report")
@@ -60,6 +68,10 @@ class Result:
     note: str = ""
     recipe: str = ""
     """The training recipe's values, such as "2 epochs, lr 1e-05, alpha 128", when known."""
+    estimate: str = ""
+    """What the preparation step estimated, from the package's metadata."""
+    bill: Bill | None = None
+    billing_note: str = ""
 
 
 def _number(value: Any, what: str) -> float:
@@ -156,13 +168,15 @@ def recipe_label(metadata: dict) -> str:
     return ", ".join(template.format(value) for value, template in parts if value not in (None, ""))
 
 
-def results_from_registry(sagemaker, s3, group: str) -> list[Result]:
+def results_from_registry(sagemaker, s3, group: str, region: str | None = None) -> list[Result]:
+    """Every version in the group; with the region, each priced (estimate and bill)."""
     results = []
     paginator = sagemaker.get_paginator("list_model_packages")
     for page in paginator.paginate(ModelPackageGroupName=group, SortBy="CreationTime", SortOrder="Ascending"):
         for summary in page.get("ModelPackageSummaryList", []):
             package = sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
-            results.append(result_from_package(package, s3))
+            result = result_from_package(package, s3)
+            results.append(with_cost(result, package, sagemaker, region) if region else result)
     return results
 
 
@@ -222,7 +236,7 @@ def base_model_result(results: list[Result]) -> Result | None:
     return Result("Base Nova Lite", 0, newest.baseline, metric=newest.metric, note=note)
 
 
-def render_markdown(results: list[Result], source: str, chart_written: bool) -> str:
+def render_markdown(results: list[Result], source: str, chart_written: bool, cost_chart_written: bool = False) -> str:
     base = base_model_result(results)
     metrics = sorted({r.metric for r in results if r.metric})
     lines = [
@@ -245,6 +259,7 @@ def render_markdown(results: list[Result], source: str, chart_written: bool) -> 
         lines += [f"![accuracy by training-set size]({CHART_NAME})", ""]
     else:
         lines += ["No chart: no version has metrics yet.", ""]
+    lines += cost_lines(results, cost_chart_written)
     return "\n".join(lines)
 
 
@@ -301,9 +316,146 @@ def write_report(results: list[Result], output_dir: Path, source: str) -> tuple[
     written = write_chart(results, chart)
     if not written and chart.exists():
         chart.unlink()  # a chart from an earlier report would no longer match the table
+    cost_chart = output_dir / COST_CHART_NAME
+    cost_written = write_cost_chart(results, cost_chart)
+    if not cost_written and cost_chart.exists():
+        cost_chart.unlink()
     report = output_dir / REPORT_NAME
-    report.write_text(render_markdown(results, source, written), encoding="utf-8")
+    report.write_text(render_markdown(results, source, written, cost_written), encoding="utf-8")
     return report, chart if written else None
+
+
+# What each version cost: the estimate beside the bill, accuracy per dollar, accuracy against cost.
+
+def estimate_label(metadata: dict) -> str:
+    """The preparation step's estimate as the package recorded it, in a few words."""
+    def dollars(key: str) -> str:
+        value = metadata.get(key)
+        return f"${float(value):,.2f}" if value not in (None, "", "unknown") else "unknown"
+    if "estimated_training_cost_usd" not in metadata:
+        return ""
+    hours = metadata.get("estimated_training_hours")
+    duration = f" ({float(hours):.2f} h)" if hours not in (None, "", "unknown") else ""
+    return (f"training {dollars('estimated_training_cost_usd')}{duration}, "
+            f"evaluation {dollars('estimated_evaluation_cost_usd')}")
+
+
+def metadata_bill(metadata: dict) -> Bill | None:
+    """The training job's bill from the package alone (its billable seconds, instances and the
+    estimate's price), for when the execution's jobs cannot be described."""
+    from scripts.bill import TRAINING, JobCost
+
+    try:
+        seconds = int(metadata["training_billable_seconds"])
+        count = int(metadata.get("training_instance_count") or 1)
+        price = float(metadata["training_price_per_hour_usd"])
+    except (KeyError, ValueError):
+        return None
+    job = JobCost(step="training", kind=TRAINING, job=metadata.get("training_job", ""),
+                  instance_type=metadata.get("training_instance_type", ""), instance_count=count,
+                  billable_seconds=seconds, price_per_hour_usd=price)
+    return Bill(execution_arn=metadata.get("pipeline_execution_arn", ""), jobs=(job,))
+
+
+def with_cost(result: Result, package: dict, sagemaker, region: str, prices: PriceTable | None = None) -> Result:
+    """The result with its estimate and its execution's bill (or, failing that, the training job's)."""
+    metadata = package.get("CustomerMetadataProperties") or {}
+    result = replace(result, estimate=estimate_label(metadata))
+    execution = metadata.get("pipeline_execution_arn")
+    if not execution:  # a version registered before the pipeline recorded its execution
+        bill = metadata_bill(metadata)
+        return replace(result, bill=bill, billing_note="training job only, from the package's metadata" if bill else "")
+    try:
+        return replace(result, bill=execution_bill(sagemaker, execution, region, prices))
+    except (ClientError, BotoCoreError) as error:
+        bill = metadata_bill(metadata)
+        note = f"jobs not described ({error})" + ("; training job from the package's metadata" if bill else "")
+        return replace(result, bill=bill, billing_note=note)
+
+
+def _dollars(value: float | None) -> str:
+    return "unknown" if value is None else f"${value:,.2f}"
+
+
+def accuracy_per_dollar(result: Result) -> float | None:
+    """Accuracy points (percent) per USD the model cost."""
+    cost = result.bill.model_cost_usd if result.bill else None
+    if result.accuracy is None or not cost:
+        return None
+    return result.accuracy * 100 / cost
+
+
+def cost_lines(results: list[Result], chart_written: bool) -> list[str]:
+    priced = [r for r in results if r.bill is not None or r.estimate or r.billing_note]
+    if not priced:
+        return []
+    lines = ["## Cost", "",
+             "The estimate is the preparation step's, before any GPU; the bill is every job of the version's "
+             "execution, billable seconds x instances x the price table's hourly price (steps/estimate.py). "
+             "The model's cost counts jobs reused from earlier executions (cache hits); the execution's does not.",
+             "", "| Model | Estimate | Billed: model | Billed: this execution | Accuracy points per $ | Notes |",
+             "|---|---|---:|---:|---:|---|"]
+    for r in priced:
+        per_dollar = accuracy_per_dollar(r)
+        notes = [r.billing_note] + (["unpriced: " + ", ".join(r.bill.unpriced())] if r.bill and r.bill.unpriced() else [])
+        lines.append("| " + " | ".join([
+            r.label, r.estimate or "-", _dollars(r.bill.model_cost_usd if r.bill else None),
+            _dollars(r.bill.execution_cost_usd if r.bill else None),
+            "-" if per_dollar is None else f"{per_dollar:,.2f}", "; ".join(filter(None, notes)).replace("|", "/")]) + " |")
+    lines += ["", "| Model | Step | Job | Instances | Billable seconds | Cost | Cache hit of |",
+              "|---|---|---|---|---:|---:|---|"]
+    for r in priced:
+        for job in (r.bill.jobs if r.bill else ()):
+            seconds = "not billed yet" if job.billable_seconds is None else f"{job.billable_seconds:,}"
+            lines.append(f"| {r.label} | {job.step} | {job.job} | {job.instance_count} x {job.instance_type} | "
+                         f"{seconds} | {_dollars(job.cost_usd)} | {job.cached_from.rsplit('/', 1)[-1] or '-'} |")
+    lines.append("")
+    if chart_written:
+        lines += [f"![accuracy against cost]({COST_CHART_NAME})", ""]
+    return lines
+
+
+def cost_points(results: list[Result]) -> list[tuple[str, float, float]]:
+    """(label, model cost in USD, accuracy) of every version with both."""
+    points = []
+    for r in results:
+        cost = r.bill.model_cost_usd if r.bill else None
+        if r.accuracy is not None and cost is not None:
+            size = "size unknown" if r.train_records is None else f"{r.train_records:,} records"
+            points.append((f"{r.label}, {size}", cost, r.accuracy))
+    return points
+
+
+def write_cost_chart(results: list[Result], path: Path) -> bool:
+    points = cost_points(results)
+    if not points:
+        return False
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(figsize=CHART_SIZE_INCHES, dpi=CHART_DPI)
+    try:
+        axes.scatter([cost for _, cost, _ in points], [accuracy * 100 for _, _, accuracy in points],
+                     color="#1f77b4", s=60, zorder=3)
+        for label, cost, accuracy in points:
+            axes.annotate(label, (cost, accuracy * 100), textcoords="offset points", xytext=(6, 6), fontsize=8)
+        base = base_model_result(results)
+        if base is not None:
+            axes.axhline(base.accuracy * 100, color="#9e9e9e", linestyle="--", zorder=2)
+            axes.annotate(f"base Nova Lite {base.accuracy * 100:.1f}%", (0, base.accuracy * 100),
+                          textcoords="offset points", xytext=(4, 4), fontsize=8, color="#616161")
+        axes.set_xlim(0, max(cost for _, cost, _ in points) * 1.25)
+        axes.set_ylim(0, 100)
+        axes.set_xlabel("what the model cost (USD, every job of its execution)")
+        axes.set_ylabel("accuracy on FinQA test (%)")
+        axes.set_title("Accuracy against cost")
+        axes.spines[["top", "right"]].set_visible(False)
+        figure.tight_layout()
+        figure.savefig(path, dpi=CHART_DPI)
+    finally:
+        pyplot.close(figure)
+    return True
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -327,7 +479,7 @@ def main(argv: list[str] | None = None, *, session=None) -> int:
             settings = Settings.resolve(args, required=("region",))
             session = session or session_for(settings)
             results = results_from_registry(session.client("sagemaker"), session.client("s3"),
-                                            settings.model_package_group)
+                                            settings.model_package_group, settings.region)
             source = f"Model Registry group {settings.model_package_group} ({settings.region})"
     except (SettingsError, ReportInputError) as error:
         print(f"error: {error}", file=sys.stderr)

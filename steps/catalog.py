@@ -172,6 +172,13 @@ class TrainingRecipe(_Recipe):
     def default(self, field: str) -> Any:
         return self.fields[field].default
 
+    @property
+    def evaluation_instance_default(self) -> str:
+        """The training instance type when the evaluation recipe allows it (the workshop's g5.12xlarge for
+        the default recipe), else the evaluation recipe's first, as AWS lists them."""
+        allowed = self.evaluation.instance_types
+        return self.instance_types[0] if self.instance_types[0] in allowed else allowed[0]
+
 
 def _recipe_args(recipe_id: str, entry: Mapping[str, Any]) -> dict[str, Any]:
     return {"id": recipe_id, "file": entry["file"], "display_name": entry["display_name"],

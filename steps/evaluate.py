@@ -2,6 +2,8 @@
 
     python -m steps.evaluate --predictions PATH --eval-data DIR --output-dir DIR
         [--baseline-predictions PATH] [--primary-metric NAME] [--tolerance REL]
+        [--mlflow-tracking-uri URI --mlflow-experiment NAME --mlflow-run-name NAME
+         [--data-report PATH] [--billable-seconds JOB=SECONDS ...]]
 
 - `--predictions`: the Nova evaluation job's output: its `output.tar.gz`, a folder that
   holds it (or holds `inference_output.jsonl`, at any depth), or the jsonl file itself.
@@ -10,7 +12,8 @@
   file). Each line's `metadata` (JSON text) carries the record's id, gold program,
   exe_ans, answer and table.
 
-Writes OUT/evaluation.json and OUT/per_record.jsonl.
+Writes OUT/evaluation.json and OUT/per_record.jsonl; with the MLflow flags, logs the scores,
+the data report's estimate and the jobs' cost to the execution's run (steps/tracking.py).
 
 Metrics (all always reported; the denominator is every eval record, so a record with no
 prediction counts as wrong, never as skipped):
@@ -63,6 +66,7 @@ from steps.finqa.program import (
     matches_exe_ans,
 )
 from steps.finqa.records import RecordError, parse_exe_ans
+from steps.tracking import TrackingError, add_tracking_arguments, log_from_args, server_from_args
 
 PREDICTIONS_FILE = "inference_output.jsonl"
 EVAL_FILE = "gen_qa.jsonl"
@@ -564,8 +568,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="the metric written to metrics.accuracy (default: %(default)s)")
     parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
                         help="relative tolerance of answer_accuracy (default: %(default)s)")
+    add_tracking_arguments(parser)
     args = parser.parse_args(argv)
     started = time.perf_counter()
+    try:
+        mlflow = server_from_args(args)
+    except TrackingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     try:
         evaluation, per_record = evaluate(
             args.predictions, args.eval_data, baseline_path=args.baseline_predictions,
@@ -575,6 +585,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     write_outputs(args.output_dir, evaluation, per_record)
     print(_summary(evaluation, time.perf_counter() - started))
+    if mlflow is not None:
+        try:
+            run_id = log_from_args(mlflow, args, evaluation)
+        except TrackingError as error:
+            print(f"error: {error} (the scores are in {args.output_dir / 'evaluation.json'})", file=sys.stderr)
+            return 3
+        print(f"MLflow: logged to run {run_id} ({args.mlflow_experiment} / {args.mlflow_run_name})")
     return 0
 
 

@@ -46,6 +46,8 @@ from steps.finqa.nova import (
     conversation_line,
     gen_qa_record,
 )
+from steps.estimate import BudgetError, EstimateError, JobPlan, add_estimate_arguments, plan_from_args
+from steps.tracking import TrackingError, add_recipe_tracking_arguments, recipe_tracking_from_args, set_recipe_fields
 from steps.finqa.prompts import SYSTEM_PROMPT, SanitiseCounts, estimate_tokens, render_question, render_target, sanitise
 from steps.finqa.records import FinQAFileError, FinQARecord, RecordError, load_records
 from steps.finqa.rft import reference_answer, rft_line
@@ -295,11 +297,15 @@ def _cycle_collector_paused() -> Iterator[None]:
 def prepare(input_dir: Path, output_dir: Path, *, max_train_records: int | None = None,
             max_eval_records: int | None = None, seed: int = DEFAULT_SEED, strict: bool = False,
             recipe_id: str = DEFAULT_RECIPE, epochs: int | None = None,
-            recipe_values: dict[str, Any] | None = None) -> dict[str, Any]:
+            recipe_values: dict[str, Any] | None = None, plan: JobPlan | None = None,
+            mlflow: tuple[str, str] | None = None) -> dict[str, Any]:
     """Write the Nova data, the report and the training recipe, all or nothing; return the report.
 
     The recipe is AWS's `recipe_id` with `recipe_values` (recipe fields) and `epochs`; with
-    `epochs` None no recipe is written. Raises PrepareError, NovaDataError or RecipeError.
+    `epochs` None no recipe is written. With a plan as well, the report holds the jobs' cost
+    estimate, and an estimate over the plan's budget writes nothing; `mlflow` (tracking URI,
+    experiment) fills the recipe's MLflow fields. Raises PrepareError,
+    NovaDataError, RecipeError or BudgetError.
     """
     chosen = recipe(recipe_id)
     values = {key: value for key, value in (recipe_values or {}).items() if value is not None}
@@ -342,7 +348,17 @@ def prepare(input_dir: Path, output_dir: Path, *, max_train_records: int | None 
                for name, result in results.items()}
     if epochs is not None:
         fields, report["recipe"] = training_values(chosen, epochs=epochs, train_records=written, **values)
-        outputs[RECIPE_FILE] = [recipe_yaml(chosen.render(fields, name=RUN_NAME))]
+        rendered = chosen.render(fields, name=RUN_NAME)
+        if mlflow is not None:
+            set_recipe_fields(rendered, *mlflow)
+        outputs[RECIPE_FILE] = [recipe_yaml(rendered)]
+        if plan is not None:
+            report["estimate"] = plan.estimate(
+                rendered, training_records=written,
+                training_tokens=sum(candidate.tokens for candidate in results["train"].written),
+                evaluation_records=len(results["test"].written),
+                evaluation_tokens=sum(candidate.tokens for candidate in results["test"].written))
+            plan.check_budget(report["estimate"])
     outputs[REPORT_FILE] = [json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n"]
     _write_all(output_dir, outputs)
     return report
@@ -391,6 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--strict", action="store_true",
                         help="fail on the first bad record instead of skipping and counting it")
     add_recipe_arguments(parser)
+    add_estimate_arguments(parser)
+    add_recipe_tracking_arguments(parser)
     return parser
 
 
@@ -399,10 +417,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         values = recipe_values_from_args(args)
         training_values(recipe(args.recipe), epochs=args.epochs, **values)  # bad values fail before any data is read
+        plan = plan_from_args(args)
         report = prepare(args.input_dir, args.output_dir, max_train_records=args.max_train_records,
                          max_eval_records=args.max_eval_records, seed=args.seed, strict=args.strict,
-                         recipe_id=args.recipe, epochs=args.epochs, recipe_values=values)
-    except (PrepareError, NovaDataError, RecipeError) as error:
+                         recipe_id=args.recipe, epochs=args.epochs, recipe_values=values, plan=plan,
+                         mlflow=recipe_tracking_from_args(args))
+    except (PrepareError, NovaDataError, RecipeError, EstimateError, BudgetError, TrackingError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     for name, split in report["splits"].items():
@@ -413,6 +433,9 @@ def main(argv: list[str] | None = None) -> int:
               f"tokens p50 {split['estimated_tokens'].get('p50')} max {split['estimated_tokens'].get('max')}")
         for problem in split["problems"][:10]:
             print(f"  skipped: {problem}", file=sys.stderr)
+    estimate = report["estimate"]
+    print(f"estimate: {estimate['summary']}\n  throughput: {estimate['throughput_source']}\n"
+          f"  price: {estimate['price_source']}")
     return 0
 
 

@@ -129,6 +129,7 @@ def test_parameters_and_defaults(definition):
         "GlobalBatchSize": ("Integer", 64),
         "TrainingInstanceType": ("String", "ml.g5.12xlarge"),
         "EvaluationInstanceType": ("String", "ml.g5.12xlarge"),
+        "MaxTrainingCost": ("String", "0"),
         "AccuracyThreshold": ("Float", 0.5),
         "ModelApprovalStatus": ("String", "PendingManualApproval"),
     }
@@ -243,7 +244,11 @@ def test_registration(definition):
     metadata = register["CustomerMetadataProperties"]
     assert set(metadata) == {"recipe", "base_model", "checkpoint_s3_uri", "training_job", "train_records",
                              "validation_records", "eval_records", "eval_data_s3_uri", "epochs", "learning_rate",
-                             "lora_alpha", "max_length", "global_batch_size", "accuracy", "baseline_accuracy"}
+                             "lora_alpha", "max_length", "global_batch_size", "accuracy", "baseline_accuracy",
+                             "estimated_training_hours", "estimated_training_cost_usd", "estimated_evaluation_cost_usd",
+                             "training_price_per_hour_usd", "evaluation_price_per_hour_usd", "training_instance_type",
+                             "training_instance_count", "training_billable_seconds", "evaluation_instance_type",
+                             "pipeline_execution_arn"}
     assert "splits.train.written" in json.dumps(metadata["train_records"])
     # The keys the operator scripts read: the Bedrock import and the report.
     from scripts.import_to_bedrock import CHECKPOINT_KEY, EVAL_DATA_KEY
@@ -284,11 +289,11 @@ def test_checks_catch_a_broken_argument(definition):
 
 
 def test_checks_catch_dangling_references_and_unused_parameters(definition):
-    broken = json.loads(json.dumps(definition))
+    # Every use of TrainingInstanceType (the job, the estimate, the package) renamed to one that does not exist.
+    broken = json.loads(json.dumps(definition).replace('"Parameters.TrainingInstanceType"', '"Parameters.InstanceType"'))
     broken["Parameters"].append({"Name": "Unused", "Type": "String", "DefaultValue": "x"})
     steps = steps_by_name(broken)
     steps["FindCheckpoint"]["Arguments"]["ProcessingInputs"][1]["S3Input"]["S3Uri"] = {"Get": "Steps.Train.X"}
-    steps["FineTune"]["Arguments"]["ResourceConfig"]["InstanceType"] = {"Get": "Parameters.InstanceType"}
     steps["GenerateFineTunedAnswers"]["Arguments"]["HyperParameters"]["base_model_location"]["Std:JsonGet"][
         "PropertyFile"] = {"Get": "Steps.FindCheckpoint.PropertyFiles.Manifest"}
     problems = reference_problems(broken)
