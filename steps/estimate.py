@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from steps.catalog import TrainingRecipe, recipe as catalog_recipe
+from steps.rules import as_flag, max_training_cost
 
 TABLES_DATE = "2026-12-02"
 
@@ -383,19 +384,6 @@ def summary(estimate: Mapping[str, Any]) -> str:
 
 # --- Flags of steps.prepare ------------------------------------------------------------------
 
-def max_training_cost(text: str) -> float | None:
-    """MaxTrainingCost in USD; empty or 0 means no limit."""
-    if text.strip() == "":
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an amount in USD (or 0 / empty for no limit)") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more USD (0 / empty for no limit)")
-    return value or None
-
-
 def _price_per_hour(text: str) -> float:
     try:
         value = float(text)
@@ -408,7 +396,7 @@ def _price_per_hour(text: str) -> float:
 
 def add_estimate_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("cost estimate (written to the data report; over budget fails the step)")
-    group.add_argument("--max-training-cost", type=max_training_cost, default=None, metavar="USD",
+    group.add_argument("--max-training-cost", type=as_flag(max_training_cost), default=None, metavar="USD",
                        help="fail when the estimated training cost is above this (0 or empty: no limit)")
     group.add_argument("--training-instance-type", default=None, metavar="TYPE",
                        help="the training job's instance type (default: the recipe's first)")

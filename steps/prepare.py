@@ -60,7 +60,7 @@ from steps.recipes import (
     recipe_yaml,
     training_values,
 )
-from steps.rules import RuleError, record_limit, training_record_limit
+from steps.rules import as_flag, record_limit, training_record_limit
 
 DEFAULT_INPUT_DIR = "/opt/ml/processing/input/finqa"
 DEFAULT_OUTPUT_DIR = "/opt/ml/processing/output"
@@ -383,25 +383,15 @@ def _write_all(output_dir: Path, outputs: dict[Path, list[str]]) -> None:
             partial.unlink(missing_ok=True)
 
 
-def _flag(rule: Callable[[str], Any]) -> Callable[[str], Any]:
-    """A rule of steps.rules as an argparse type (argparse shows the message of ArgumentTypeError only)."""
-    def parse(text: str) -> Any:
-        try:
-            return rule(text)
-        except RuleError as error:
-            raise argparse.ArgumentTypeError(str(error)) from None
-    return parse
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m steps.prepare", description=__doc__.split("\n")[0])
     parser.add_argument("--input-dir", type=Path, default=Path(DEFAULT_INPUT_DIR),
                         help="folder with the FinQA split files (default: %(default)s)")
     parser.add_argument("--output-dir", type=Path, default=Path(DEFAULT_OUTPUT_DIR),
                         help="folder to write train/, validation/, eval/ and report/ into (default: %(default)s)")
-    parser.add_argument("--max-train-records", type=_flag(training_record_limit), default=None, metavar="N",
+    parser.add_argument("--max-train-records", type=as_flag(training_record_limit), default=None, metavar="N",
                         help="a seeded sample of N training records (default: all)")
-    parser.add_argument("--max-eval-records", type=_flag(record_limit), default=None, metavar="N",
+    parser.add_argument("--max-eval-records", type=as_flag(record_limit), default=None, metavar="N",
                         help="a seeded sample of N test records to evaluate on (default: all)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="sampling seed (default: %(default)s)")
     parser.add_argument("--strict", action="store_true",

@@ -1,12 +1,14 @@
 """The pipeline's own rules for parameter values that are not recipe fields (those are AWS's, in
-`steps.catalog`): record counts and the accuracy threshold.
+`steps.catalog`): record counts, the accuracy threshold and the training budget.
 
 The preparation step applies them to its flags and `scripts.start_execution` to an execution's
 overrides, so a value refused at the door is one the step would refuse, in the same words.
 """
 from __future__ import annotations
 
+import argparse
 import math
+from typing import Any, Callable
 
 from steps.finqa.nova import MIN_TRAINING_RECORDS
 
@@ -16,6 +18,16 @@ _EVERY_RECORD_HINT = "or empty / 'all' for every record"
 
 class RuleError(ValueError):
     """A value the pipeline cannot run with; the message says what is allowed."""
+
+
+def as_flag(rule: Callable[[str], Any]) -> Callable[[str], Any]:
+    """A rule as an argparse type (argparse shows the message of ArgumentTypeError only)."""
+    def parse(text: str) -> Any:
+        try:
+            return rule(text)
+        except RuleError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    return parse
 
 
 def record_limit(text: str, minimum: int = 1, why: str = "") -> int | None:
@@ -49,9 +61,23 @@ def accuracy_threshold(text: str) -> float:
     return value
 
 
+def max_training_cost(text: str) -> float | None:
+    """MaxTrainingCost in USD; empty or 0 means no limit."""
+    if text.strip() == "":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise RuleError(f"{text!r} is not an amount in USD (or 0 / empty for no limit)") from None
+    if not math.isfinite(value) or value < 0:
+        raise RuleError(f"{text!r} must be 0 or more USD (0 / empty for no limit)")
+    return value or None
+
+
 # The pipeline's parameters these rules are for (its recipe parameters follow the recipe's fields).
 PARAMETER_RULES = {
     "TrainingRecords": training_record_limit,
     "EvaluationRecords": record_limit,
     "AccuracyThreshold": accuracy_threshold,
+    "MaxTrainingCost": max_training_cost,
 }

@@ -52,6 +52,8 @@ def run(sagemaker, *params: str, pipeline: str = PIPELINE) -> tuple[int, str]:
     ("AccuracyThreshold=5", "--param AccuracyThreshold=5: 5 is not a fraction from 0 to 1"),
     ("AccuracyThreshold=50", "for 50% write 0.5"),
     ("AccuracyThreshold=-0.1", "-0.1 is not a fraction from 0 to 1"),
+    ("MaxTrainingCost=ten", "--param MaxTrainingCost=ten: 'ten' is not an amount in USD"),
+    ("MaxTrainingCost=-5", "'-5' must be 0 or more USD"),
     ("ModelApprovalStatus=Approvd", "--param ModelApprovalStatus=Approvd: 'Approvd' is not allowed: ModelApprovalStatus "
                                     "is one of PendingManualApproval, Approved (did you mean Approved?)"),
     ("TrainingInstanceType=ml.t2.medium", "--param TrainingInstanceType=ml.t2.medium: 'ml.t2.medium' is not allowed: "
@@ -97,7 +99,7 @@ def test_a_parameter_given_twice_is_refused_even_when_the_first_value_was(deploy
                                    "AccuracyThreshold=0", "AccuracyThreshold=1", "ModelApprovalStatus=Approved",
                                    "DataLocation=s3://my-bucket/finqa/v2/", "TrainingInstanceType=ml.g6.12xlarge",
                                    "Epochs=3", "LearningRate=2e-5", "LoraAlpha=64", "MaxLength=4096",
-                                   "GlobalBatchSize=16"])
+                                   "GlobalBatchSize=16", "MaxTrainingCost=25", "MaxTrainingCost=0"])
 def test_a_value_within_the_rules_starts_an_execution(deployed, param):
     before = executions(deployed)
     code, err = run(deployed, param)
