@@ -27,10 +27,11 @@ import argparse
 import json
 import math
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -205,6 +206,9 @@ def _runs(spec: str) -> list[tuple[int | None, Path]]:
         size_text, path_text = "", spec
     train_records = _records(size_text, f"--from-files {spec!r}: the part before '='")
     path = Path(path_text)
+    if not path.exists():
+        raise ReportInputError(f"--from-files {spec!r}: {path} does not exist; pass a run's {EVALUATION_FILE}, "
+                               "the folder holding it, or a folder of such runs")
     if not path.is_dir():
         return [(train_records, path)]
     if (path / EVALUATION_FILE).is_file():
@@ -283,30 +287,37 @@ def chart_bars(results: list[Result]) -> list[tuple[str, float, bool]]:
     return bars
 
 
-def write_chart(results: list[Result], path: Path) -> bool:
-    bars = chart_bars(results)
-    if not bars:
-        return False
+@contextmanager
+def _chart(path: Path, title: str) -> Iterator[Any]:
+    """Axes for one chart of accuracy (0-100%), saved to `path` once drawn."""
     import matplotlib
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
     figure, axes = pyplot.subplots(figsize=CHART_SIZE_INCHES, dpi=CHART_DPI)
     try:
+        yield axes
+        axes.set_ylim(0, 100)
+        axes.set_ylabel("accuracy on FinQA test (%)")
+        axes.set_title(title)
+        axes.spines[["top", "right"]].set_visible(False)
+        figure.tight_layout()
+        figure.savefig(path, dpi=CHART_DPI)
+    finally:
+        pyplot.close(figure)
+
+
+def write_chart(results: list[Result], path: Path) -> bool:
+    bars = chart_bars(results)
+    if not bars:
+        return False
+    with _chart(path, "Base Nova Lite vs fine-tuned, by training-set size") as axes:
         positions = range(len(bars))
         values = [value * 100 for _, value, _ in bars]
         colours = ["#9e9e9e" if is_base else "#1f77b4" for _, _, is_base in bars]
         drawn = axes.bar(positions, [max(v, MIN_BAR_PERCENT) for v in values], color=colours)
         axes.bar_label(drawn, labels=[f"{v:.1f}%" for v in values], padding=2)
         axes.set_xticks(list(positions), [label for label, _, _ in bars], fontsize=8)
-        axes.set_ylim(0, 100)
-        axes.set_ylabel("accuracy on FinQA test (%)")
-        axes.set_title("Base Nova Lite vs fine-tuned, by training-set size")
-        axes.spines[["top", "right"]].set_visible(False)
-        figure.tight_layout()
-        figure.savefig(path, dpi=CHART_DPI)
-    finally:
-        pyplot.close(figure)
     return True
 
 
@@ -430,12 +441,7 @@ def write_cost_chart(results: list[Result], path: Path) -> bool:
     points = cost_points(results)
     if not points:
         return False
-    import matplotlib
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    figure, axes = pyplot.subplots(figsize=CHART_SIZE_INCHES, dpi=CHART_DPI)
-    try:
+    with _chart(path, "Accuracy against cost") as axes:
         axes.scatter([cost for _, cost, _ in points], [accuracy * 100 for _, _, accuracy in points],
                      color="#1f77b4", s=60, zorder=3)
         for label, cost, accuracy in points:
@@ -446,15 +452,7 @@ def write_cost_chart(results: list[Result], path: Path) -> bool:
             axes.annotate(f"base Nova Lite {base.accuracy * 100:.1f}%", (0, base.accuracy * 100),
                           textcoords="offset points", xytext=(4, 4), fontsize=8, color="#616161")
         axes.set_xlim(0, max(cost for _, cost, _ in points) * 1.25)
-        axes.set_ylim(0, 100)
         axes.set_xlabel("what the model cost (USD, every job of its execution)")
-        axes.set_ylabel("accuracy on FinQA test (%)")
-        axes.set_title("Accuracy against cost")
-        axes.spines[["top", "right"]].set_visible(False)
-        figure.tight_layout()
-        figure.savefig(path, dpi=CHART_DPI)
-    finally:
-        pyplot.close(figure)
     return True
 
 

@@ -157,6 +157,8 @@ def test_a_folder_of_runs_is_read_as_runs_and_a_folder_without_one_is_refused(tm
     assert f"{tmp_path / 'empty'}" in (error := capsys.readouterr().err) and "holds no evaluation.json" in error
     assert report.main(["--from-files", f"100={tmp_path / 'runs'}", *out]) == 2
     assert "2 runs in the folder and one training-set size" in capsys.readouterr().err
+    assert report.main(["--from-files", f"100={tmp_path / 'missing.json'}", *out]) == 2
+    assert f"{tmp_path / 'missing.json'} does not exist" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 
