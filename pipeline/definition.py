@@ -301,6 +301,7 @@ def _prepare(build: _Build):
         ],
         arguments=["steps.prepare", "--input-dir", f"{PROCESSING}/input/finqa", "--output-dir", f"{PROCESSING}/output",
                    "--max-train-records", p.train_records, "--max-eval-records", p.eval_records,
+                   "--accuracy-threshold", p.accuracy_threshold.to_string(),
                    "--seed", SAMPLING_SEED, "--recipe", build.recipe.id,
                    *[part for flag, value in p.recipe_flags() for part in (flag, value)], *rft,
                    # The cost estimate, checked against MaxTrainingCost before any GPU starts.

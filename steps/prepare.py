@@ -60,7 +60,7 @@ from steps.recipes import (
     recipe_yaml,
     training_values,
 )
-from steps.rules import as_flag, record_limit, training_record_limit
+from steps.rules import accuracy_threshold, as_flag, record_limit, training_record_limit
 
 DEFAULT_INPUT_DIR = "/opt/ml/processing/input/finqa"
 DEFAULT_OUTPUT_DIR = "/opt/ml/processing/output"
@@ -394,6 +394,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-eval-records", type=as_flag(record_limit), default=None, metavar="N",
                         help="a seeded sample of N test records to evaluate on (default: all)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="sampling seed (default: %(default)s)")
+    # Checked here, before any GPU, though only the gate uses it: a threshold of 5 would
+    # otherwise be found out after training, when no model can reach it.
+    parser.add_argument("--accuracy-threshold", type=as_flag(accuracy_threshold), default=None, metavar="FRACTION",
+                        help="the pipeline's AccuracyThreshold, checked only (0 to 1)")
     parser.add_argument("--strict", action="store_true",
                         help="fail on the first bad record instead of skipping and counting it")
     add_recipe_arguments(parser)

@@ -141,7 +141,8 @@ def test_prepare_passes_every_recipe_parameter(definition):
              if isinstance(arguments[i], str) and arguments[i].startswith("--")}
     for flag, parameter in [("--epochs", "Epochs"), ("--learning-rate", "LearningRate"), ("--lora-alpha", "LoraAlpha"),
                             ("--global-batch-size", "GlobalBatchSize"), ("--max-length", "MaxLength"),
-                            ("--max-train-records", "TrainingRecords"), ("--max-eval-records", "EvaluationRecords")]:
+                            ("--max-train-records", "TrainingRecords"), ("--max-eval-records", "EvaluationRecords"),
+                            ("--accuracy-threshold", "AccuracyThreshold")]:
         assert f"Parameters.{parameter}" in flags[flag]
     assert arguments[0] == "steps.prepare"
 

@@ -332,7 +332,8 @@ def test_jsonl_input_with_a_broken_line_counts_it(small, tmp_path):
 
 @pytest.mark.parametrize("flag,value", [("--max-length", "ten"), ("--max-train-records", "0"),
                                         ("--max-train-records", "ten"), ("--max-train-records", "5"),
-                                        ("--max-eval-records", "-1")])
+                                        ("--max-eval-records", "-1"), ("--accuracy-threshold", "5"),
+                                        ("--accuracy-threshold", "half")])
 def test_bad_options_are_usage_errors(sample_finqa, tmp_path, flag, value):
     result = run_prepare(sample_finqa, tmp_path, flag, value)
     assert result.returncode == 2
