@@ -166,7 +166,9 @@ class TrainingRecipe(_Recipe):
 
     @property
     def bedrock_on_demand(self) -> bool:
-        """Bedrock serves LoRA Nova models on demand; full-rank ones only with Provisioned Throughput."""
+        """Whether the recipe's method allows on-demand serving in Bedrock: LoRA models may be served on
+        demand, full-rank ones only with Provisioned Throughput. Which models and regions Bedrock
+        offers each for is pipeline.bedrock_rules' (AWS's Bedrock pages, not this catalog)."""
         return self.peft == "lora"
 
     def default(self, field: str) -> Any:
