@@ -65,11 +65,11 @@ def make_preferences(predictions: Path, prompts: Path, output_dir: Path, *,
     answers = read_predictions(predictions, records)
     attempts = []
     for record in records:
-        verdicts = score_record(record, answers.by_id.get(record.id), DEFAULT_TOLERANCE)
         if not record.response.strip() or not record.system.strip():
             raise EvaluationInputError(
                 f"--prompts {prompts}: record {record.id!r} has no gold reply or system prompt; pass the "
                 "preparation step's DPO prompts (gen_qa.jsonl with system, query and response)")
+        verdicts = score_record(record, answers.by_id.get(record.id), DEFAULT_TOLERANCE)
         attempts.append(Attempt(id=record.id, system=record.system, user=record.query,
                                 gold_reply=record.response, reply=answers.by_id.get(record.id),
                                 correct=verdicts[EXECUTION]["verdict"] == CORRECT,

@@ -160,3 +160,18 @@ def test_a_file_outside_aws_sample_bounds_is_refused():
     line = json.dumps(preference_record("s", "q", "a", "b"))
     with pytest.raises(PreferenceError, match="7 preference pairs; Nova 1.0 DPO takes 8"):
         check_preference_lines([line] * 7, "train.jsonl")
+
+
+def test_prompts_without_a_gold_reply_are_refused_naming_the_input(tmp_path, prepared, prompts):
+    stripped = tmp_path / "prompts" / "gen_qa.jsonl"
+    stripped.parent.mkdir()
+    stripped.write_text("".join(json.dumps({**example, "system": ""}) + "\n" for example in prompts))
+    result = run(base_output(tmp_path, prompts, wrong_reply), stripped.parent, tmp_path / "out")
+    assert result.returncode == 1
+    assert f"--prompts {stripped.parent}" in result.stderr and "no gold reply or system prompt" in result.stderr
+
+
+def test_the_step_runs_locally_with_help():
+    result = subprocess.run([sys.executable, "-m", "steps.preferences", "--help"], cwd=PROJECT_ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and "--predictions" in result.stdout and "--max-length" in result.stdout
