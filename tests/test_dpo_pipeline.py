@@ -166,3 +166,31 @@ def test_the_preparation_step_writes_the_dpo_prompts_and_estimate(tmp_path, shar
     estimate = report["estimate"]
     assert estimate["evaluation_jobs"] == 3 and "DPO taken as 3/4 of SFT" in estimate["throughput_source"]
     assert "answering the training questions" in estimate["summary"]
+
+
+@pytest.mark.parametrize("param, refused", [("Beta=0.5", "adam_beta (parameter Beta) 0.5 is above 0.1"),
+                                            ("Beta=0.0001", "below 0.001"), ("Beta=0.05", None),
+                                            ("MaxLength=8192", "is not allowed"), ("MaxLength=2048", None)])
+def test_start_execution_checks_dpo_values_against_the_recipe(param, refused):
+    """`python -m scripts.start_execution` on the committed DPO definition: AWS's bounds, before anything starts."""
+    import io
+
+    import boto3
+    from moto import mock_aws
+
+    from scripts import start_execution
+    from tests.test_pipeline import COMMITTED
+
+    with mock_aws():
+        client = boto3.client("sagemaker", region_name="us-east-1")
+        client.create_pipeline(PipelineName="nova-finqa-dpo", RoleArn="arn:aws:iam::111122223333:role/pipeline",
+                               PipelineDefinition=COMMITTED[G5_RECIPE].read_text())
+        err = io.StringIO()
+        code = start_execution.main(["--pipeline-name", "nova-finqa-dpo", "--param", param], sagemaker=client,
+                                    out=io.StringIO(), err=err)
+        started = client.list_pipeline_executions(PipelineName="nova-finqa-dpo")["PipelineExecutionSummaries"]
+    if refused:
+        assert code == start_execution.EXIT_USAGE and refused in err.getvalue() and not started
+    else:
+        assert code == 0, err.getvalue()
+        assert len(started) == 1

@@ -41,8 +41,10 @@ LABELS = (PREFERRED, NON_PREFERRED)
 MIN_PAIRS = MIN_TRAINING_RECORDS
 """AWS's validator: 8 to 20,000 samples for every Nova 1.0 model (MODEL_TO_NUM_SAMPLES_MAP)."""
 MAX_PAIRS = MAX_TRAINING_RECORDS
-# AWS's validator bans these as well as the reserved strings steps/finqa/prompts.py neutralises
-# (its INVALID_TOKENS_TEXT); a model's reply may hold them, FinQA's own text does not.
+# AWS's validator lists these too besides the reserved strings steps/finqa/prompts.py neutralises
+# (INVALID_TOKENS_TEXT; missing commas there glue "Thought:" to its neighbours, so as written it
+# catches "<unk>" and not "Thought:" alone; the service's own check is not published, so both are
+# kept out). A model's reply may hold them; FinQA's text does not.
 VALIDATOR_ONLY_TOKENS = ("thought:", "<unk>")
 
 # Why a record gives no pair; each is counted in the report.
