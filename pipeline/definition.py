@@ -156,7 +156,8 @@ def _assemble(build: _Build) -> BuiltPipeline:
     checkpoint = _find_checkpoint(build, train)
     generate_fine_tuned = _generate(build, prepare, GENERATE_FINE_TUNED, checkpoint)
     generate_base = _generate(build, prepare, GENERATE_BASE, None)
-    score = _score(build, prepare, train, generate_fine_tuned, generate_base)
+    score = _score(build, prepare, train, generate_fine_tuned, generate_base,
+                   preference_steps[0] if preference_steps else None)
     gate = _gate(build, score, _register(build, prepare, train, checkpoint, score, preferences))
     pipeline = Pipeline(name=build.settings.pipeline_name, parameters=build.parameters.all,
                         steps=[prepare, *preference_steps, train, checkpoint, generate_fine_tuned, generate_base,
@@ -480,7 +481,7 @@ def _generate(build: _Build, prepare, name: str, checkpoint):
 
 
 # 5. Score: FinQA execution accuracy of both, from the generated programs and answers.
-def _score(build: _Build, prepare, train, generate_fine_tuned, generate_base):
+def _score(build: _Build, prepare, train, generate_fine_tuned, generate_base, generate_training=None):
     from sagemaker.core.workflow import Join, PropertyFile
 
     mlflow = _mlflow_run(build)
@@ -492,8 +493,10 @@ def _score(build: _Build, prepare, train, generate_fine_tuned, generate_base):
                           "--mlflow-experiment", mlflow["MlflowExperimentName"],
                           "--mlflow-run-name", mlflow["MlflowRunName"],
                           "--data-report", f"{PROCESSING}/input/report/data_report.json"]
-        for job, step in (("training", train), ("fine_tuned_evaluation", generate_fine_tuned),
-                          ("base_evaluation", generate_base)):
+        jobs = [("training", train), ("fine_tuned_evaluation", generate_fine_tuned), ("base_evaluation", generate_base)]
+        if generate_training is not None:
+            jobs.append(("training_answers", generate_training))
+        for job, step in jobs:
             tracking_flags += ["--billable-seconds", Join(on="=", values=[job, step.properties.BillableTimeInSeconds])]
     return _processing(
         build, SCORE, "nova-finqa-score", "Score answers (FinQA accuracy)",

@@ -194,3 +194,17 @@ def test_start_execution_checks_dpo_values_against_the_recipe(param, refused):
     else:
         assert code == 0, err.getvalue()
         assert len(started) == 1
+
+
+def test_with_mlflow_the_training_answers_job_is_billed_to_the_run_too():
+    from pipeline.definition import build_pipeline
+
+    arn = "arn:aws:sagemaker:us-east-1:111122223333:mlflow-tracking-server/finqa"
+    definition = json.loads(build_pipeline(dataclasses.replace(EXAMPLE, recipe=G5_RECIPE,
+                                                               mlflow_tracking_arn=arn)).definition)
+    assert definition_problems(json.dumps(definition)) == []
+    score = steps_by_name(definition)["ScoreAnswers"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    billed = [score[i + 1]["Std:Join"]["Values"] for i, arg in enumerate(score) if arg == "--billable-seconds"]
+    assert [values[0] for values in billed] == ["training", "fine_tuned_evaluation", "base_evaluation",
+                                                "training_answers"]
+    assert billed[-1][1] == {"Get": "Steps.GenerateTrainingAnswers.BillableTimeInSeconds"}
