@@ -332,7 +332,7 @@ def results_from_files(specs: list[str]) -> list[Result]:
                         **_counts_from(figures, metadata, figures["accuracy"], figures["baseline"]))
         per_record = path.parent / PER_RECORD_FILE
         if per_record.is_file():
-            result = _with_verdicts(result, lambda: per_record.read_text(encoding="utf-8").splitlines(),
+            result = _with_verdicts(result, lambda path=per_record: path.read_text(encoding="utf-8").splitlines(),
                                     str(per_record))
         results.append(result)
     return results

@@ -21,8 +21,9 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 from steps.evaluate import (
     ANSWER,
@@ -122,7 +123,7 @@ def _positive(text: str) -> int:
     return value
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m steps.preferences", description=__doc__.split("\n\n")[0])
     parser.add_argument("--predictions", type=Path, default=Path(DEFAULT_PREDICTIONS),
                         help="the evaluation job's output on the training prompts (default: %(default)s)")

@@ -114,13 +114,15 @@ def test_the_dpo_graph(definitions, recipe_id):
     assert referenced(steps["MakePreferencePairs"]) == {"GenerateTrainingAnswers", "PrepareFinQAData"}
     assert referenced(steps["FineTune"]) == {"MakePreferencePairs", "PrepareFinQAData"}
     # the base model answers the training questions with the same image and recipe as its test answers
-    training_answers, base = (steps[name]["Arguments"] for name in ("GenerateTrainingAnswers", "GenerateBaseModelAnswers"))
+    training_answers, base = (steps[name]["Arguments"]
+                              for name in ("GenerateTrainingAnswers", "GenerateBaseModelAnswers"))
     channels = {name: {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in job["InputDataConfig"]}
                 for name, job in (("train", training_answers), ("base", base))}
     assert channels["train"]["recipe"] == channels["base"]["recipe"]
     assert training_answers["HyperParameters"] == base["HyperParameters"] == {
         "base_model": chosen.base_model, "sagemaker_recipe_local_path": "/opt/ml/input/data/recipe/recipe.yaml"}
-    assert channels["train"]["train"] == {"Get": "Steps.PrepareFinQAData.ProcessingOutputConfig.Outputs['prompts'].S3Output.S3Uri"}
+    assert channels["train"]["train"] == {
+        "Get": "Steps.PrepareFinQAData.ProcessingOutputConfig.Outputs['prompts'].S3Output.S3Uri"}
     # its inputs do not change between executions: a cache hit after the first
     prompts = next(o for o in steps["PrepareFinQAData"]["Arguments"]["ProcessingOutputConfig"]["Outputs"]
                    if o["OutputName"] == "prompts")
@@ -132,7 +134,8 @@ def test_the_dpo_graph(definitions, recipe_id):
     # the pairs: FinQA's verdict on the answers, the recipe's max_length
     pairs = steps["MakePreferencePairs"]["Arguments"]["AppSpecification"]["ContainerArguments"]
     assert pairs[:2] == ["steps.preferences", "--predictions"]
-    assert pairs[pairs.index("--max-length") + 1] == {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.MaxLength"}]}}
+    assert pairs[pairs.index("--max-length") + 1] == {
+        "Std:Join": {"On": "", "Values": [{"Get": "Parameters.MaxLength"}]}}
     # DPO trains on the pairs only, as Converse records (AWS's DPO format)
     train = steps["FineTune"]["Arguments"]
     data = {c["ChannelName"]: c["DataSource"]["S3DataSource"] for c in train["InputDataConfig"]}
@@ -142,7 +145,8 @@ def test_the_dpo_graph(definitions, recipe_id):
     # then the SFT pipeline's evaluation, gate and registry
     assert [s["Name"] for s in steps["CheckAccuracy"]["Arguments"]["IfSteps"]] == ["RegisterModel"]
     metadata = steps["RegisterModel"]["Arguments"]["CustomerMetadataProperties"]
-    assert metadata["technique"] == "DPO" and metadata["beta"] == {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.Beta"}]}}
+    assert metadata["technique"] == "DPO"
+    assert metadata["beta"] == {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.Beta"}]}}
     assert "Steps.MakePreferencePairs.PropertyFiles.Preferences" in json.dumps(metadata["train_records"])
     assert '"pairs"' in json.dumps(metadata["train_records"])
     assert "splits.train.written" in json.dumps(metadata["training_questions"])
@@ -154,6 +158,7 @@ def test_the_committed_dpo_example_is_regenerated_by_its_command():
     assert G5_RECIPE in COMMITTED and COMMITTED[G5_RECIPE].exists()
 
 
+@pytest.mark.integration
 def test_the_preparation_step_writes_the_dpo_prompts_and_estimate(tmp_path, shared_finqa):
     """The preparation step the DPO pipeline runs, with its arguments for the default DPO recipe."""
     result = subprocess.run([sys.executable, "-m", "steps.prepare", "--input-dir", str(shared_finqa), "--output-dir",

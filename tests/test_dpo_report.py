@@ -110,6 +110,7 @@ def percent_interval(correct: int, total: int) -> str:
     return f"{ci.low * 100:.1f}% to {ci.high * 100:.1f}%"
 
 
+@pytest.mark.integration
 def test_the_report_compares_four_techniques_with_intervals_and_paired_tests(runs, tmp_path):
     paths = [str(runs / name) for name in RUNS]
     assert report.main(["--from-files", *paths, "--output-dir", str(tmp_path)]) == 0
@@ -163,6 +164,7 @@ def test_the_report_compares_four_techniques_with_intervals_and_paired_tests(run
     assert error_bars > 100  # six bars' 95% intervals drawn
 
 
+@pytest.mark.integration
 def test_a_run_without_per_record_verdicts_is_left_out_of_the_paired_tests_only(runs, tmp_path):
     lonely = tmp_path / "lonely"
     lonely.mkdir()

@@ -22,8 +22,9 @@ steps/evaluate.py's FinQA scoring), so no FinQA rule is written here.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any
 
 from .nova import (
     MAX_TRAINING_RECORDS,
@@ -74,7 +75,7 @@ class Attempt:
     system: str
     user: str
     gold_reply: str
-    reply: Optional[str]
+    reply: str | None
     correct: bool
     answer_correct: bool = False
     """Whether the reply's final answer was right although its program was not (reported only)."""
