@@ -38,7 +38,7 @@ from pipeline.definition import PREPARE
 from pipeline.settings import Settings, SettingsError, add_settings_arguments, bucket_name_problem
 from scripts.aws import error_code, session_for, split_s3_uri
 from steps.catalog import DEFAULT_RECIPE, RecipeError, TrainingRecipe, recipe
-from steps.recipes import DEFAULT_EPOCHS, PARAMETER_FIELDS, training_values
+from steps.recipes import DEFAULT_EPOCHS, EPOCHS, RECIPE_PARAMETERS, training_values
 from steps.rules import PARAMETER_RULES, RuleError
 
 POLL_SECONDS = 30
@@ -146,7 +146,7 @@ def _value_problem(parameter: DeclaredParameter, value: str, deployed: DeployedP
             rule(value)
         except RuleError as error:
             return str(error)
-    if parameter.name in PARAMETER_FIELDS and deployed.recipe is not None:
+    if parameter.name in RECIPE_PARAMETERS and deployed.recipe is not None:
         return _recipe_problem(parameter, value, deployed)
     return None
 
@@ -154,13 +154,13 @@ def _value_problem(parameter: DeclaredParameter, value: str, deployed: DeployedP
 def _recipe_problem(parameter: DeclaredParameter, value: str, deployed: DeployedPipeline) -> str | None:
     """The preparation step's own check of a recipe value (steps.recipes.training_values), on this
     value alone: each recipe field's rule stands on its own."""
-    number = int(value) if parameter.type == "Integer" else float(value)
-    epochs = deployed.parameters.get("Epochs")
+    declared = RECIPE_PARAMETERS[parameter.name]
+    epochs = deployed.parameters.get(EPOCHS.name)
     values = {"epochs": int(epochs.default) if epochs is not None else DEFAULT_EPOCHS}
-    if parameter.name == "Epochs":
-        values["epochs"] = number
+    if declared is EPOCHS:
+        values["epochs"] = declared.value(value)
     else:
-        values[PARAMETER_FIELDS[parameter.name]] = number
+        values[declared.field] = declared.value(value)
     try:
         training_values(deployed.recipe, **values)
     except RecipeError as error:

@@ -29,7 +29,7 @@ from steps.recipes import DEFAULT_MAX_NEW_TOKENS, evaluation_recipe, write_recip
 DEFAULT_TRAINING_OUTPUT = "/opt/ml/processing/input/training"
 DEFAULT_OUTPUT_DIR = "/opt/ml/processing/output"
 MANIFEST = "manifest.json"
-CHECKPOINT_KEY = "checkpoint_s3_bucket"
+MANIFEST_CHECKPOINT_KEY = "checkpoint_s3_bucket"
 CHECKPOINT_FILE = Path("checkpoint") / "checkpoint.json"
 ARCHIVES = ("output.tar.gz", "model.tar.gz")
 MAX_MANIFEST_BYTES = 1 << 20
@@ -84,11 +84,11 @@ def _parse_manifest(data: bytes, source: str) -> dict[str, Any]:
 
 
 def checkpoint_path(manifest: dict[str, Any], source: str) -> str:
-    value = manifest.get(CHECKPOINT_KEY)
+    value = manifest.get(MANIFEST_CHECKPOINT_KEY)
     if not isinstance(value, str) or not value.startswith("s3://") or len(value) <= len("s3://"):
         keys = ", ".join(sorted(manifest)) or "none"
         raise CheckpointError(
-            f"{source}: {CHECKPOINT_KEY!r} is {value!r}, not an s3:// path (keys present: {keys}); "
+            f"{source}: {MANIFEST_CHECKPOINT_KEY!r} is {value!r}, not an s3:// path (keys present: {keys}); "
             "the training job did not record a checkpoint: check that it finished and that it is a Nova job")
     return value
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from steps.catalog import TrainingRecipe, recipe as catalog_recipe
+from steps.package_metadata import REGISTRY_FIELDS
 from steps.rules import as_flag, max_training_cost
 
 TABLES_DATE = "2026-12-02"
@@ -160,17 +161,6 @@ PRICES_USD_PER_HOUR: dict[str, dict[str, float]] = {
         "ml.g6.12xlarge": 5.752, "ml.g6.24xlarge": 8.344, "ml.g6.48xlarge": 16.688,
         "ml.p4d.24xlarge": 37.688, "ml.p5.48xlarge": 113.068,
     },
-}
-
-
-# The estimate as the registered model package records it: text, since a package's metadata
-# values are text of letters, digits, spaces and _.:/=+-@ (botocore's CustomerMetadataProperties).
-REGISTRY_FIELDS = {
-    "estimated_training_hours": "training_hours",
-    "estimated_training_cost_usd": "training_cost_usd",
-    "estimated_evaluation_cost_usd": "evaluation_cost_usd",
-    "training_price_per_hour_usd": "price_per_hour_usd",
-    "evaluation_price_per_hour_usd": "evaluation_price_per_hour_usd",
 }
 
 

@@ -255,6 +255,12 @@ def test_registration(definition):
     from scripts.import_to_bedrock import CHECKPOINT_KEY, EVAL_DATA_KEY
 
     assert {CHECKPOINT_KEY, EVAL_DATA_KEY} <= set(metadata)
+    # Every key written is named in steps.package_metadata, or is a recipe value's (steps.recipes).
+    from steps import package_metadata
+    from steps.recipes import RECIPE_PARAMETERS
+
+    named = {value for name, value in vars(package_metadata).items() if name.isupper() and isinstance(value, str)}
+    assert set(metadata) <= named | {parameter.dest for parameter in RECIPE_PARAMETERS.values()}
     specification = register["InferenceSpecification"]
     [container] = specification["Containers"]
     assert container["Image"] == catalog.INFERENCE_IMAGES["us-east-1"]

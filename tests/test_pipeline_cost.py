@@ -53,9 +53,10 @@ def test_the_package_records_the_estimate_beside_what_was_billed(definitions):
     assert metadata["pipeline_execution_arn"] == {"Get": "Execution.PipelineExecutionArn"}
     limit = botocore.session.get_session().get_service_model("sagemaker").shape_for(
         "CustomerMetadataMap").metadata["max"]
-    from scripts import import_to_bedrock
+    from steps import package_metadata
 
-    added = {value for name, value in vars(import_to_bedrock).items() if name.endswith("_KEY") and value not in metadata}
+    added = {value for name, value in vars(package_metadata).items()
+             if name.isupper() and isinstance(value, str) and value not in metadata}
     assert len(metadata) + len(added) <= limit  # room for what the Bedrock import writes
 
 
