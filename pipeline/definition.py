@@ -29,8 +29,8 @@ from pipeline.parameters import Parameters, declare
 from pipeline.reward_function import function_arn, function_name
 from pipeline.sdk import offline_sdk, pipeline_session
 from pipeline.settings import Settings
-from steps.catalog import RecipeError, TrainingRecipe, recipe
 from steps import package_metadata as keys
+from steps.catalog import RecipeError, TrainingRecipe, recipe
 
 # Step names, as Studio shows them.
 PREPARE = "PrepareFinQAData"

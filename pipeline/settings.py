@@ -13,11 +13,12 @@ from __future__ import annotations
 import argparse
 import os
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Callable, Mapping
 
 from steps.catalog import DEFAULT_RECIPE, RecipeError, recipe
-from steps.tracking import ENDPOINTS as MLFLOW_RESOURCE_TYPES, MLFLOW_ARN
+from steps.tracking import ENDPOINTS as MLFLOW_RESOURCE_TYPES
+from steps.tracking import MLFLOW_ARN
 
 
 class SettingsError(ValueError):

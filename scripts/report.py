@@ -27,11 +27,12 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -247,7 +248,7 @@ def render_markdown(results: list[Result], source: str, chart_written: bool, cos
     lines = [
         "# Nova Lite on FinQA: accuracy by training-set size",
         "",
-        f"Source: {source}. Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.",
+        f"Source: {source}. Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
         f"Accuracy metric: {', '.join(metrics) or 'as registered (see the metadata key accuracy)'}.",
         "",
         "| Model | Training records | Accuracy | Correct/total | Approval | Training job | Notes |",

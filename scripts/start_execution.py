@@ -27,9 +27,10 @@ import shutil
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Callable, TextIO
+from datetime import UTC, datetime
+from typing import TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -253,7 +254,7 @@ class StepBoard:
                     self.out.write(line[:width] + "\n")
                 self.lines_drawn = len(lines)
         else:
-            stamp = datetime.now(timezone.utc).strftime("%H:%M:%S")
+            stamp = datetime.now(UTC).strftime("%H:%M:%S")
             for name, line in lines.items():
                 if self.shown.get(name) != line:
                     self.out.write(f"{stamp} {line}\n")

@@ -19,11 +19,13 @@ import argparse
 import json
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from steps.catalog import TrainingRecipe, recipe as catalog_recipe
+from steps.catalog import TrainingRecipe
+from steps.catalog import recipe as catalog_recipe
 from steps.package_metadata import REGISTRY_FIELDS
 from steps.rules import as_flag, max_training_cost
 

@@ -47,9 +47,10 @@ import re
 import sys
 import tarfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable
 
 from steps.archives import ArchiveError, members_named
 from steps.finqa.answers import DEFAULT_TOLERANCE, Gold, Number, answer_matches, extract_answer, read_generation
@@ -190,7 +191,7 @@ def _eval_record(line: str, where: str) -> EvalRecord:
     )
 
 
-def _metadata_object(metadata: Any, encodings: int = 2) -> Optional[dict]:
+def _metadata_object(metadata: Any, encodings: int = 2) -> dict | None:
     """gen_qa metadata is JSON text; an echo may come back as an object, a Python repr, or
     JSON text encoded once more."""
     if isinstance(metadata, dict):
@@ -274,7 +275,7 @@ def generation_text(inference: Any) -> str:
     return inference
 
 
-def _match(row: dict, ids: set, prompt_index: "_PromptIndex") -> tuple[Optional[str], str]:
+def _match(row: dict, ids: set, prompt_index: _PromptIndex) -> tuple[str | None, str]:
     metadata = _metadata_object(row.get("metadata"))
     if metadata is not None and str(metadata.get("id", "")).strip():
         record_id = str(metadata["id"]).strip()
@@ -308,7 +309,7 @@ class _PromptIndex:
 
     def __init__(self, records: Sequence[EvalRecord]):
         self.records = records
-        self.queries: Optional[list] = None
+        self.queries: list | None = None
         self.by_tail: dict = {}
 
     @classmethod
@@ -390,7 +391,7 @@ def _text_lines(data: bytes, source: str, option: str) -> list[str]:
 
 # ---------------------------------------------------------------- scoring
 
-def score_record(record: EvalRecord, generation: Optional[str], tolerance: float) -> dict:
+def score_record(record: EvalRecord, generation: str | None, tolerance: float) -> dict:
     """One record's verdicts: execution and answer, each correct / wrong / unparseable / missing."""
     gold = Gold.of(record.exe_ans, record.answer)
     result: dict[str, Any] = {
@@ -418,7 +419,7 @@ def score_record(record: EvalRecord, generation: Optional[str], tolerance: float
     return result
 
 
-def _execution_verdict(program: Optional[str], record: EvalRecord, execute: Callable[..., Value]) -> dict:
+def _execution_verdict(program: str | None, record: EvalRecord, execute: Callable[..., Value]) -> dict:
     if not program:
         return {"verdict": UNPARSEABLE, "reason": "no Program: line"}
     try:
@@ -454,7 +455,7 @@ def _metric(per_record: Sequence[dict], name: str) -> dict:
     }
 
 
-def evaluate(predictions_path: Path, eval_data: Path, *, baseline_path: Optional[Path] = None,
+def evaluate(predictions_path: Path, eval_data: Path, *, baseline_path: Path | None = None,
              primary_metric: str = EXECUTION, tolerance: float = DEFAULT_TOLERANCE) -> tuple[dict, list]:
     """evaluation.json's content and the per-record verdicts."""
     if primary_metric not in METRICS:
@@ -555,7 +556,7 @@ def write_outputs(output_dir: Path, evaluation: dict, per_record: Sequence[dict]
     (output_dir / "evaluation.json").write_text(json.dumps(evaluation, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m steps.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--predictions", type=Path, default=Path("/opt/ml/processing/input/predictions"),
                         help="the Nova evaluation job's output.tar.gz, its folder, or inference_output.jsonl")

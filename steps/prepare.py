@@ -30,11 +30,14 @@ import json
 import os
 import random
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
+from steps.catalog import DEFAULT_RECIPE, RecipeError, recipe
+from steps.estimate import BudgetError, EstimateError, JobPlan, add_estimate_arguments, plan_from_args
 from steps.finqa.nova import (
     EVAL_PROMPT_TOKEN_GUIDE,
     MAX_TRAINING_RECORDS,
@@ -46,12 +49,9 @@ from steps.finqa.nova import (
     conversation_line,
     gen_qa_record,
 )
-from steps.estimate import BudgetError, EstimateError, JobPlan, add_estimate_arguments, plan_from_args
-from steps.tracking import TrackingError, add_recipe_tracking_arguments, recipe_tracking_from_args, set_recipe_fields
 from steps.finqa.prompts import SYSTEM_PROMPT, SanitiseCounts, estimate_tokens, render_question, render_target, sanitise
 from steps.finqa.records import FinQAFileError, FinQARecord, RecordError, load_records
 from steps.finqa.rft import reference_answer, rft_line
-from steps.catalog import DEFAULT_RECIPE, RecipeError, recipe
 from steps.recipes import (
     RECIPE_FILE,
     RUN_NAME,
@@ -61,6 +61,7 @@ from steps.recipes import (
     training_values,
 )
 from steps.rules import accuracy_threshold, as_flag, record_limit, training_record_limit
+from steps.tracking import TrackingError, add_recipe_tracking_arguments, recipe_tracking_from_args, set_recipe_fields
 
 DEFAULT_INPUT_DIR = "/opt/ml/processing/input/finqa"
 DEFAULT_OUTPUT_DIR = "/opt/ml/processing/output"

@@ -20,9 +20,10 @@ import argparse
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 from steps.catalog import DEFAULT_RECIPE, TRAINING_RECIPES, RecipeError, TrainingRecipe, recipe
 

@@ -3,7 +3,7 @@ DescribeProcessingJob (botocore's Stubber, which checks each request and respons
 API model), priced with steps/estimate.py's table, and the report's cost section and chart."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
@@ -18,7 +18,7 @@ ACCOUNT = "123456789012"
 PIPELINE = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:pipeline/nova-finqa-sft"
 EXECUTION = f"{PIPELINE}/execution/run2"
 EARLIER = f"{PIPELINE}/execution/run1"
-STARTED = datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)
+STARTED = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 PRICE = PRICES_USD_PER_HOUR[REGION]
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from steps.checkpoint import CheckpointError, render
 from steps.catalog import DEFAULT_RECIPE
+from steps.checkpoint import CheckpointError, render
 from steps.recipes import evaluation_recipe
 from tests.conftest import PROJECT_ROOT
 

@@ -16,9 +16,10 @@ import json
 import math
 import mmap
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from .errors import CountedError
 

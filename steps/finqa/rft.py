@@ -19,9 +19,10 @@ The training container passes `reference_answer` through to the reward Lambda un
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
-from typing import Any, Optional, Sequence
+from typing import Any
 
 from .answers import Gold
 from .errors import CountedError
@@ -97,7 +98,7 @@ class ReferenceAnswerError(CountedError):
 
 @dataclass(frozen=True)
 class Reference:
-    id: Optional[str]
+    id: str | None
     exe_ans: Value
     gold: Gold
     table: Sequence[Sequence[str]]
