@@ -1,8 +1,10 @@
 """The SageMaker Pipeline, built from the settings by `build_pipeline`, with no AWS call.
 
-    PrepareFinQAData ──> FineTune ──> FindCheckpoint ──> GenerateFineTunedAnswers ──┐
-          │                                                                        ├─> ScoreAnswers ─> CheckAccuracy ─┬─> RegisterModel
-          └────────────────────────────> GenerateBaseModelAnswers ─────────────────┘                                  └─> AccuracyTooLow
+    PrepareFinQAData ─> FineTune ─> FindCheckpoint ─> GenerateFineTunedAnswers ─┐
+          │                                                                     ├─> ScoreAnswers ─> CheckAccuracy ─┐
+          └────────────────> GenerateBaseModelAnswers ──────────────────────────┘                                  │
+                                                                                            RegisterModel <─ pass ─┤
+                                                                                           AccuracyTooLow <─ fail ─┘
 
 One function per stage below, in that order. What depends on the recipe (images, instance
 types, the recipe's fields and defaults, the evaluation recipe) comes from `steps.catalog`;
@@ -332,7 +334,8 @@ def _train(build: _Build, prepare):
         channels = {"train": data("train", "Converse"), "validation": data("validation", "Converse")}
         description = f"AWS's {chosen.id} recipe ({chosen.display_name}) on the prepared FinQA conversations."
     return _nova_step(
-        build, name=TRAIN, display_name=f"Fine-tune {chosen.model_name} ({'LoRA' if chosen.peft == 'lora' else 'full-rank'} "
+        build, name=TRAIN,
+        display_name=f"Fine-tune {chosen.model_name} ({'LoRA' if chosen.peft == 'lora' else 'full-rank'} "
                                  f"{chosen.method.upper()})",
         description=description,
         step_args=_nova_job(build, f"nova-finqa-{chosen.method}", build.images.training,

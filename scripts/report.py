@@ -410,11 +410,13 @@ def cost_lines(results: list[Result], chart_written: bool) -> list[str]:
              "|---|---|---:|---:|---:|---|"]
     for r in priced:
         per_dollar = accuracy_per_dollar(r)
-        notes = [r.billing_note] + (["unpriced: " + ", ".join(r.bill.unpriced())] if r.bill and r.bill.unpriced() else [])
+        unpriced = ["unpriced: " + ", ".join(r.bill.unpriced())] if r.bill and r.bill.unpriced() else []
+        notes = [r.billing_note] + unpriced
         lines.append("| " + " | ".join([
             r.label, r.estimate or "-", _dollars(r.bill.model_cost_usd if r.bill else None),
             _dollars(r.bill.execution_cost_usd if r.bill else None),
-            "-" if per_dollar is None else f"{per_dollar:,.2f}", "; ".join(filter(None, notes)).replace("|", "/")]) + " |")
+            "-" if per_dollar is None else f"{per_dollar:,.2f}",
+            "; ".join(filter(None, notes)).replace("|", "/")]) + " |")
     lines += ["", "| Model | Step | Job | Instances | Billable seconds | Cost | Cache hit of |",
               "|---|---|---|---|---:|---:|---|"]
     for r in priced:
@@ -464,7 +466,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR,
                         help=f"where to write {REPORT_NAME} and {CHART_NAME} (default {DEFAULT_OUTPUT_DIR})")
     parser.add_argument("--from-files", nargs="+", metavar="[RECORDS=]PATH",
-                        help="local evaluation.json files, run folders or folders of runs instead of the Model Registry")
+                        help="local evaluation.json files, run folders or folders of runs instead of the "
+                             "Model Registry")
     add_settings_arguments(parser)
     return parser
 

@@ -113,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output-dir", type=Path, default=Path(DEFAULT_OUTPUT_DIR),
                         help="folder to write recipe/ and checkpoint/ into (default: %(default)s)")
     parser.add_argument("--recipe", default=DEFAULT_RECIPE,
-                        help="the training recipe's id; its model's evaluation recipe is rendered (default: %(default)s)")
+                        help="the training recipe's id; its model's evaluation recipe is rendered "
+                             "(default: %(default)s)")
     parser.add_argument("--max-new-tokens", type=int, default=DEFAULT_MAX_NEW_TOKENS,
                         help="the evaluation recipe's inference.max_new_tokens (default: %(default)s)")
     return parser

@@ -139,13 +139,15 @@ def load_eval_records(eval_data: Path) -> list[EvalRecord]:
                     continue
                 record = _eval_record(line, f"{path} line {number}")
                 if record.id in seen:
-                    raise EvaluationInputError(f"{path} line {number}: id {record.id!r} appears twice; rerun the preparation step")
+                    raise EvaluationInputError(
+                        f"{path} line {number}: id {record.id!r} appears twice; rerun the preparation step")
                 seen.add(record.id)
                 records.append(record)
     except (OSError, UnicodeDecodeError) as error:
         raise EvaluationInputError(f"{path}: cannot be read ({error})") from None
     if not records:
-        raise EvaluationInputError(f"{path}: no eval records; the preparation step writes one JSON line per test record")
+        raise EvaluationInputError(
+            f"{path}: no eval records; the preparation step writes one JSON line per test record")
     return records
 
 
@@ -153,11 +155,13 @@ def _find_eval_file(eval_data: Path) -> Path:
     if eval_data.is_file():
         return eval_data
     if not eval_data.is_dir():
-        raise EvaluationInputError(f"--eval-data {eval_data}: no such file or folder; pass the preparation step's eval output folder")
+        raise EvaluationInputError(
+            f"--eval-data {eval_data}: no such file or folder; pass the preparation step's eval output folder")
     found = sorted(eval_data.rglob(EVAL_FILE))
     if len(found) != 1:
         what = "no" if not found else f"{len(found)} ({', '.join(map(str, found))})"
-        raise EvaluationInputError(f"--eval-data {eval_data}: {what} {EVAL_FILE} files; pass the folder holding exactly one")
+        raise EvaluationInputError(
+            f"--eval-data {eval_data}: {what} {EVAL_FILE} files; pass the folder holding exactly one")
     return found[0]
 
 
@@ -248,7 +252,8 @@ def read_predictions(path: Path, records: Sequence[EvalRecord], option: str = "-
         else:
             predictions.matched_by_prompt += 1
     if predictions.lines == 0:
-        raise EvaluationInputError(f"{option} {source}: the file has no predictions; check that the evaluation job finished")
+        raise EvaluationInputError(
+            f"{option} {source}: the file has no predictions; check that the evaluation job finished")
     if not predictions.by_id:
         detail = "; ".join(predictions.problems[:3])
         raise EvaluationInputError(
@@ -336,7 +341,8 @@ def _prediction_lines(path: Path, option: str) -> tuple[str, list[str]]:
         found = sorted(path.rglob(PREDICTIONS_FILE))
         if len(found) > 1:
             raise EvaluationInputError(
-                f"{option} {path}: {len(found)} {PREDICTIONS_FILE} files ({', '.join(map(str, found))}); pass one of them")
+                f"{option} {path}: {len(found)} {PREDICTIONS_FILE} files ({', '.join(map(str, found))}); "
+                "pass one of them")
         if found:
             return str(found[0]), _text_lines(_read_bytes(found[0], option), str(found[0]), option)
         archives = sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith((".tar.gz", ".tgz", ".tar")))
@@ -410,7 +416,8 @@ def score_record(record: EvalRecord, generation: str | None, tolerance: float) -
                                  else _execution_verdict(parsed.program, record, execute_leniently))
     answer = extract_answer(parsed, gold.exe_ans)
     if answer is None:
-        result[ANSWER] = {"verdict": UNPARSEABLE, "reason": "no number" if not isinstance(gold.exe_ans, str) else "no yes/no"}
+        reason = "no number" if not isinstance(gold.exe_ans, str) else "no yes/no"
+        result[ANSWER] = {"verdict": UNPARSEABLE, "reason": reason}
     else:
         shown = answer.value if isinstance(answer, Number) else answer
         verdict = CORRECT if answer_matches(answer, gold, tolerance) else WRONG
@@ -553,7 +560,8 @@ def write_outputs(output_dir: Path, evaluation: dict, per_record: Sequence[dict]
     with (output_dir / "per_record.jsonl").open("w", encoding="utf-8") as handle:
         for result in per_record:
             handle.write(json.dumps(result, ensure_ascii=False) + "\n")
-    (output_dir / "evaluation.json").write_text(json.dumps(evaluation, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (output_dir / "evaluation.json").write_text(json.dumps(evaluation, indent=2, ensure_ascii=False) + "\n",
+                                                encoding="utf-8")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -609,7 +617,8 @@ def _summary(evaluation: dict, seconds: float) -> str:
         if evaluation["improvement"]:
             line += f"; baseline {evaluation['improvement'][name]['baseline']:.4f}"
         lines.append(line)
-    lines.append(f"primary ({evaluation['primary_metric']}): {metrics['accuracy']['value']:.4f}; scored in {seconds:.2f} s")
+    lines.append(f"primary ({evaluation['primary_metric']}): {metrics['accuracy']['value']:.4f}; "
+                 f"scored in {seconds:.2f} s")
     return "\n".join(lines)
 
 

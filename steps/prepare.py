@@ -134,7 +134,8 @@ class SplitResult:
             "requested": self.requested,
             "sampled_out": len(self.candidates) - len(self.written),
             "written": len(self.written),
-            "sanitised_replacements": {"total": sanitised.total, "by_string": dict(sorted(sanitised.by_string.items()))},
+            "sanitised_replacements": {"total": sanitised.total,
+                                       "by_string": dict(sorted(sanitised.by_string.items()))},
             "estimated_tokens": _percentiles(tokens),
             "problems": self.problems[:PROBLEMS_KEPT],
             "problems_not_listed": max(0, len(self.problems) - PROBLEMS_KEPT),
@@ -251,7 +252,8 @@ def _build_split(files: list[Path], input_dir: Path, make: Callable[[FinQARecord
     except FinQAFileError as error:
         raise PrepareError(str(error)) from None
     except RecordError as error:
-        raise PrepareError(f"{error} (--strict stops at the first bad record; without it, bad records are skipped and counted)") from None
+        raise PrepareError(f"{error} (--strict stops at the first bad record; without it, bad records are "
+                           "skipped and counted)") from None
     result.read = loaded.read
     for error in loaded.rejected:
         result.skip(error.reason, str(error))
@@ -259,7 +261,8 @@ def _build_split(files: list[Path], input_dir: Path, make: Callable[[FinQARecord
         try:
             result.candidates.append(make(record, max_length))
         except RecordTooLongError as error:
-            result.skip("over_max_length", f"record {record.id!r}: {error} (raise --max-length within what the recipe allows)")
+            result.skip("over_max_length",
+                        f"record {record.id!r}: {error} (raise --max-length within what the recipe allows)")
         except RecordError as error:
             if strict:
                 raise PrepareError(str(error)) from None

@@ -133,7 +133,8 @@ def log(server: MlflowServer, run_id: str, metrics: Mapping[str, float], tags: M
     now = int(time.time() * 1000)
     server.call("POST", "runs/log-batch", {
         "run_id": run_id,
-        "metrics": [{"key": key, "value": value, "timestamp": now, "step": 0} for key, value in sorted(metrics.items())],
+        "metrics": [{"key": key, "value": value, "timestamp": now, "step": 0}
+                    for key, value in sorted(metrics.items())],
         "tags": [{"key": key, "value": value} for key, value in sorted(tags.items())],
     })
 

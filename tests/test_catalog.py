@@ -128,6 +128,7 @@ def test_readme_recipe_table_is_the_one_the_catalog_makes():
     from scripts import recipe_table
 
     readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
-    assert recipe_table.replaced(readme) == readme, "README's recipe table is stale: `python -m scripts.recipe_table --write`"
+    assert recipe_table.replaced(readme) == readme, \
+        "README's recipe table is stale: `python -m scripts.recipe_table --write`"
     for recipe_id in SFT_RECIPES:
         assert f"`{recipe_id}`" in readme

@@ -39,7 +39,8 @@ def test_checkpoint_from_output_tar_gz(tmp_path):
                                                "training_metrics.json": b"{}"})
     summary = render(training, tmp_path / "out")
     assert summary["checkpoint_s3_uri"] == CHECKPOINT
-    assert yaml.safe_load((tmp_path / "out" / "recipe" / "recipe.yaml").read_text()) == evaluation_recipe(DEFAULT_RECIPE, CHECKPOINT)
+    rendered = yaml.safe_load((tmp_path / "out" / "recipe" / "recipe.yaml").read_text())
+    assert rendered == evaluation_recipe(DEFAULT_RECIPE, CHECKPOINT)
     written = json.loads((tmp_path / "out" / "checkpoint" / "checkpoint.json").read_text())
     assert written["checkpoint_s3_uri"] == CHECKPOINT
     assert written["manifest"] == {"checkpoint_s3_bucket": CHECKPOINT}

@@ -165,7 +165,8 @@ def test_a_region_without_a_sourced_price_says_so_and_a_price_can_be_given(tmp_p
     assert estimate["price_source"] == f"our negotiated rates, 2026-11 (--price-table {table})"
 
 
-@pytest.mark.parametrize("content", ['{"prices": {}}', '{"source": "x", "prices": {"us-east-1": {"ml.g5.12xlarge": -1}}}',
+@pytest.mark.parametrize("content", ['{"prices": {}}',
+                                     '{"source": "x", "prices": {"us-east-1": {"ml.g5.12xlarge": -1}}}',
                                      "not json"])
 def test_a_bad_price_table_is_refused_naming_the_file(tmp_path, content):
     table = tmp_path / "prices.json"

@@ -97,7 +97,8 @@ def finqa() -> dict:
     wanted = {"str_to_num", "process_row", "eval_program", "program_tokenization"}
     body = [node for node in ast.parse(source).body
             if (isinstance(node, ast.FunctionDef) and node.name in wanted)
-            or (isinstance(node, ast.Assign) and any(getattr(target, "id", "") == "all_ops" for target in node.targets))]
+            or (isinstance(node, ast.Assign)
+                and any(getattr(target, "id", "") == "all_ops" for target in node.targets))]
     namespace: dict = {}
     exec(compile(ast.Module(body=body, type_ignores=[]), "czyssrs/FinQA code/evaluate/evaluate.py", "exec"), namespace)
     assert wanted <= set(namespace)

@@ -178,7 +178,8 @@ def test_evaluation_jobs(definition, built):
             "708977205387.dkr.ecr.us-east-1.amazonaws.com/nova-evaluation-repo:SM-TJ-Eval-V2-latest"
         assert job["ResourceConfig"]["InstanceType"] == {"Get": "Parameters.EvaluationInstanceType"}
         channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in job["InputDataConfig"]}
-        assert channels["train"] == {"Get": "Steps.PrepareFinQAData.ProcessingOutputConfig.Outputs['eval'].S3Output.S3Uri"}
+        assert channels["train"] == {
+            "Get": "Steps.PrepareFinQAData.ProcessingOutputConfig.Outputs['eval'].S3Output.S3Uri"}
     assert tuned["HyperParameters"]["base_model_location"] == {
         "Std:JsonGet": {"PropertyFile": {"Get": "Steps.FindCheckpoint.PropertyFiles.Checkpoint"},
                         "Path": "checkpoint_s3_uri"}}
@@ -297,7 +298,8 @@ def test_checks_catch_a_broken_argument(definition):
 
 def test_checks_catch_dangling_references_and_unused_parameters(definition):
     # Every use of TrainingInstanceType (the job, the estimate, the package) renamed to one that does not exist.
-    broken = json.loads(json.dumps(definition).replace('"Parameters.TrainingInstanceType"', '"Parameters.InstanceType"'))
+    broken = json.loads(json.dumps(definition).replace('"Parameters.TrainingInstanceType"',
+                                                       '"Parameters.InstanceType"'))
     broken["Parameters"].append({"Name": "Unused", "Type": "String", "DefaultValue": "x"})
     steps = steps_by_name(broken)
     steps["FindCheckpoint"]["Arguments"]["ProcessingInputs"][1]["S3Input"]["S3Uri"] = {"Get": "Steps.Train.X"}
@@ -457,4 +459,5 @@ def test_an_unknown_recipe_is_refused_before_the_sdk_loads(capsys):
 
     assert main(["--dry-run", *EXAMPLE_FLAGS, "--recipe", "nova_lite_lora_sft"]) == 2
     error = capsys.readouterr().err
-    assert "--recipe 'nova_lite_lora_sft' is not a Nova recipe" in error and "nova_lite_1_0_g5_g6_12x_gpu_lora_sft" in error
+    assert "--recipe 'nova_lite_lora_sft' is not a Nova recipe" in error
+    assert "nova_lite_1_0_g5_g6_12x_gpu_lora_sft" in error

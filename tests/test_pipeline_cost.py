@@ -46,7 +46,8 @@ def test_prepare_gets_the_budget_and_what_the_estimate_needs(definitions):
 def test_the_package_records_the_estimate_beside_what_was_billed(definitions):
     metadata = steps_by_name(definitions[""])["RegisterModel"]["Arguments"]["CustomerMetadataProperties"]
     for key in REGISTRY_FIELDS:
-        assert metadata[key] == {"Std:JsonGet": {"PropertyFile": {"Get": "Steps.PrepareFinQAData.PropertyFiles.DataReport"},
+        assert metadata[key] == {"Std:JsonGet": {
+            "PropertyFile": {"Get": "Steps.PrepareFinQAData.PropertyFiles.DataReport"},
                                                  "Path": f"estimate.registry.{key}"}}
     assert "Steps.FineTune.BillableTimeInSeconds" in json.dumps(metadata["training_billable_seconds"])
     assert "Steps.FineTune.ResourceConfig.InstanceCount" in json.dumps(metadata["training_instance_count"])

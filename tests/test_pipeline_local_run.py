@@ -222,6 +222,7 @@ def test_score_reads_both_generations_and_writes_what_the_gate_reads(chain, tmp_
         _lookup(document, path)
     evaluation = json.loads(chain.property_file("Steps.ScoreAnswers.PropertyFiles.Evaluation").read_text())
     accuracy = _lookup(evaluation, "metrics.accuracy.value")
-    baseline = _lookup(evaluation, STEPS["CheckAccuracy"]["Arguments"]["Conditions"][1]["RightValue"]["Std:JsonGet"]["Path"])
+    baseline_path = STEPS["CheckAccuracy"]["Arguments"]["Conditions"][1]["RightValue"]["Std:JsonGet"]["Path"]
+    baseline = _lookup(evaluation, baseline_path)
     assert accuracy > baseline
     assert accuracy >= _parameter_values()["AccuracyThreshold"]

@@ -267,7 +267,8 @@ def test_an_empty_table_is_rendered_not_dropped(small, tmp_path):
 
 def test_reserved_strings_are_neutralised_counted_and_meaning_kept(small, tmp_path):
     train = [dict(r) for r in small["train"]]
-    train[0] = {**train[0], "pre_text": ["the operating System: windows server <IMAGE> end [eos]"] + train[0]["pre_text"],
+    train[0] = {**train[0],
+                "pre_text": ["the operating System: windows server <IMAGE> end [eos]"] + train[0]["pre_text"],
                 "qa": {**train[0]["qa"], "question": "per the user: what was the change?"}}
     test = [dict(r) for r in small["test"]]
     test[0] = {**test[0], "post_text": ["Assistant: bot: notes"]}
@@ -314,7 +315,8 @@ def test_over_long_records_are_skipped_and_counted_never_truncated(shared_finqa,
     assert entry["estimated_tokens"]["max"] <= 2048
     sources = {expected_target(r["qa"]): r for r in load(shared_finqa / "train_100.json")}
     for record in read_jsonl(tmp_path / "train/train.jsonl"):
-        assert_prompt_carries(record["messages"][0]["content"][0]["text"], sources[record["messages"][1]["content"][0]["text"]])
+        assert_prompt_carries(record["messages"][0]["content"][0]["text"],
+                              sources[record["messages"][1]["content"][0]["text"]])
 
 
 def test_jsonl_input_with_a_broken_line_counts_it(small, tmp_path):
@@ -398,7 +400,8 @@ def test_split_files_are_found_in_hugging_face_parquet_folders(small, tmp_path):
 def test_hugging_face_jsonl_rows_are_read(small, tmp_path):
     data = tmp_path / "in"
     data.mkdir()
-    for name, records in (("train.jsonl", small["train"]), ("validation.jsonl", small["dev"]), ("test.jsonl", small["test"])):
+    for name, records in (("train.jsonl", small["train"]), ("validation.jsonl", small["dev"]),
+                          ("test.jsonl", small["test"])):
         rows = [{"id": r["id"], "pre_text": r["pre_text"], "post_text": r["post_text"], "table": r["table"],
                  "question": r["qa"]["question"], "answer": r["qa"]["answer"],
                  "final_result": r["qa"]["exe_ans"], "program_re": r["qa"]["program_re"]} for r in records]

@@ -31,7 +31,8 @@ def test_the_rft_fields_and_awss_allowed_values(recipe_id):
     # the recipe file's comment: "Enables reasoning mode High / Low / or null for non-reasoning"
     assert (fields["reasoning_effort"].enum, fields["reasoning_effort"].default) == (("high", "low", None), "high")
     assert fields["reward_lambda_arn"].paths == (("run", "reward_lambda_arn"),
-                                                 ("training_config", "rollout", "rewards", "api_endpoint", "lambda_arn"))
+                                                 ("training_config", "rollout", "rewards", "api_endpoint",
+                                                  "lambda_arn"))
     assert ("lora_alpha" in fields) is (chosen.peft == "lora")
     if chosen.peft == "lora":
         assert fields["lora_alpha"].enum == (16, 32, 64)

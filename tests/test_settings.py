@@ -55,14 +55,16 @@ def test_upsert_refuses_a_bad_bucket_before_building(capsys):
     code = upsert(["--dry-run", "--region", "us-east-1", "--role-arn", "arn:aws:iam::111122223333:role/R",
                    "--bucket", "bucket..name"])
     assert code == 2
-    assert "--bucket 'bucket..name' breaks S3's bucket naming rules: it must not have two periods" in capsys.readouterr().err
+    assert ("--bucket 'bucket..name' breaks S3's bucket naming rules: it must not have two periods"
+            in capsys.readouterr().err)
 
 
 def test_docs_settings_table_is_the_one_the_declarations_make():
     from scripts import settings_table
 
     page = settings_table.PAGE.read_text(encoding="utf-8")
-    assert settings_table.replaced(page) == page, "docs/settings.md is stale: `python -m scripts.settings_table --write`"
+    assert settings_table.replaced(page) == page, \
+        "docs/settings.md is stale: `python -m scripts.settings_table --write`"
 
 
 def test_every_setting_is_a_flag_a_variable_and_a_row(monkeypatch):

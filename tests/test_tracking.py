@@ -33,7 +33,8 @@ def mlflow_server(tmp_path_factory):
     environment = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     process = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}", "--default-artifact-root", str(folder / "artifacts")],
+         "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
+         "--default-artifact-root", str(folder / "artifacts")],
         cwd=folder, env=environment, stdout=subprocess.DEVNULL, stderr=(folder / "server.log").open("w"))
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + SERVER_START_SECONDS

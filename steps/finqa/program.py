@@ -144,7 +144,8 @@ def execute_as_finqa(program: str, table: Sequence[Sequence[str]] = ()) -> Value
         operation = parts[0].strip("|").strip()
         arguments = parts[1].strip("|").strip().split("|")
         if len(arguments) < 2:
-            raise ProgramError("missing_argument", f"step {index} {operation}: two arguments separated by ', ' expected")
+            raise ProgramError("missing_argument",
+                               f"step {index} {operation}: two arguments separated by ', ' expected")
         first, second = arguments[0].strip(), arguments[1].strip()
         if operation in ARITHMETIC_OPERATIONS:
             result = _finqa_arithmetic(operation, _finqa_argument(first, results, index),
@@ -178,7 +179,8 @@ def _finqa_argument(argument: str, results: dict[int, Any], index: int) -> Any:
         return _finqa_reference(argument, results, index)
     number = _finqa_number(argument)
     if number is None:
-        raise ProgramError("bad_argument", f"step {index}: {argument!r} is not a number, a percentage, a constant or #n")
+        raise ProgramError("bad_argument",
+                           f"step {index}: {argument!r} is not a number, a percentage, a constant or #n")
     return number
 
 
@@ -225,9 +227,11 @@ def _finqa_arithmetic(operation: str, first: Any, second: Any, index: int) -> An
         else:
             result = "yes" if first > second else "no"
     except ZeroDivisionError:
-        raise ProgramError("division_by_zero", f"step {index}: {operation}({_shown(first)}, {_shown(second)})") from None
+        raise ProgramError("division_by_zero",
+                           f"step {index}: {operation}({_shown(first)}, {_shown(second)})") from None
     except OverflowError:
-        raise ProgramError("overflow", f"step {index}: {operation}({_shown(first)}, {_shown(second)}) overflows") from None
+        raise ProgramError("overflow",
+                           f"step {index}: {operation}({_shown(first)}, {_shown(second)}) overflows") from None
     except TypeError:
         raise ProgramError("not_a_number", f"step {index}: {operation}({_shown(first)}, {_shown(second)}) "
                                            "mixes a yes/no result with numbers") from None
@@ -250,7 +254,8 @@ def _finqa_row_numbers(cells: Sequence[str], name: str, index: int) -> list:
     for cell in cells:
         number = _finqa_number(cell.replace("$", "").strip().split("(")[0].strip())
         if number is None:
-            raise ProgramError("bad_table_cell", f"step {index}: row {name!r} has a cell that is not a number: {cell!r}")
+            raise ProgramError("bad_table_cell",
+                               f"step {index}: row {name!r} has a cell that is not a number: {cell!r}")
         numbers.append(number)
     return numbers
 
@@ -367,7 +372,8 @@ def _number_argument(argument: str, results: Sequence[Value], index: int) -> flo
         return value
     value = number_from_text(argument)
     if value is None:
-        raise ProgramError("bad_argument", f"step {index}: {argument!r} is not a number, a percentage, a constant or #n")
+        raise ProgramError("bad_argument",
+                           f"step {index}: {argument!r} is not a number, a percentage, a constant or #n")
     return value
 
 
@@ -405,7 +411,8 @@ def _table_step(step: Step, table: Sequence[Sequence[str]], index: int) -> float
     for cell in cells:
         value = number_from_text(str(cell).replace("$", "").split("(")[0].strip())
         if value is None:
-            raise ProgramError("bad_table_cell", f"step {index}: row {row_name!r} has a cell that is not a number: {cell!r}")
+            raise ProgramError("bad_table_cell",
+                               f"step {index}: row {row_name!r} has a cell that is not a number: {cell!r}")
         numbers.append(value)
     if not numbers:
         raise ProgramError("bad_table_cell", f"step {index}: row {row_name!r} has no values")
@@ -460,7 +467,8 @@ class _Parser:
         if not self.text:
             raise ProgramError("empty", "the program is empty")
         if len(self.text) > MAX_PROGRAM_CHARS:
-            raise ProgramError("too_long", f"the program has {len(self.text)} characters, more than {MAX_PROGRAM_CHARS}")
+            raise ProgramError("too_long",
+                               f"the program has {len(self.text)} characters, more than {MAX_PROGRAM_CHARS}")
         while True:
             self._skip_spaces()
             self._call(depth=0)

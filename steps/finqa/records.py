@@ -324,7 +324,8 @@ def load_records(paths: Iterable[Path], *, strict: bool = False) -> LoadedSplit:
                     raise RecordError("invalid_json", f"{path} line {row.line}: not valid JSON ({row.error})")
                 record = record_from_row(row, str(path), index)
                 if record.id in seen:
-                    raise RecordError("duplicate_id", f"{_where(str(path), index, record.id)}: the id appears earlier in the split")
+                    raise RecordError("duplicate_id",
+                                      f"{_where(str(path), index, record.id)}: the id appears earlier in the split")
             except RecordError as error:
                 if strict:
                     raise

@@ -122,7 +122,8 @@ def read_reference(reference: Any) -> Reference:
     answer = reference.get("answer")
     table = reference.get("table", [])
     if not isinstance(answer, (str, type(None))) or not _is_table(table):
-        raise ReferenceAnswerError("bad_reference", "reference_answer's answer must be text and its table a list of rows of text")
+        raise ReferenceAnswerError("bad_reference",
+                                   "reference_answer's answer must be text and its table a list of rows of text")
     record_id = reference.get("id")
     return Reference(id=record_id if isinstance(record_id, str) else None, exe_ans=exe_ans,
                      gold=Gold.of(exe_ans, answer or ""), table=table)
