@@ -114,6 +114,7 @@ def test_an_unsupported_region_is_refused_naming_where_the_image_is():
         recipe(catalog.DEFAULT_RECIPE).image("eu-central-1")
 
 
+@pytest.mark.integration
 def test_the_committed_catalog_is_what_the_generator_makes_from_aws_catalog():
     commit = catalog.SOURCE["commit"]
     if not MIRROR.exists() or subprocess.run(["git", "-C", str(MIRROR), "cat-file", "-e", f"{commit}^{{commit}}"],

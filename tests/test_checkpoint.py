@@ -73,6 +73,7 @@ def test_no_manifest_is_a_clear_error(tmp_path):
         render(tmp_path / "training", tmp_path / "out")
 
 
+@pytest.mark.integration
 def test_command_line_reports_the_error_and_fails(tmp_path):
     write_archive(tmp_path / "training" / "output.tar.gz", {"manifest.json": manifest(checkpoint_s3_bucket="")})
     result = subprocess.run([sys.executable, "-m", "steps.checkpoint", "--training-output", str(tmp_path / "training"),

@@ -132,6 +132,7 @@ def test_policies_are_least_privilege(path):
         assert all(resource != "*" and resource.startswith(("arn:", "<")) for resource in resources), statement
 
 
+@pytest.mark.integration
 def test_the_zip_is_deterministic_and_runs_on_its_own(tmp_path):
     first, second = build_zip(), build_zip()
     assert first == second

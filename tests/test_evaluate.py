@@ -17,6 +17,9 @@ from steps.evaluate import EvalRecord, read_predictions
 from tests.conftest import PROJECT_ROOT
 from tests.nova_output import jsonl, nova_line
 
+# Every test here starts a process or a server, or reads a fixture that does.
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="session")
 def eval_dir(tmp_path_factory, shared_finqa) -> Path:

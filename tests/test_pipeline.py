@@ -326,6 +326,7 @@ runpy.run_module("pipeline.upsert", run_name="__main__", alter_sys=True)
 
 
 @pytest.mark.parametrize("recipe_id", list(COMMITTED), ids=lambda r: r or "default")
+@pytest.mark.integration
 def test_dry_run_is_byte_identical_across_processes_and_needs_no_credentials_or_network(tmp_path, recipe_id):
     # No credentials, no config, no region variable: what a fresh machine has.
     bare = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}

@@ -29,6 +29,9 @@ from pipeline.checks import all_steps
 from tests.conftest import PROJECT_ROOT
 from tests.nova_output import jsonl, nova_line
 
+# Every test here starts a process or a server, or reads a fixture that does.
+pytestmark = pytest.mark.integration
+
 DEFINITION = json.loads((PROJECT_ROOT / "pipeline" / "definition.json").read_text())
 PROCESSING = "/opt/ml/processing"
 CHECKPOINT = "s3://customer-escrow-111122223333-smtj-a1b2c3/nova-finqa-sft/step_12"

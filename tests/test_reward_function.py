@@ -132,6 +132,7 @@ def test_a_role_of_another_account_is_refused_before_anything_is_made(in_process
     assert not changing(calls)
 
 
+@pytest.mark.integration
 def test_the_zip_holds_steps_only_and_scores_on_its_own(tmp_path, shared_finqa):
     first, second = reward_zip(), reward_zip()
     assert first == second

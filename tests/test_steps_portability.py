@@ -66,6 +66,7 @@ def run_steps(python: str, sample: Path, output: Path) -> None:
                    capture_output=True)
 
 
+@pytest.mark.integration
 def test_the_steps_give_the_same_outputs_on_python_3_9(sample_finqa, tmp_path):
     python = python_3_9()
     if python is None:

@@ -20,6 +20,9 @@ from tests.conftest import PROJECT_ROOT, _free_port
 from tests.nova_output import nova_line
 from tests.test_evaluate import write_predictions
 
+# Every test here starts a process or a server, or reads a fixture that does.
+pytestmark = pytest.mark.integration
+
 EXPERIMENT = "nova-finqa-sft"
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:mlflow-tracking-server/team-server"
 SERVER_START_SECONDS = 240
