@@ -1,6 +1,8 @@
 """Find the fine-tuned checkpoint in a Nova training job's output and render its evaluation recipe.
 
-    python -m steps.checkpoint --training-output DIR --output-dir DIR [--recipe ID] [--max-new-tokens N]
+    python -m steps.checkpoint --training-output out/training --output-dir out/checkpoint
+
+Every flag, with its default, is in `python -m steps.checkpoint --help`.
 
 A Nova training job keeps the trained weights in a service-managed (escrow) bucket and
 writes their path into `manifest.json`, key `checkpoint_s3_bucket`, inside the job's

@@ -1,9 +1,8 @@
 """Score a Nova evaluation job's generations on FinQA: the project's accuracy figure.
 
-    python -m steps.evaluate --predictions PATH --eval-data DIR --output-dir DIR
-        [--baseline-predictions PATH] [--primary-metric NAME] [--tolerance REL]
-        [--mlflow-tracking-uri URI --mlflow-experiment NAME --mlflow-run-name NAME
-         [--data-report PATH] [--billable-seconds JOB=SECONDS ...]]
+    python -m steps.evaluate --predictions out/output.tar.gz --eval-data out/prepared/eval --output-dir out/scores
+
+Every flag, with its default, is in `python -m steps.evaluate --help`.
 
 - `--predictions`: the Nova evaluation job's output: its `output.tar.gz`, a folder that
   holds it (or holds `inference_output.jsonl`, at any depth), or the jsonl file itself.

@@ -1,10 +1,8 @@
 """Turn FinQA split files into Nova training, validation and evaluation data.
 
-    python -m steps.prepare --input-dir DIR --output-dir DIR [--max-train-records N]
-        [--max-eval-records N] [--seed S] [--max-length TOKENS] [--strict]
-        [--epochs N] [--learning-rate LR] [--lora-alpha A] [--global-batch-size B]
-        [--max-steps N] [--number-generation N] [--reasoning-effort high|low|none]
-        [--reward-lambda-arn ARN] [--data-s3-path S3_URI]
+    python -m steps.prepare --input-dir data/finqa_sample --output-dir out/prepared
+
+Every flag, with its default, is in `python -m steps.prepare --help`.
 
 Writes, under the output directory:
 - train/train.jsonl, validation/validation.jsonl: Nova `bedrock-conversation-2024` records, or
