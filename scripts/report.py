@@ -41,6 +41,7 @@ from scripts.aws import session_for, split_s3_uri
 from scripts.bill import Bill, execution_bill
 from steps import package_metadata as keys
 from steps.estimate import PriceTable
+from steps.recipes import RECIPE_PARAMETERS
 
 REPORT_NAME = "accuracy_report.md"
 CHART_NAME = "accuracy_by_training_size.png"
@@ -166,8 +167,8 @@ def result_from_package(package: dict, s3) -> Result:
 
 def recipe_label(metadata: dict) -> str:
     """The recipe values a registered version carries in its metadata, in a few words."""
-    parts = [(metadata.get("epochs"), "{} epochs"), (metadata.get("learning_rate"), "lr {}"),
-             (metadata.get("lora_alpha"), "alpha {}")]
+    parts = [(metadata.get(RECIPE_PARAMETERS[name].dest), template)
+             for name, template in (("Epochs", "{} epochs"), ("LearningRate", "lr {}"), ("LoraAlpha", "alpha {}"))]
     return ", ".join(template.format(value) for value, template in parts if value not in (None, ""))
 
 
