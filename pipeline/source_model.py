@@ -18,13 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from steps import package_metadata as keys
 from steps.catalog import RecipeError, TrainingRecipe
 from steps.catalog import recipe as catalog_recipe
 
-CHECKPOINT_KEY = "checkpoint_s3_uri"
-"""The metadata key RegisterModel writes the checkpoint under (pipeline/definition.py)."""
-SOURCE_KEY = "source_model_package_arn"
-TECHNIQUE_KEY = "technique"
 TECHNIQUE_SEPARATOR = " then "
 # The methods a checkpoint can be trained further with on training jobs: AWS's RFT recipes for
 # training jobs are Nova 2's, whose packages this pipeline's Nova 1.0 ones are not.
@@ -65,14 +62,14 @@ def describe_source_model(sagemaker, package_arn: str, group: str, chosen: Train
         raise SourceModelError(f"{where}: it belongs to the group {package.get('ModelPackageGroupName')!r}, not to "
                                f"--model-package-group {group!r}")
     metadata = package.get("CustomerMetadataProperties", {})
-    checkpoint = metadata.get(CHECKPOINT_KEY, "")
+    checkpoint = metadata.get(keys.CHECKPOINT_S3_URI, "")
     if not checkpoint.startswith("s3://"):
-        raise SourceModelError(f"{where}: its metadata has no {CHECKPOINT_KEY} (an s3:// checkpoint); only "
-                               "packages this pipeline registered can be trained from")
-    if metadata.get("base_model") != chosen.base_model:
+        raise SourceModelError(f"{where}: its metadata has no {keys.CHECKPOINT_S3_URI} (an s3:// checkpoint); "
+                               "only packages this pipeline registered can be trained from")
+    if metadata.get(keys.BASE_MODEL) != chosen.base_model:
         raise SourceModelError(f"{where}: it is a fine-tuned {metadata.get('base_model')!r}, and {chosen.id} trains "
                                f"{chosen.base_model!r}: iterative training keeps the model type")
-    source_recipe = metadata.get("recipe", "")
+    source_recipe = metadata.get(keys.RECIPE, "")
     try:
         source = catalog_recipe(source_recipe)
     except RecipeError:
@@ -82,5 +79,5 @@ def describe_source_model(sagemaker, package_arn: str, group: str, chosen: Train
         raise SourceModelError(f"{where}: it was trained {source.peft} ({source.id}) and {chosen.id} is {chosen.peft}: "
                                "AWS's iterative training keeps the training technique; pick a "
                                f"{source.peft} recipe")
-    technique = metadata.get(TECHNIQUE_KEY) or source.method.upper()
+    technique = metadata.get(keys.TECHNIQUE) or source.method.upper()
     return SourceModel(package_arn=package_arn, checkpoint=checkpoint, technique=technique)
