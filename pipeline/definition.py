@@ -324,12 +324,18 @@ def _train(build: _Build, prepare):
                             s3_uri=Join(on="/", values=[_prepared(prepare, output), f"{output}.jsonl"]))
 
     chosen = build.recipe
+    hyperparameters = {"base_model": chosen.base_model}
     if chosen.method == "rft":
         channels = {"train": data("train", "S3Prefix")}
+        # As every AWS launch path copies run.reward_lambda_arn (sagemaker-train, sm_recipes/utils.py
+        # `_get_args_from_nova_recipe`): the job calls the reward it names.
+        hyperparameters["reward_lambda_arn"] = function_arn(build.settings)
         description = (f"AWS's {chosen.id} recipe ({chosen.display_name}) on the prepared FinQA prompts; the "
                        f"reward Lambda {function_name(build.settings)} scores each response with FinQA's verifier.")
     else:
-        channels = {"train": data("train", "Converse"), "validation": data("validation", "Converse")}
+        channels = {"train": data("train", "Converse")}
+        if chosen.validation_channel:
+            channels["validation"] = data("validation", "Converse")
         description = f"AWS's {chosen.id} recipe ({chosen.display_name}) on the prepared FinQA conversations."
     return _nova_step(
         build, name=TRAIN, display_name=f"Fine-tune {chosen.model_name} ({'LoRA' if chosen.peft == 'lora' else 'full-rank'} "
@@ -337,7 +343,7 @@ def _train(build: _Build, prepare):
         description=description,
         step_args=_nova_job(build, f"nova-finqa-{chosen.method}", build.images.training,
                             build.parameters.training_instance_type, build.parameters.instance_count(chosen),
-                            TRAINING_MAX_RUNTIME_SECONDS, {"base_model": chosen.base_model},
+                            TRAINING_MAX_RUNTIME_SECONDS, hyperparameters,
                             {**channels, "recipe": _prepared(prepare, "recipe")}, "training"))
 
 

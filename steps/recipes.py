@@ -69,6 +69,10 @@ def training_values(chosen: TrainingRecipe, *, epochs: int, train_records: int |
     if fields.get("reasoning_effort") == REASONING_OFF:
         fields["reasoning_effort"] = None
     fields.update({key: value for key, value in FIXED_VALUES.items() if key in chosen.fields})
+    if "replicas" in chosen.fields and "replicas" not in fields:
+        # The instance count the pipeline's Replicas parameter defaults to: the catalog's allowed
+        # default (Nova 2 SFT's file says 1, outside the 4/8/16/32 AWS allows on training jobs).
+        fields["replicas"] = chosen.default("replicas")
     if chosen.method == "rft":
         _check_rft_values(chosen, fields)
     if "max_steps" in fields:
