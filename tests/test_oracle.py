@@ -276,3 +276,37 @@ def test_every_job_request_is_what_awss_launcher_sends(recipe_id, aws_launcher, 
 def test_the_supported_recipes_are_every_catalog_recipe_of_a_supported_method():
     assert SUPPORTED and {TRAINING_RECIPES[r].method for r in SUPPORTED} == set(SUPPORTED_METHODS)
     assert re.search("rft", " ".join(SUPPORTED)) and re.search("2_0.*sft", " ".join(SUPPORTED))
+
+
+@pytest.mark.parametrize("recipe_id", sorted(TRAINING_RECIPES))
+def test_our_interpolation_resolver_gives_omegaconfs_result(recipe_id):
+    from omegaconf import OmegaConf
+
+    from steps.catalog import resolve_interpolations
+
+    template = TRAINING_RECIPES[recipe_id].template
+    assert resolve_interpolations(dict(template)) == OmegaConf.to_container(OmegaConf.create(dict(template)),
+                                                                           resolve=True)
+
+
+@pytest.mark.parametrize("value", ["${training_config.max_steps}", "${oc.env:HOME}", "steps-${oc.select:a.b}",
+                                   "${oc.select:a.b,3}"])
+def test_an_interpolation_the_resolver_does_not_know_is_refused(value):
+    from steps.catalog import RecipeError, resolve_interpolations
+
+    with pytest.raises(RecipeError, match="cannot resolve"):
+        resolve_interpolations({"a": {"b": 1}, "save_steps": value})
+
+
+def test_prepare_by_hand_renders_and_prices_the_replicas_the_pipeline_trains_on(sample_finqa, tmp_path, capsys):
+    """Run by hand without --replicas, the Nova 2 SFT recipe gets the Replicas parameter's default
+    (the catalog's, one of AWS's 4/8/16/32), not the recipe file's 1, and so does the estimate."""
+    recipe_id = "nova_lite_2_0_p5_gpu_lora_sft"
+    assert prepare_step.main(["--input-dir", str(sample_finqa), "--output-dir", str(tmp_path),
+                              "--recipe", recipe_id]) == 0
+    capsys.readouterr()
+    rendered = yaml.safe_load((tmp_path / "recipe" / "recipe.yaml").read_text())
+    report = json.loads((tmp_path / "report" / "data_report.json").read_text())
+    replicas = TRAINING_RECIPES[recipe_id].fields["replicas"]
+    assert rendered["run"]["replicas"] == replicas.default == 4 and 4 in replicas.enum
+    assert report["estimate"]["instance_count"] == 4
