@@ -22,7 +22,7 @@ import json
 import logging
 from dataclasses import dataclass
 
-from pipeline.artifacts import Artifact, base_model_recipe_artifact, code_artifact
+from pipeline.artifacts import Artifact, base_model_recipe_artifacts, code_artifact
 from pipeline.bedrock_rules import sagemaker_inference_instance_types
 from pipeline.images import PROCESSING_INSTANCE_TYPE, Images, check_region, images_for
 from pipeline.parameters import Parameters, declare
@@ -89,7 +89,7 @@ class _Build:
     parameters: Parameters
     session: object
     code: Artifact
-    base_recipe: Artifact
+    base_recipes: tuple[Artifact, ...]
 
     @property
     def root(self) -> str:
@@ -113,7 +113,7 @@ def build_pipeline(settings: Settings) -> BuiltPipeline:
                        parameters=declare(chosen, f"{settings.s3_root}/data/finqa/"),
                        session=pipeline_session(settings.region, settings.bucket),
                        code=code_artifact(settings.prefix),
-                       base_recipe=base_model_recipe_artifact(settings.prefix, chosen.id))
+                       base_recipes=base_model_recipe_artifacts(settings.prefix, chosen.id))
         return _assemble(build)
 
 
@@ -131,7 +131,7 @@ def _assemble(build: _Build) -> BuiltPipeline:
                         steps=[prepare, train, checkpoint, generate_fine_tuned, generate_base, score, gate],
                         pipeline_experiment_config=None, sagemaker_session=build.session)
     return BuiltPipeline(pipeline=pipeline, definition=canonical_json(pipeline.definition()),
-                         uploads=(build.code, build.base_recipe))
+                         uploads=(build.code, *build.base_recipes))
 
 
 # Shared pieces of the stages.
@@ -359,7 +359,10 @@ def _find_checkpoint(build: _Build, train):
         outputs=[_output("recipe", _execution_path(build, "checkpoint-eval-recipe"), f"{PROCESSING}/output/recipe"),
                  _output("checkpoint", _execution_path(build, "checkpoint"), f"{PROCESSING}/output/checkpoint")],
         arguments=["steps.checkpoint", "--training-output", f"{PROCESSING}/input/training",
-                   "--output-dir", f"{PROCESSING}/output", "--recipe", build.recipe.id],
+                   "--output-dir", f"{PROCESSING}/output", "--recipe", build.recipe.id,
+                   # evaluated in the reasoning mode it trained in (steps.recipes.evaluation_recipe)
+                   *(["--reasoning-effort", build.parameters.reasoning_effort]
+                     if build.parameters.reasoning_effort is not None else [])],
         property_files=[PropertyFile(name="Checkpoint", output_name="checkpoint", path="checkpoint.json")])
 
 
@@ -371,10 +374,17 @@ def _checkpoint_uri(checkpoint, key: str = "checkpoint_s3_uri"):
 
 # 4. Generate answers on the FinQA test set, fine-tuned and base model (Nova evaluation jobs).
 def _generate(build: _Build, prepare, name: str, checkpoint):
+    from sagemaker.core.workflow import Join
+
     evaluation = build.recipe.evaluation
     if checkpoint is None:
-        model, recipe_uri = {"base_model": build.recipe.base_model}, \
-            f"s3://{build.settings.bucket}/{build.base_recipe.key.rsplit('/', 1)[0]}/"
+        model = {"base_model": build.recipe.base_model}
+        if build.parameters.reasoning_effort is None:
+            recipe_uri = f"s3://{build.settings.bucket}/{build.base_recipes[0].key.rsplit('/', 1)[0]}/"
+        else:  # the recipe of the mode the fine-tuned model trains and is evaluated in
+            folder = build.base_recipes[0].key.rsplit("/", 2)[0]
+            recipe_uri = Join(on="/", values=[f"s3://{build.settings.bucket}/{folder}",
+                                              build.parameters.reasoning_effort, ""])
         who, job = "base model", "nova-finqa-eval-base"
         description = (f"AWS's {evaluation.id} job on the untuned {build.recipe.model_name}; cached across "
                        "executions with the same evaluation data.")
