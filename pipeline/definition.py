@@ -72,6 +72,10 @@ SUPPORTED_METHODS = ("sft", "rft")
 # parameters is what lets cached steps be reused across executions.
 SAMPLING_SEED = "42"
 
+# The package metadata key scripts/import_to_bedrock.py reads the smoke test's question from.
+EVAL_DATA_KEY = "eval_data_s3_uri"
+EVAL_DATA_FILE = "gen_qa.jsonl"
+
 
 @dataclass(frozen=True)
 class BuiltPipeline:
@@ -275,6 +279,10 @@ def _prepare(build: _Build):
         rft = ["--reward-lambda-arn", function_arn(build.settings),
                "--data-s3-path", Join(on="/", values=[*training_data, "train", "train.jsonl"])]
         recipe_values += ["reward", function_name(build.settings)]
+    eval_data = Join(on="/", values=[*prepared, "eval-records", p.eval_records, "from", p.data_location, "eval"])
+    # The model package's metadata values that depend on parameters, checked against SageMaker's
+    # limit here, before any GPU job, rather than by RegisterModel after all of them.
+    metadata_values = ["--metadata-value", EVAL_DATA_KEY, Join(on="/", values=[eval_data, EVAL_DATA_FILE])]
     mlflow_server = build.settings.mlflow_tracking_arn.rsplit("/", 1)[-1]
     mlflow_flags = (["--mlflow-tracking-uri", build.settings.mlflow_tracking_arn,
                      "--mlflow-experiment", build.settings.pipeline_name] if mlflow_server else [])
@@ -287,8 +295,7 @@ def _prepare(build: _Build):
             _output("train", Join(on="/", values=[*training_data, "train"]), f"{PROCESSING}/output/train"),
             _output("validation", Join(on="/", values=[*training_data, "validation"]),
                     f"{PROCESSING}/output/validation"),
-            _output("eval", Join(on="/", values=[*prepared, "eval-records", p.eval_records, "from",
-                                                 p.data_location, "eval"]), f"{PROCESSING}/output/eval"),
+            _output("eval", eval_data, f"{PROCESSING}/output/eval"),
             # Nova 2's max_steps follows the records written, the MLflow fields the server and
             # pipeline: the recipe's key holds what they depend on.
             _output("recipe", Join(on="/", values=[*prepared, "recipe", *recipe_values,
@@ -307,7 +314,7 @@ def _prepare(build: _Build):
                    # The cost estimate, checked against MaxTrainingCost before any GPU starts.
                    "--max-training-cost", p.max_training_cost, "--training-instance-type", p.training_instance_type,
                    "--evaluation-instance-type", p.evaluation_instance_type, "--region", build.settings.region,
-                   *mlflow_flags],
+                   *mlflow_flags, *metadata_values],
         property_files=[_data_report()])
 
 
@@ -513,7 +520,7 @@ def _register(build: _Build, prepare, train, checkpoint, score):
                 "train_records": text(report_count("train")),
                 "validation_records": text(report_count("validation")),
                 "eval_records": text(report_count("test")),
-                "eval_data_s3_uri": Join(on="/", values=[_prepared(prepare, "eval"), "gen_qa.jsonl"]),
+                EVAL_DATA_KEY: Join(on="/", values=[_prepared(prepare, "eval"), EVAL_DATA_FILE]),
                 **recipe_values,
                 **({"reward_lambda_arn": function_arn(build.settings)} if build.recipe.method == "rft" else {}),
                 "accuracy": text(accuracy),
