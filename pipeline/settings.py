@@ -205,7 +205,12 @@ def _parse_tags(texts: list[str]) -> tuple[tuple[str, str], ...]:
         if not match or not match.group(1).strip():
             raise SettingsError(
                 f"--tag {text!r} is not KEY=VALUE (or set {TAGS_ENV}=KEY=VALUE,KEY2=VALUE2)")
-        tags[match.group(1).strip()] = match.group(2).strip()
+        key, value = match.group(1).strip(), match.group(2).strip()
+        # SageMaker's Tag: Key 1-128, Value 0-256 characters (botocore's TagKey, TagValue).
+        if len(key) > 128 or len(value) > 256:
+            raise SettingsError(f"--tag {text!r}: SageMaker takes tag keys of at most 128 characters and values "
+                                f"of at most 256 (this one: {len(key)} and {len(value)}); shorten it")
+        tags[key] = value
     return tuple(sorted(tags.items()))
 
 

@@ -18,6 +18,7 @@ from tests.test_oracle import _evaluate
 BUCKET_63 = "nova-finqa-" + "b" * 52
 SETTINGS = Settings(region="us-east-1", role_arn="arn:aws:iam::111122223333:role/NovaFinQAPipelineRole",
                     bucket=BUCKET_63, prefix="teams/quantitative-research/fine-tuning/nova")
+ENVIRONMENT = {"AWS_REGION": "us-east-1", "NOVA_ROLE_ARN": SETTINGS.role_arn, "NOVA_BUCKET": BUCKET_63}
 LONG_DATA_LOCATION = f"s3://{BUCKET_63}/" + "/".join(["finqa-datasets-curated-by-the-research-team"] * 3) + "/"
 
 
@@ -101,3 +102,13 @@ def test_start_execution_refuses_a_data_location_that_would_fail_registration_an
             "PipelineExecutionSummaries"] == []
         assert start_execution.main(["--region", settings.region, "--param", f"DataLocation=s3://{BUCKET_63}/finqa/"],
                                     out=out, err=err) == 0, err.getvalue()
+
+
+def test_a_tag_longer_than_sagemaker_takes_is_refused_with_the_limits_botocore_states():
+    from pipeline.settings import SettingsError
+
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    assert (model.shape_for("TagKey").metadata["max"], model.shape_for("TagValue").metadata["max"]) == (128, 256)
+    with pytest.raises(SettingsError, match="tag keys of at most 128 characters and values of at most 256"):
+        Settings.resolve(None, {**ENVIRONMENT, "NOVA_TAGS": "team=" + "q" * 257})
+    assert Settings.resolve(None, {**ENVIRONMENT, "NOVA_TAGS": "k" * 128 + "=" + "v" * 256}).tags
