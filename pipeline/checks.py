@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import re
 from typing import Any, Iterator
@@ -107,9 +108,15 @@ def _resolve(value: Any, shape: Shape) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=1)
+def _sagemaker_model():
+    """botocore's SageMaker model, parsed once (a second JSON parse of it costs about a second)."""
+    return botocore.session.get_session().get_service_model("sagemaker")
+
+
 def argument_problems(definition: dict[str, Any]) -> list[str]:
     """Each job step's arguments checked against botocore's SageMaker model."""
-    model = botocore.session.get_session().get_service_model("sagemaker")
+    model = _sagemaker_model()
     validator = ParamValidator()
     problems = []
     for step in all_steps(definition.get("Steps", [])):
@@ -155,22 +162,30 @@ def _configured_outputs(definition: dict[str, Any]) -> dict[tuple[str, str], Any
             for output in step.get("Arguments", {}).get("ProcessingOutputConfig", {}).get("Outputs", [])}
 
 
+def _members(shape: Shape, cache: dict[str, Any]) -> Any:
+    # botocore builds a structure's member shapes anew on every `.members`: once per shape here.
+    if shape.name not in cache:
+        cache[shape.name] = shape.members
+    return cache[shape.name]
+
+
 def _too_long(value: Any, shape: Shape, path: str, parameters: dict[str, str],
-              outputs: dict[tuple[str, str], Any]) -> Iterator[tuple[str, int, int, Any]]:
+              outputs: dict[tuple[str, str], Any], cache: dict[str, Any]) -> Iterator[tuple[str, int, int, Any]]:
     if shape.type_name == "string" and "max" in shape.metadata and (isinstance(value, str) or _is_expression(value)):
         shortest = _shortest(value, parameters, outputs)
         if shortest > shape.metadata["max"]:
             yield path, shortest, shape.metadata["max"], value
     elif shape.type_name == "structure" and isinstance(value, dict) and not _is_expression(value):
+        members = _members(shape, cache)
         for key, item in value.items():
-            if key in shape.members:
-                yield from _too_long(item, shape.members[key], f"{path}.{key}", parameters, outputs)
+            if key in members:
+                yield from _too_long(item, members[key], f"{path}.{key}", parameters, outputs, cache)
     elif shape.type_name == "list" and isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _too_long(item, shape.member, f"{path}[{index}]", parameters, outputs)
+            yield from _too_long(item, shape.member, f"{path}[{index}]", parameters, outputs, cache)
     elif shape.type_name == "map" and isinstance(value, dict) and not _is_expression(value):
         for key, item in value.items():
-            yield from _too_long(item, shape.value, f"{path}.{key}", parameters, outputs)
+            yield from _too_long(item, shape.value, f"{path}.{key}", parameters, outputs, cache)
 
 
 def length_problems(definition: dict[str, Any], parameters: dict[str, str] | None = None) -> list[str]:
@@ -182,8 +197,9 @@ def length_problems(definition: dict[str, Any], parameters: dict[str, str] | Non
     text counts: a value too long for any execution is refused, naming the settings. With the
     execution's parameter values (scripts/start_execution.py, before it starts anything), they
     count too, and the message names the parameters in the value."""
-    model = botocore.session.get_session().get_service_model("sagemaker")
+    model = _sagemaker_model()
     outputs = _configured_outputs(definition)
+    cache: dict[str, Any] = {}
     problems = []
     for step in all_steps(definition.get("Steps", [])):
         operation = STEP_OPERATIONS.get(step.get("Type"))
@@ -191,7 +207,7 @@ def length_problems(definition: dict[str, Any], parameters: dict[str, str] | Non
             continue
         shape = model.operation_model(operation).input_shape
         for path, shortest, limit, value in _too_long(step.get("Arguments", {}), shape, operation, parameters or {},
-                                                      outputs):
+                                                      outputs, cache):
             output_values = [outputs[m.groups()] for m in map(_PROCESSING_OUTPUT.match, _gets(value))
                              if m and m.groups() in outputs]
             named = sorted({get.split(".", 1)[1] for get in _gets([value, output_values])
