@@ -314,7 +314,7 @@ def _prepare(build: _Build):
                    # The cost estimate, checked against MaxTrainingCost before any GPU starts.
                    "--max-training-cost", p.max_training_cost, "--training-instance-type", p.training_instance_type,
                    "--evaluation-instance-type", p.evaluation_instance_type, "--region", build.settings.region,
-                   *mlflow_flags, *metadata_values],
+                   *metadata_values, *mlflow_flags],
         property_files=[_data_report()])
 
 
