@@ -68,7 +68,6 @@ ALLOWED = {
     # docstring); AWS's: s3://<default bucket>/<base job name>/... per call.
     "OutputDataConfig.S3OutputPath": "where outputs go is the operator's choice",
     "InputDataConfig[*].DataSource.S3DataSource.S3Uri": "data and recipe keys (S3 keys)",
-    "InputDataConfig[recipe].InputMode": "ours states File, AWS's leaves the job's default (File)",
     # ModelTrainer has no switch for it: pipeline.definition._nova_step.
     "ProfilerConfig": "ours turns SageMaker Debugger's profiler off",
 }
@@ -162,9 +161,12 @@ def _aws_data_channels(method: str, datasets: dict[str, str]) -> list:
     return _convert_input_data_to_channels(inputs, s3_data_type="S3Prefix" if method == "rft" else "Converse")
 
 
-def _channels(request: dict[str, Any]) -> list[tuple[str, str, str]]:
-    return [(c["ChannelName"], c["DataSource"]["S3DataSource"]["S3DataType"],
-             c["DataSource"]["S3DataSource"]["S3DataDistributionType"]) for c in request["InputDataConfig"]]
+def _channels(request: dict[str, Any]) -> list[dict[str, Any]]:
+    """The channels, in order, but for their S3 URIs (ALLOWED)."""
+    channels = json.loads(json.dumps(request["InputDataConfig"]))
+    for channel in channels:
+        del channel["DataSource"]["S3DataSource"]["S3Uri"]
+    return channels
 
 
 def _foreign_buckets(recipe: Any, path: str = "") -> list[str]:
@@ -186,7 +188,7 @@ def assert_same_request(ours: dict[str, Any], aws: Launched, our_recipe: dict[st
     assert ours["AlgorithmSpecification"] == request["AlgorithmSpecification"], f"{job}: AlgorithmSpecification"
     assert ours["HyperParameters"] == request["HyperParameters"], \
         f"{job}: HyperParameters differ from AWS's launcher's (sm_recipes/utils.py _get_args_from_nova_recipe)"
-    assert _channels(ours) == _channels(request), f"{job}: channels (name, S3DataType, distribution) differ from AWS's"
+    assert _channels(ours) == _channels(request), f"{job}: channels (names, types, modes; S3 URIs aside) differ from AWS's"
     assert ours["ResourceConfig"] == request["ResourceConfig"], \
         f"{job}: instance type/count or volume differs from AWS's (count: the recipe's run.replicas)"
     assert ours["StoppingCondition"] == request["StoppingCondition"], f"{job}: StoppingCondition"
