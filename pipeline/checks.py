@@ -12,7 +12,8 @@ import copy
 import functools
 import json
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import botocore.session
 from botocore.model import Shape

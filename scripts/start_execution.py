@@ -27,9 +27,10 @@ import shutil
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Callable, TextIO
+from datetime import UTC, datetime
+from typing import TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -38,7 +39,7 @@ from pipeline.definition import PREPARE
 from pipeline.settings import Settings, SettingsError, add_settings_arguments, bucket_name_problem
 from scripts.aws import error_code, session_for, split_s3_uri
 from steps.catalog import DEFAULT_RECIPE, RecipeError, TrainingRecipe, recipe
-from steps.recipes import DEFAULT_EPOCHS, PARAMETER_FIELDS, training_values
+from steps.recipes import DEFAULT_EPOCHS, EPOCHS, RECIPE_PARAMETERS, training_values
 from steps.rules import PARAMETER_RULES, RuleError
 
 POLL_SECONDS = 30
@@ -147,7 +148,7 @@ def _value_problem(parameter: DeclaredParameter, value: str, deployed: DeployedP
             rule(value)
         except RuleError as error:
             return str(error)
-    if parameter.name in PARAMETER_FIELDS and deployed.recipe is not None:
+    if parameter.name in RECIPE_PARAMETERS and deployed.recipe is not None:
         return _recipe_problem(parameter, value, deployed)
     return None
 
@@ -155,13 +156,13 @@ def _value_problem(parameter: DeclaredParameter, value: str, deployed: DeployedP
 def _recipe_problem(parameter: DeclaredParameter, value: str, deployed: DeployedPipeline) -> str | None:
     """The preparation step's own check of a recipe value (steps.recipes.training_values), on this
     value alone: each recipe field's rule stands on its own."""
-    number = int(value) if parameter.type == "Integer" else float(value)
-    epochs = deployed.parameters.get("Epochs")
+    declared = RECIPE_PARAMETERS[parameter.name]
+    epochs = deployed.parameters.get(EPOCHS.name)
     values = {"epochs": int(epochs.default) if epochs is not None else DEFAULT_EPOCHS}
-    if parameter.name == "Epochs":
-        values["epochs"] = number
+    if declared is EPOCHS:
+        values["epochs"] = declared.value(value)
     else:
-        values[PARAMETER_FIELDS[parameter.name]] = number
+        values[declared.field] = declared.value(value)
     try:
         training_values(deployed.recipe, **values)
     except RecipeError as error:
@@ -259,7 +260,7 @@ class StepBoard:
                     self.out.write(line[:width] + "\n")
                 self.lines_drawn = len(lines)
         else:
-            stamp = datetime.now(timezone.utc).strftime("%H:%M:%S")
+            stamp = datetime.now(UTC).strftime("%H:%M:%S")
             for name, line in lines.items():
                 if self.shown.get(name) != line:
                     self.out.write(f"{stamp} {line}\n")

@@ -17,8 +17,9 @@ import copy
 import difflib
 import math
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from steps.catalog_data import CATALOG
 

@@ -46,7 +46,8 @@ def run(sagemaker, *params: str, pipeline: str = PIPELINE) -> tuple[int, str]:
 @pytest.mark.parametrize("param, message", [
     ("TrainingRecords=-5", "--param TrainingRecords=-5: -5 must be at least 8, the fewest Nova fine-tuning takes "
                            "(or empty / 'all' for every record)"),
-    ("TrainingRecords=abc", "--param TrainingRecords=abc: 'abc' is not a whole number (or empty / 'all' for every record)"),
+    ("TrainingRecords=abc",
+     "--param TrainingRecords=abc: 'abc' is not a whole number (or empty / 'all' for every record)"),
     ("TrainingRecords=5", "5 must be at least 8, the fewest Nova fine-tuning takes"),
     ("EvaluationRecords=0", "--param EvaluationRecords=0: 0 must be at least 1 (or empty / 'all' for every record)"),
     ("AccuracyThreshold=5", "--param AccuracyThreshold=5: 5 is not a fraction from 0 to 1"),
@@ -54,7 +55,8 @@ def run(sagemaker, *params: str, pipeline: str = PIPELINE) -> tuple[int, str]:
     ("AccuracyThreshold=-0.1", "-0.1 is not a fraction from 0 to 1"),
     ("MaxTrainingCost=ten", "--param MaxTrainingCost=ten: 'ten' is not an amount in USD"),
     ("MaxTrainingCost=-5", "'-5' must be 0 or more USD"),
-    ("ModelApprovalStatus=Approvd", "--param ModelApprovalStatus=Approvd: 'Approvd' is not allowed: ModelApprovalStatus "
+    ("ModelApprovalStatus=Approvd", "--param ModelApprovalStatus=Approvd: 'Approvd' is not allowed: "
+                                    "ModelApprovalStatus "
                                     "is one of PendingManualApproval, Approved (did you mean Approved?)"),
     ("TrainingInstanceType=ml.t2.medium", "--param TrainingInstanceType=ml.t2.medium: 'ml.t2.medium' is not allowed: "
                                           "TrainingInstanceType is one of ml.g5.12xlarge, ml.g6.12xlarge"),

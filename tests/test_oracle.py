@@ -172,7 +172,8 @@ def _channels(request: dict[str, Any]) -> list[dict[str, Any]]:
 def _foreign_buckets(recipe: Any, path: str = "") -> list[str]:
     """Every s3:// value of the recipe that is not in the pipeline's bucket (empty is AWS's default)."""
     if isinstance(recipe, dict):
-        return [found for key, value in recipe.items() for found in _foreign_buckets(value, f"{path}.{key}".lstrip("."))]
+        return [found for key, value in recipe.items()
+                for found in _foreign_buckets(value, f"{path}.{key}".lstrip("."))]
     if isinstance(recipe, str) and recipe.startswith("s3://") and not recipe.startswith(f"s3://{SETTINGS.bucket}/") \
             and not recipe.startswith("s3://customer-escrow-"):
         return [f"{path}: {recipe}"]
@@ -188,7 +189,8 @@ def assert_same_request(ours: dict[str, Any], aws: Launched, our_recipe: dict[st
     assert ours["AlgorithmSpecification"] == request["AlgorithmSpecification"], f"{job}: AlgorithmSpecification"
     assert ours["HyperParameters"] == request["HyperParameters"], \
         f"{job}: HyperParameters differ from AWS's launcher's (sm_recipes/utils.py _get_args_from_nova_recipe)"
-    assert _channels(ours) == _channels(request), f"{job}: channels (names, types, modes; S3 URIs aside) differ from AWS's"
+    assert _channels(ours) == _channels(request), \
+        f"{job}: channels (names, types, modes; S3 URIs aside) differ from AWS's"
     assert ours["ResourceConfig"] == request["ResourceConfig"], \
         f"{job}: instance type/count or volume differs from AWS's (count: the recipe's run.replicas)"
     assert ours["StoppingCondition"] == request["StoppingCondition"], f"{job}: StoppingCondition"

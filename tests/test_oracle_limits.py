@@ -10,9 +10,10 @@ import botocore.session
 import pytest
 
 from pipeline.checks import length_problems
-from pipeline.definition import EVAL_DATA_KEY, PREPARE, REGISTER, build_pipeline
+from pipeline.definition import PREPARE, REGISTER, build_pipeline
 from pipeline.settings import Settings
 from steps import prepare as prepare_step
+from steps.package_metadata import EVAL_DATA_S3_URI as EVAL_DATA_KEY
 from tests.test_oracle import _evaluate
 
 BUCKET_63 = "nova-finqa-" + "b" * 52

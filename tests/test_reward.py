@@ -216,7 +216,6 @@ def test_a_program_that_copies_its_answer_never_gets_the_full_reward(records, ca
     """The reward pays for computation: a program whose arguments are neither numbers of the
     prompt nor FinQA's constants gets at most the answer's 0.5, and each is counted."""
     from steps.finqa.program import execute_as_finqa as finqa
-
     from steps.finqa.program import source_numbers
 
     # Records whose answer is computed: it is not itself a number of the prompt (a lookup's is).
