@@ -248,3 +248,19 @@ def test_the_constant_program_of_the_issue_is_refused_full_reward(records):
     program = f"add({record.exe_ans}, const_0)"
     assert rewards([sample(record, f"Program: {program}\nAnswer: {record.final_answer}")]) == [0.5]
     assert rewards([sample(record, render_target(record))]) == [1.0]
+
+
+def test_a_training_steps_rollouts_at_the_recipes_defaults_fit_lambdas_6_mb_payload(records):
+    """Lambda's synchronous payload is at most 6 MB; at most one step's rollouts (GlobalBatchSize x
+    NumberGeneration samples) reach the reward at once. With the largest shared record, each
+    response as long as the recipe lets it be (4 bytes a token), the defaults fit, and the
+    README's bound (160 samples) does too."""
+    from steps.catalog import recipe
+
+    chosen = recipe("nova_lite_v2_smtj_p5_p5en_gpu_lora_rft")
+    response = "7" * 4 * chosen.template["training_config"]["rollout"]["generator"]["max_new_tokens"]
+    largest = max(len(json.dumps(sample(r, response)).encode()) for r in records if r.exe_ans is not None)
+    batch = chosen.default("global_batch_size") * chosen.default("number_generation")
+    limit = 6 * 1024 * 1024
+    assert batch == 128 and batch * largest < limit
+    assert 160 * largest < limit < 200 * largest
