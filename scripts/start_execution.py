@@ -39,7 +39,7 @@ from pipeline.definition import PREPARE
 from pipeline.settings import Settings, SettingsError, add_settings_arguments, bucket_name_problem
 from scripts.aws import error_code, session_for, split_s3_uri
 from steps.catalog import DEFAULT_RECIPE, RecipeError, TrainingRecipe, recipe
-from steps.recipes import DEFAULT_EPOCHS, EPOCHS, RECIPE_PARAMETERS, training_values
+from steps.recipes import EPOCHS, FIELD_PARAMETERS, REASONING_OFF, RECIPE_PARAMETERS, training_values
 from steps.rules import PARAMETER_RULES, RuleError
 
 POLL_SECONDS = 30
@@ -155,16 +155,16 @@ def _value_problem(parameter: DeclaredParameter, value: str, deployed: DeployedP
 
 def _recipe_problem(parameter: DeclaredParameter, value: str, deployed: DeployedPipeline) -> str | None:
     """The preparation step's own check of a recipe value (steps.recipes.training_values), on this
-    value alone: each recipe field's rule stands on its own."""
+    value alone: each recipe field's rule stands on its own. An RFT recipe's reward Lambda and data
+    path are the pipeline's own arguments, not parameters, so a field is checked by its rule alone."""
     declared = RECIPE_PARAMETERS[parameter.name]
-    epochs = deployed.parameters.get(EPOCHS.name)
-    values = {"epochs": int(epochs.default) if epochs is not None else DEFAULT_EPOCHS}
-    if declared is EPOCHS:
-        values["epochs"] = declared.value(value)
-    else:
-        values[declared.field] = declared.value(value)
+    typed = declared.value(value)
     try:
-        training_values(deployed.recipe, **values)
+        if declared is EPOCHS:
+            training_values(deployed.recipe, epochs=typed)
+        else:
+            field_value = None if declared.type == "String" and typed == REASONING_OFF else typed
+            deployed.recipe.render({declared.field: field_value}, labels=FIELD_PARAMETERS)
     except RecipeError as error:
         return str(error)
     return None
