@@ -347,13 +347,17 @@ def _find_checkpoint(build: _Build, train):
 
     return _processing(
         build, CHECKPOINT, "nova-finqa-checkpoint", "Find the checkpoint, render its evaluation recipe",
-        "Reads manifest.json from the training output and renders the gen_qa evaluation recipe for the "
-        "fine-tuned checkpoint.",
+        "Reads manifest.json from the training output, refuses a checkpoint outside the account's escrow bucket "
+        "(or the bucket named at upsert), and renders the gen_qa evaluation recipe for the fine-tuned checkpoint.",
         inputs=[_input("training", _job_output(train), f"{PROCESSING}/input/training")],
         outputs=[_output("recipe", _execution_path(build, "checkpoint-eval-recipe"), f"{PROCESSING}/output/recipe"),
                  _output("checkpoint", _execution_path(build, "checkpoint"), f"{PROCESSING}/output/checkpoint")],
         arguments=["steps.checkpoint", "--training-output", f"{PROCESSING}/input/training",
-                   "--output-dir", f"{PROCESSING}/output", "--recipe", build.recipe.id],
+                   "--output-dir", f"{PROCESSING}/output", "--recipe", build.recipe.id,
+                   # Upsert-time, not a Studio parameter: an execution cannot widen where checkpoints come from.
+                   "--account", build.settings.account,
+                   *(["--checkpoint-bucket", build.settings.checkpoint_bucket]
+                     if build.settings.checkpoint_bucket else [])],
         property_files=[PropertyFile(name="Checkpoint", output_name="checkpoint", path="checkpoint.json")])
 
 
@@ -442,6 +446,10 @@ def _gate(build: _Build, score, register):
         if_steps=[register], else_steps=[fail])
 
 
+def approval_status(settings: Settings) -> str:
+    return "Approved" if settings.approves_automatically else "PendingManualApproval"
+
+
 # 7. Register: a model package pending review, with what a reviewer needs to decide.
 def _register(build: _Build, prepare, train, checkpoint, score):
     from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
@@ -485,7 +493,9 @@ def _register(build: _Build, prepare, train, checkpoint, score):
             model_package_group_name=build.settings.model_package_group,
             content_types=["application/json"], response_types=["application/json"],
             inference_instances=list(sagemaker_inference_instance_types(build.recipe)),
-            approval_status=p.approval_status,
+            # A person approves in the Model Registry; only an upsert with --auto-approve writes
+            # Approved here, where the definition shows it. No Studio parameter decides it.
+            approval_status=approval_status(build.settings),
             model_metrics=ModelMetrics(model_statistics=MetricsSource(
                 content_type="application/json", s3_uri=evaluation_json)),
             # Keys as scripts/import_to_bedrock.py and scripts/report.py read them.
@@ -500,8 +510,10 @@ def _register(build: _Build, prepare, train, checkpoint, score):
                 "eval_data_s3_uri": Join(on="/", values=[_prepared(prepare, "eval"), "gen_qa.jsonl"]),
                 **recipe_values,
                 **({"reward_lambda_arn": function_arn(build.settings)} if build.recipe.method == "rft" else {}),
+                # The gate's figures: the approval hook refuses a package without them.
                 "accuracy": text(accuracy),
                 "baseline_accuracy": text(baseline_accuracy),
+                "accuracy_threshold": text(p.accuracy_threshold),
                 # The estimate beside what was billed; scripts/report.py prices every job of the execution.
                 **{key: estimated(key) for key in REGISTRY_FIELDS},
                 "training_instance_type": p.training_instance_type,

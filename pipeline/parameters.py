@@ -16,7 +16,6 @@ from steps.catalog import TrainingRecipe
 from steps.recipes import DEFAULT_EPOCHS, REASONING_OFF
 
 DEFAULT_ACCURACY_THRESHOLD = 0.5
-APPROVAL_STATUSES = ["PendingManualApproval", "Approved"]
 
 
 @dataclass(frozen=True)
@@ -37,7 +36,6 @@ class Parameters:
     evaluation_instance_type: object
     max_training_cost: object
     accuracy_threshold: object
-    approval_status: object
 
     @property
     def all(self) -> list:
@@ -94,8 +92,8 @@ def declare(recipe: TrainingRecipe, default_data_location: str) -> Parameters:
         # USD; text so that empty means no limit, as 0 does (steps.estimate.max_training_cost).
         max_training_cost=ParameterString("MaxTrainingCost", default_value="0"),
         accuracy_threshold=ParameterFloat("AccuracyThreshold", default_value=DEFAULT_ACCURACY_THRESHOLD),
-        approval_status=ParameterString("ModelApprovalStatus", default_value=APPROVAL_STATUSES[0],
-                                        enum_values=APPROVAL_STATUSES),
+        # No ModelApprovalStatus: approval is a reviewer's act, or an upsert-time setting
+        # (--auto-approve, pipeline.definition), never an execution's choice.
     )
 
 

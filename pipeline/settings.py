@@ -27,6 +27,8 @@ class _Spec:
     env: tuple[str, ...]
     default: str | None
     help: str
+    switch: bool = False
+    """A flag without a value (sets "true"); its environment variable takes true/false."""
 
 
 _SPECS: tuple[_Spec, ...] = (
@@ -49,6 +51,13 @@ _SPECS: tuple[_Spec, ...] = (
     _Spec("provisioned_model_units", "--provisioned-model-units", ("NOVA_PROVISIONED_MODEL_UNITS",), None,
           "serve an approved model with Provisioned Throughput of this many model units (billed by the hour "
           "until deleted) instead of an on-demand deployment"),
+    _Spec("checkpoint_bucket", "--checkpoint-bucket", ("NOVA_CHECKPOINT_BUCKET",), None,
+          "the one bucket Nova checkpoints may come from, where it is not AWS's escrow bucket of this account "
+          "(customer-escrow-<account>-...); the checkpoint step, the approval hook and the Bedrock import "
+          "refuse a checkpoint anywhere else"),
+    _Spec("auto_approve", "--auto-approve", ("NOVA_AUTO_APPROVE",), None,
+          "register models that pass the accuracy gate as Approved, which starts the Bedrock import with no "
+          "reviewer (default: PendingManualApproval; a person approves in the Model Registry)", switch=True),
     _Spec("mlflow_tracking_arn", "--mlflow-tracking-arn", ("NOVA_MLFLOW_TRACKING_ARN",), None,
           "SageMaker managed MLflow tracking server (or app) ARN the jobs and the scoring step log to; "
           "unset, the pipeline has no MLflow"),
@@ -60,6 +69,10 @@ _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _TAG = re.compile(r"^([^=]+)=(.*)$")
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
+# S3's "safe" key characters (its object key naming page), less '*', which IAM policies read as
+# a wildcard: the prefix goes into the hook's policies as well as into keys.
+_PREFIX_SEGMENT = re.compile(r"^[A-Za-z0-9!_.'()-]+$")
 
 
 @dataclass(frozen=True)
@@ -74,6 +87,8 @@ class Settings:
     bedrock_role_arn: str = ""
     provisioned_model_units: str = ""
     mlflow_tracking_arn: str = ""
+    checkpoint_bucket: str = ""
+    auto_approve: str = ""
     tags: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     @property
@@ -81,9 +96,18 @@ class Settings:
         return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
 
     @property
+    def account(self) -> str:
+        """The pipeline's account: the one of the role its jobs run with."""
+        return self.role_arn.split(":")[4] if self.role_arn else ""
+
+    @property
     def model_units(self) -> int | None:
         """Provisioned Throughput model units to buy, or None for an on-demand deployment."""
         return int(self.provisioned_model_units) if self.provisioned_model_units else None
+
+    @property
+    def approves_automatically(self) -> bool:
+        return self.auto_approve.lower() in _TRUE
 
     @property
     def tag_list(self) -> list[dict[str, str]]:
@@ -140,6 +164,16 @@ class Settings:
                 problems.append(f"--bucket {self.bucket!r} {problem}")
         if self.prefix.startswith("/") or self.prefix.endswith("/"):
             problems.append(f"--prefix {self.prefix!r} must not start or end with '/'")
+        elif self.prefix and not all(_PREFIX_SEGMENT.match(part) and part not in (".", "..")
+                                     for part in self.prefix.split("/")):
+            problems.append(f"--prefix {self.prefix!r} may hold only letters, digits and !_.'()- between single "
+                            "'/' (no '.' or '..' part): it goes into S3 keys and into IAM policies")
+        if self.checkpoint_bucket:
+            problem = bucket_name_problem(self.checkpoint_bucket)
+            if problem:
+                problems.append(f"--checkpoint-bucket {self.checkpoint_bucket!r} {problem}")
+        if self.auto_approve.lower() not in _TRUE + _FALSE:
+            problems.append(f"NOVA_AUTO_APPROVE {self.auto_approve!r} must be true or false")
         for flag, value in (("--pipeline-name", self.pipeline_name),
                             ("--model-package-group", self.model_package_group)):
             if value and not _NAME.match(value):
@@ -215,6 +249,10 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     for spec in _SPECS:
         env = " / ".join(spec.env)
         default = f"; default {spec.default}" if spec.default else ""
+        if spec.switch:
+            group.add_argument(spec.flag, dest=spec.name, action="store_const", const="true", default=None,
+                               help=f"{spec.help} (env {env}=true)")
+            continue
         group.add_argument(spec.flag, dest=spec.name, default=None,
                            help=f"{spec.help} (env {env}{default})")
     group.add_argument("--tag", action="append", default=None, metavar="KEY=VALUE",
