@@ -53,13 +53,24 @@ PROCESSING = "/opt/ml/processing"
 CODE_DIR = f"{PROCESSING}/code"
 CODE_INPUT_DIR = f"{PROCESSING}/input/code"
 RECIPE_IN_CONTAINER = "/opt/ml/input/data/recipe/recipe.yaml"
-# The processing image has Python but not our code: unpack the content-addressed archive
-# and run the step's module with the container's arguments.
-ENTRY_SCRIPT = (
-    f'set -e; mkdir -p {CODE_DIR}; tar -xzf {CODE_INPUT_DIR}/steps.tar.gz -C {CODE_DIR}; '
-    f'PYTHONPATH={CODE_DIR} exec python3 -m "$@"'
-)
-ENTRYPOINT = ["/bin/sh", "-c", ENTRY_SCRIPT, "nova-finqa-step"]
+# The processing image has Python but not our code: check the archive's SHA-256 against the
+# one the definition was built with (a different archive at that key is refused, not run),
+# unpack it and run the step's module with the container's arguments.
+def entry_script(code_digest: str) -> str:
+    archive = f"{CODE_INPUT_DIR}/steps.tar.gz"
+    return (
+        f'set -e; mkdir -p {CODE_DIR}; '
+        f'if ! echo "{code_digest}  {archive}" | sha256sum -c --status; then '
+        f'echo "{archive} is not the code this pipeline was built with (SHA-256 {code_digest}): not run; '
+        f'run python -m pipeline.upsert again, which replaces it" >&2; exit 1; fi; '
+        f'tar -xzf {archive} -C {CODE_DIR}; '
+        f'PYTHONPATH={CODE_DIR} exec python3 -m "$@"'
+    )
+
+
+def entrypoint(code_digest: str) -> list[str]:
+    return ["/bin/sh", "-c", entry_script(code_digest), "nova-finqa-step"]
+
 
 TRAINING_MAX_RUNTIME_SECONDS = 432_000
 EVALUATION_MAX_RUNTIME_SECONDS = 86_400
@@ -186,7 +197,8 @@ def _processing(build: _Build, name: str, job_name: str, display_name: str, desc
     from sagemaker.mlops.workflow import ProcessingStep
 
     processor = Processor(role=build.settings.role_arn, image_uri=build.images.processing, instance_count=1,
-                          instance_type=PROCESSING_INSTANCE_TYPE, entrypoint=ENTRYPOINT, base_job_name=job_name,
+                          instance_type=PROCESSING_INSTANCE_TYPE, entrypoint=entrypoint(build.code.digest),
+                          base_job_name=job_name,
                           sagemaker_session=build.session)
     code = _input("code", f"s3://{build.settings.bucket}/{build.code.key}", CODE_INPUT_DIR)
     return ProcessingStep(name=name, display_name=display_name, description=description,
