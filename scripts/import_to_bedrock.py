@@ -293,6 +293,13 @@ def read_smoke_question(text: str, source: str) -> SmokeQuestion:
     raise ImportFailed(f"smoke question: {source} has no records")
 
 
+def _known(package_arn: str, metadata: dict[str, str]) -> Outcome:
+    """What the package's metadata says of its import so far."""
+    return Outcome(metadata.get(STATUS_KEY, ""), package_arn, metadata.get(MODEL_ARN_KEY, ""),
+                   metadata.get(DEPLOYMENT_ARN_KEY, ""), metadata.get(PROVISIONED_ARN_KEY, ""),
+                   metadata.get(SOURCE_KEY, ""))
+
+
 class BedrockImport:
     def __init__(self, sagemaker, bedrock, bedrock_runtime, s3, bedrock_role_arn: str,
                  smoke_question: SmokeQuestion | None = None, model_units: int | None = None,
@@ -329,24 +336,10 @@ class BedrockImport:
         With `claim` (the approval hook's), the package is claimed for it before the first
         Bedrock call, and left alone while another claim holds it; without, claims are ignored
         (an operator's run takes over)."""
-        package = self.sagemaker.describe_model_package(ModelPackageName=package_arn)
+        package, metadata, settled = self._read(package_arn, retry_failed)
         package_arn = package["ModelPackageArn"]
-        approval = package.get("ModelApprovalStatus", "")
-        if approval != "Approved":
-            LOG.info("%s is %s, not Approved: nothing to do", package_arn, approval or "without status")
-            return Outcome(SKIPPED, package_arn, detail=f"package is {approval or 'without approval status'}")
-        metadata = dict(package.get("CustomerMetadataProperties") or {})
-        known = Outcome(metadata.get(STATUS_KEY, ""), package_arn, metadata.get(MODEL_ARN_KEY, ""),
-                        metadata.get(DEPLOYMENT_ARN_KEY, ""), metadata.get(PROVISIONED_ARN_KEY, ""),
-                        metadata.get(SOURCE_KEY, ""))
-        if known.status == DEPLOYED and (known.deployment_arn or known.provisioned_model_arn):
-            LOG.info("%s is already served by %s", package_arn, known.deployment_arn or known.provisioned_model_arn)
-            return Outcome(**{**asdict(known), "detail": "already deployed"})
-        if known.status == FAILED and not retry_failed:
-            detail = (f"an earlier import failed ({metadata.get(ERROR_KEY, 'no reason recorded')}); "
-                      "retry with python -m scripts.import_to_bedrock --model-package-arn ARN --wait")
-            LOG.warning("%s: %s", package_arn, detail)
-            return Outcome(**{**asdict(known), "status": SKIPPED, "detail": detail})
+        if settled is not None:
+            return settled
         match = _PACKAGE_ARN.fullmatch(package_arn)
         if match is None or match["account"] != self.account:
             raise ImportFailed(f"{package_arn} is not a model package of account {self.account}, whose credentials "
@@ -358,7 +351,13 @@ class BedrockImport:
             if holder is not None:
                 detail = f"import under way by approval hook invocation {holder}"
                 LOG.info("%s: %s; this one leaves it alone", package_arn, detail)
-                return Outcome(**{**asdict(known), "status": SKIPPED, "detail": detail})
+                return Outcome(**{**asdict(_known(package_arn, metadata)), "status": SKIPPED, "detail": detail})
+            # Read again under the claim: another invocation may have finished, and released
+            # its claim, between the first read and this claim.
+            package, metadata, settled = self._read(package_arn, retry_failed)
+            if settled is not None:
+                self.claims.release(package_arn, claim)
+                return settled
         progress: dict[str, str] = {}
         try:
             plan = self._plan(package, metadata, gate=bool(claim))
@@ -373,6 +372,27 @@ class BedrockImport:
         if claim and outcome.status == DEPLOYED:
             self.claims.release(package_arn, claim)
         return outcome
+
+    def _read(self, package_arn: str, retry_failed: bool) -> tuple[dict, dict[str, str], Outcome | None]:
+        """The package, its metadata, and the outcome when there is nothing to do (else None)."""
+        package = self.sagemaker.describe_model_package(ModelPackageName=package_arn)
+        package_arn = package["ModelPackageArn"]
+        metadata = dict(package.get("CustomerMetadataProperties") or {})
+        approval = package.get("ModelApprovalStatus", "")
+        if approval != "Approved":
+            LOG.info("%s is %s, not Approved: nothing to do", package_arn, approval or "without status")
+            return package, metadata, Outcome(SKIPPED, package_arn,
+                                              detail=f"package is {approval or 'without approval status'}")
+        known = _known(package_arn, metadata)
+        if known.status == DEPLOYED and (known.deployment_arn or known.provisioned_model_arn):
+            LOG.info("%s is already served by %s", package_arn, known.deployment_arn or known.provisioned_model_arn)
+            return package, metadata, Outcome(**{**asdict(known), "detail": "already deployed"})
+        if known.status == FAILED and not retry_failed:
+            detail = (f"an earlier import failed ({metadata.get(ERROR_KEY, 'no reason recorded')}); "
+                      "retry with python -m scripts.import_to_bedrock --model-package-arn ARN --wait")
+            LOG.warning("%s: %s", package_arn, detail)
+            return package, metadata, Outcome(**{**asdict(known), "status": SKIPPED, "detail": detail})
+        return package, metadata, None
 
     def fail(self, package_arn: str, error: BaseException, claim: str = "", metadata: dict[str, str] | None = None,
              progress: dict[str, str] | None = None) -> None:
