@@ -3,8 +3,8 @@
 With --dry-run: builds the definition, checks it and writes it, with no AWS call at all (no
 credentials needed). Without: also uploads the code and recipe (an object already at a key is
 kept only if its SHA-256 is the artifact's: anything else there is reported and replaced;
-every S3 call names this account as the bucket's expected owner), creates the model package group if missing, for a reinforcement fine-tuning recipe
-creates or updates the reward Lambda its recipe names (`pipeline.reward_function`), creates or
+every S3 call names this account as the bucket's expected owner), creates the model package
+group if missing, for a reinforcement fine-tuning recipe creates or updates the reward Lambda its recipe names (`pipeline.reward_function`), creates or
 updates the pipeline (merging tags), and prints the pipeline ARN and what changed against the
 deployed definition.
 AWS_ENDPOINT_URL (boto3's own variable) points every call at another endpoint, e.g. moto_server.
@@ -49,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     problem = deployment_problem(recipe(settings.recipe), settings.region, settings.model_units)
     if problem:
         print(f"warning: the approval hook could not serve this pipeline's models: {problem}", file=sys.stderr)
+    if settings.approves_automatically:
+        print("warning: --auto-approve: every model that passes the accuracy gate is registered Approved, and the "
+              "approval hook, where deployed, imports and serves it with no reviewer; whoever may start executions "
+              "chooses AccuracyThreshold and DataLocation (docs/security.md)", file=sys.stderr)
     # The SDK makes clients when imported and needs a region by then: the settings' one.
     os.environ["AWS_DEFAULT_REGION"] = settings.region
     if args.dry_run:

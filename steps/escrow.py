@@ -37,8 +37,7 @@ def checkpoint_location_problem(uri: str, account: str, named_bucket: str = "") 
     bucket = checkpoint_bucket(uri)
     where = (f"the bucket named at upsert, {named_bucket}" if named_bucket
              else f"this account's escrow bucket ({ESCROW_BUCKET_PREFIX}{account}-...)")
-    fix = ("upsert again with --checkpoint-bucket naming the bucket it is in, if that bucket is yours" if not named_bucket
-           else "upsert again with the --checkpoint-bucket it is in, if that bucket is yours")
+    fix = "if the bucket it is in is yours, upsert again with --checkpoint-bucket naming it"
     if not bucket or len(uri) <= len(f"s3://{bucket}/"):
         return f"the checkpoint path {uri!r} is not an s3:// path to a folder in {where}"
     if named_bucket:

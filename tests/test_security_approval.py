@@ -85,3 +85,16 @@ def test_the_hook_refuses_a_package_without_its_gate_figures(aws, missing):
     metadata = _metadata(sagemaker, package_arn)
     assert metadata["bedrock_import_status"] == "Failed"
     assert next(iter(missing)) in metadata["bedrock_import_error"]
+
+
+def test_an_auto_approving_upsert_says_what_it_hands_over(capsys, monkeypatch, tmp_path):
+    from pipeline.upsert import main
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("NOVA_AUTO_APPROVE", raising=False)
+    flags = ["--dry-run", "--region", EXAMPLE.region, "--role-arn", EXAMPLE.role_arn, "--bucket", EXAMPLE.bucket]
+    assert main([*flags, "--definition-out", str(tmp_path / "manual.json")]) == 0
+    assert "--auto-approve" not in capsys.readouterr().err
+    assert main([*flags, "--auto-approve", "--definition-out", str(tmp_path / "auto.json")]) == 0
+    assert "warning: --auto-approve" in capsys.readouterr().err
+    assert _register(json.loads((tmp_path / "auto.json").read_text()))["ModelApprovalStatus"] == "Approved"
