@@ -16,10 +16,16 @@ from pipeline.checks import all_steps
 from pipeline.settings import Settings
 from scripts import import_to_bedrock as imp
 from scripts import start_execution
+from tests import test_import_to_bedrock as bedrock_tests
 from tests.aws_fixtures import ACCOUNT, pipeline_definition
-from tests.test_import_to_bedrock import (  # noqa: F401 - fixtures
-    _Clients, _event, _metadata, _package, _settings, aws, finqa_question, sagemaker_update_keeps_what_it_is_not_given)
+from tests.test_import_to_bedrock import _Clients, _event, _metadata, _package, _settings
 from tests.test_pipeline import EXAMPLE
+
+# The Bedrock import tests' fixtures: moto's SageMaker and S3, the real first FinQA question.
+aws = bedrock_tests.aws
+finqa_question = bedrock_tests.finqa_question
+sagemaker_update_keeps_what_it_is_not_given = bedrock_tests.sagemaker_update_keeps_what_it_is_not_given
+
 
 
 def _register(definition: dict) -> dict:

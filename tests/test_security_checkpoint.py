@@ -10,14 +10,19 @@ from botocore.stub import Stubber
 
 from scripts import import_to_bedrock as imp
 from steps.escrow import checkpoint_location_problem
+from tests import test_import_to_bedrock as bedrock_tests
 from tests.aws_fixtures import ACCOUNT
-from tests.test_import_to_bedrock import (  # noqa: F401 - fixtures
-    GROUP, REGION, _Clients, _event, _metadata, _package, _settings, aws, finqa_question,
-    sagemaker_update_keeps_what_it_is_not_given)
+from tests.test_import_to_bedrock import GROUP, REGION, _Clients, _event, _metadata, _package, _settings
 from tests.test_pipeline_local_run import LocalPipeline, _nova_job_output
 
 EXAMPLE_ACCOUNT = "111122223333"  # the account of the committed definition's role
 FOREIGN = "s3://attacker-bucket/x"
+
+# The Bedrock import tests' fixtures: moto's SageMaker and S3, the real first FinQA question.
+aws = bedrock_tests.aws
+finqa_question = bedrock_tests.finqa_question
+sagemaker_update_keeps_what_it_is_not_given = bedrock_tests.sagemaker_update_keeps_what_it_is_not_given
+
 
 
 @pytest.mark.parametrize("checkpoint", [FOREIGN, "s3://customer-escrow-999999999999-smtj-a1b2c3/run/step_12",

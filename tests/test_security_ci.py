@@ -46,7 +46,8 @@ def test_only_the_deploy_job_may_ask_for_an_oidc_token():
 def test_the_trust_policy_subject_for_the_environment_is_documented():
     text = WORKFLOW.read_text(encoding="utf-8")
     assert "repo:OWNER/REPO:environment:production" in text
-    assert "refs/heads/main" not in text.split("name: pipeline")[0], "the token of an environment job has no ref subject"
+    header = text.split("name: pipeline")[0]
+    assert "refs/heads/main" not in header, "the token of a job with an environment has no ref subject"
     docs = (PROJECT_ROOT / "docs" / "security.md").read_text(encoding="utf-8")
     assert "repo:OWNER/REPO:environment:production" in docs
 

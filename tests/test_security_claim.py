@@ -12,13 +12,28 @@ from botocore.stub import Stubber
 from moto.s3.responses import S3Response
 
 from scripts import import_to_bedrock as imp
+from tests import test_import_to_bedrock as bedrock_tests
 from tests.aws_fixtures import ACCOUNT
-from tests.test_import_to_bedrock import (  # noqa: F401 - fixtures
-    ESCROW_SOURCE, REGION, _Clients, _event, _metadata, _package, _settings, _stub_fresh_import, _stub_model_import,
-    aws, finqa_question, sagemaker_update_keeps_what_it_is_not_given)
+from tests.test_import_to_bedrock import (
+    ESCROW_SOURCE,
+    REGION,
+    _Clients,
+    _event,
+    _metadata,
+    _package,
+    _settings,
+    _stub_fresh_import,
+    _stub_model_import,
+)
 
 BUCKET, PREFIX = "example-bucket", "nova-finqa"
 FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:nova-finqa-bedrock-import"
+
+# The Bedrock import tests' fixtures: moto's SageMaker and S3, the real first FinQA question.
+aws = bedrock_tests.aws
+finqa_question = bedrock_tests.finqa_question
+sagemaker_update_keeps_what_it_is_not_given = bedrock_tests.sagemaker_update_keeps_what_it_is_not_given
+
 
 
 @pytest.fixture
