@@ -4,9 +4,9 @@ With --dry-run: builds the definition, checks it and writes it, with no AWS call
 credentials needed). Without: also uploads the code and recipe (an object already at a key is
 kept only if its SHA-256 is the artifact's: anything else there is reported and replaced;
 every S3 call names this account as the bucket's expected owner), creates the model package
-group if missing, for a reinforcement fine-tuning recipe creates or updates the reward Lambda its recipe names (`pipeline.reward_function`), creates or
-updates the pipeline (merging tags), and prints the pipeline ARN and what changed against the
-deployed definition.
+group if missing, for a reinforcement fine-tuning recipe creates or updates the reward Lambda
+its recipe names (`pipeline.reward_function`), creates or updates the pipeline (merging tags),
+and prints the pipeline ARN and what changed against the deployed definition.
 AWS_ENDPOINT_URL (boto3's own variable) points every call at another endpoint, e.g. moto_server.
 """
 from __future__ import annotations
@@ -122,7 +122,8 @@ def deploy(settings: Settings, built) -> str:
     else:
         arn = sagemaker.update_pipeline(
             PipelineName=settings.pipeline_name, PipelineDefinition=built.definition,
-            PipelineDescription=PIPELINE_DESCRIPTION.format(recipe=settings.recipe), RoleArn=settings.role_arn)["PipelineArn"]
+            PipelineDescription=PIPELINE_DESCRIPTION.format(recipe=settings.recipe),
+            RoleArn=settings.role_arn)["PipelineArn"]
         _merge_tags(sagemaker, arn, settings.tags)
     print(arn)
     for line in change_summary(previous, built.definition):
@@ -195,7 +196,8 @@ def _ensure_model_package_group(sagemaker, settings: Settings) -> bool:
             raise
     sagemaker.create_model_package_group(
         ModelPackageGroupName=settings.model_package_group,
-        ModelPackageGroupDescription="Nova Lite fine-tuned on FinQA, registered by the pipeline after its accuracy gate",
+        ModelPackageGroupDescription=("Nova Lite fine-tuned on FinQA, registered by the pipeline after its "
+                                      "accuracy gate"),
         **({"Tags": settings.tag_list} if settings.tags else {}))
     return True
 

@@ -81,6 +81,7 @@ def test_an_approval_override_is_refused_even_where_an_older_pipeline_declares_t
 
 @pytest.mark.parametrize("missing", [{"accuracy": ""}, {"baseline_accuracy": ""}, {"accuracy_threshold": ""},
                                      {"accuracy": "not a number"}])
+@pytest.mark.integration
 def test_the_hook_refuses_a_package_without_its_gate_figures(aws, missing):
     sagemaker, s3 = aws
     package_arn = _package(sagemaker, **missing)

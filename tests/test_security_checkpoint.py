@@ -27,6 +27,7 @@ sagemaker_update_keeps_what_it_is_not_given = bedrock_tests.sagemaker_update_kee
 
 @pytest.mark.parametrize("checkpoint", [FOREIGN, "s3://customer-escrow-999999999999-smtj-a1b2c3/run/step_12",
                                         "s3://customer-escrow-111122223333/run", "s3://Customer-Escrow-1/x"])
+@pytest.mark.integration
 def test_the_checkpoint_step_refuses_a_checkpoint_outside_the_accounts_escrow(tmp_path, sample_finqa, checkpoint):
     """The committed definition's FindCheckpoint step, run as its container runs it."""
     local = LocalPipeline(tmp_path, sample_finqa)
@@ -49,6 +50,7 @@ def test_the_rule_takes_the_accounts_escrow_or_the_named_bucket_only():
         assert checkpoint_location_problem(bad, ACCOUNT, "team-checkpoints"), bad
 
 
+@pytest.mark.integration
 def test_the_hook_refuses_a_package_whose_checkpoint_is_foreign_before_any_bedrock_call(aws):
     sagemaker, s3 = aws
     package_arn = _package(sagemaker, checkpoint_s3_uri=FOREIGN)
@@ -61,6 +63,7 @@ def test_the_hook_refuses_a_package_whose_checkpoint_is_foreign_before_any_bedro
     assert "attacker-bucket" in metadata["bedrock_import_error"]
 
 
+@pytest.mark.integration
 def test_the_command_refuses_a_foreign_checkpoint_too(aws, capsys):
     sagemaker, s3 = aws
     package_arn = _package(sagemaker, checkpoint_s3_uri=FOREIGN)
@@ -73,6 +76,7 @@ def test_the_command_refuses_a_foreign_checkpoint_too(aws, capsys):
     assert FOREIGN in err and f"customer-escrow-{ACCOUNT}-" in err and "--checkpoint-bucket" in err
 
 
+@pytest.mark.integration
 def test_a_package_arn_of_another_account_is_refused_before_any_bedrock_call(aws, capsys):
     sagemaker, s3 = aws
     clients = _Clients(sagemaker, s3)

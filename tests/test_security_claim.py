@@ -26,6 +26,8 @@ from tests.test_import_to_bedrock import (
     _stub_model_import,
 )
 
+# Every test here uses the Bedrock import tests' `aws`, whose FinQA question comes from a steps.prepare run.
+pytestmark = pytest.mark.integration
 BUCKET, PREFIX = "example-bucket", "nova-finqa"
 FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:nova-finqa-bedrock-import"
 

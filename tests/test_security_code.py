@@ -58,6 +58,7 @@ def test_the_right_archive_is_kept_and_said_to_be_checked(aws, capsys):
     assert f"already in S3 (SHA-256 checked): s3://{BUCKET}/{artifact.key}" in second and err == ""
 
 
+@pytest.mark.integration
 def test_the_job_refuses_an_archive_that_is_not_the_built_one(tmp_path, sample_finqa):
     """The committed definition's FindCheckpoint step, run as its container runs it, on an archive
     in which steps/checkpoint.py was replaced."""

@@ -14,6 +14,8 @@ import pytest
 from tests.conftest import PROJECT_ROOT
 from tests.nova_output import nova_line
 
+# Every test here runs steps.prepare and steps.evaluate as processes, as the containers do.
+pytestmark = pytest.mark.integration
 DEEP = 100_000
 
 
