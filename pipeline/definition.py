@@ -24,7 +24,7 @@ import json
 import logging
 from dataclasses import dataclass
 
-from pipeline.artifacts import Artifact, base_model_recipe_artifact, code_artifact
+from pipeline.artifacts import Artifact, base_model_recipe_artifacts, code_artifact
 from pipeline.bedrock_rules import sagemaker_inference_instance_types
 from pipeline.images import PROCESSING_INSTANCE_TYPE, Images, check_region, images_for
 from pipeline.parameters import Parameters, declare
@@ -52,26 +52,22 @@ ACCURACY_JSON_PATH = "metrics.accuracy.value"
 BASELINE_ACCURACY_JSON_PATH = f"baseline.metrics.{PRIMARY_METRIC}.value"
 
 PROCESSING = "/opt/ml/processing"
-CODE_DIR = f"{PROCESSING}/code"
 CODE_INPUT_DIR = f"{PROCESSING}/input/code"
 RECIPE_IN_CONTAINER = "/opt/ml/input/data/recipe/recipe.yaml"
-# The processing image has Python but not our code: check the archive's SHA-256 against the
-# one the definition was built with (a different archive at that key is refused, not run),
-# unpack it and run the step's module with the container's arguments.
-def entry_script(code_digest: str) -> str:
-    archive = f"{CODE_INPUT_DIR}/steps.tar.gz"
-    return (
-        f'set -e; mkdir -p {CODE_DIR}; '
-        f'if ! echo "{code_digest}  {archive}" | sha256sum -c --status; then '
-        f'echo "{archive} is not the code this pipeline was built with (SHA-256 {code_digest}): not run; '
-        f'run python -m pipeline.upsert again, which replaces it" >&2; exit 1; fi; '
-        f'tar -xzf {archive} -C {CODE_DIR}; '
-        f'PYTHONPATH={CODE_DIR} exec python3 -m "$@"'
-    )
+# The processing image has Python but not our code: check the archive's SHA-256 against the one
+# the definition was built with (the entrypoint's $1; a different archive at that key is refused,
+# not run; $P/input/code is CODE_INPUT_DIR), unpack it and run the step's module with the
+# container's arguments. SageMaker takes at most 256 characters per entrypoint item (botocore's
+# model; pipeline/checks.py checks it).
+ENTRY_SCRIPT = (
+    f'set -e; P={PROCESSING}; A=$P/input/code/steps.tar.gz; C=$P/code; echo "$1  $A" | sha256sum -c --status || '
+    '{ echo "$A: SHA-256 is not $1; not run" >&2; exit 1; }; shift; '
+    'mkdir -p $C; tar -xzf $A -C $C; PYTHONPATH=$C exec python3 -m "$@"'
+)
 
 
 def entrypoint(code_digest: str) -> list[str]:
-    return ["/bin/sh", "-c", entry_script(code_digest), "nova-finqa-step"]
+    return ["/bin/sh", "-c", ENTRY_SCRIPT, "nova-finqa-step", code_digest]
 
 
 TRAINING_MAX_RUNTIME_SECONDS = 432_000
@@ -84,6 +80,9 @@ SUPPORTED_METHODS = ("sft", "rft")
 # The sampler's seed is fixed here rather than offered in Studio: the same records for the same
 # parameters is what lets cached steps be reused across executions.
 SAMPLING_SEED = "42"
+
+# The evaluation data's file, whose URI the package metadata records for the Bedrock smoke test.
+EVAL_DATA_FILE = "gen_qa.jsonl"
 
 
 @dataclass(frozen=True)
@@ -102,7 +101,7 @@ class _Build:
     parameters: Parameters
     session: object
     code: Artifact
-    base_recipe: Artifact
+    base_recipes: tuple[Artifact, ...]
 
     @property
     def root(self) -> str:
@@ -126,7 +125,7 @@ def build_pipeline(settings: Settings) -> BuiltPipeline:
                        parameters=declare(chosen, f"{settings.s3_root}/data/finqa/"),
                        session=pipeline_session(settings.region, settings.bucket),
                        code=code_artifact(settings.prefix),
-                       base_recipe=base_model_recipe_artifact(settings.prefix, chosen.id))
+                       base_recipes=base_model_recipe_artifacts(settings.prefix, chosen.id))
         return _assemble(build)
 
 
@@ -144,7 +143,7 @@ def _assemble(build: _Build) -> BuiltPipeline:
                         steps=[prepare, train, checkpoint, generate_fine_tuned, generate_base, score, gate],
                         pipeline_experiment_config=None, sagemaker_session=build.session)
     return BuiltPipeline(pipeline=pipeline, definition=canonical_json(pipeline.definition()),
-                         uploads=(build.code, build.base_recipe))
+                         uploads=(build.code, *build.base_recipes))
 
 
 # Shared pieces of the stages.
@@ -289,6 +288,10 @@ def _prepare(build: _Build):
         rft = ["--reward-lambda-arn", function_arn(build.settings),
                "--data-s3-path", Join(on="/", values=[*training_data, "train", "train.jsonl"])]
         recipe_values += ["reward", function_name(build.settings)]
+    eval_data = Join(on="/", values=[*prepared, "eval-records", p.eval_records, "from", p.data_location, "eval"])
+    # The model package's metadata values that depend on parameters, checked against SageMaker's
+    # limit here, before any GPU job, rather than by RegisterModel after all of them.
+    metadata_values = ["--metadata-value", keys.EVAL_DATA_S3_URI, Join(on="/", values=[eval_data, EVAL_DATA_FILE])]
     mlflow_server = build.settings.mlflow_tracking_arn.rsplit("/", 1)[-1]
     mlflow_flags = (["--mlflow-tracking-uri", build.settings.mlflow_tracking_arn,
                      "--mlflow-experiment", build.settings.pipeline_name] if mlflow_server else [])
@@ -301,8 +304,7 @@ def _prepare(build: _Build):
             _output("train", Join(on="/", values=[*training_data, "train"]), f"{PROCESSING}/output/train"),
             _output("validation", Join(on="/", values=[*training_data, "validation"]),
                     f"{PROCESSING}/output/validation"),
-            _output("eval", Join(on="/", values=[*prepared, "eval-records", p.eval_records, "from",
-                                                 p.data_location, "eval"]), f"{PROCESSING}/output/eval"),
+            _output("eval", eval_data, f"{PROCESSING}/output/eval"),
             # Nova 2's max_steps follows the records written, the MLflow fields the server and
             # pipeline: the recipe's key holds what they depend on.
             _output("recipe", Join(on="/", values=[*prepared, "recipe", *recipe_values,
@@ -321,7 +323,7 @@ def _prepare(build: _Build):
                    # The cost estimate, checked against MaxTrainingCost before any GPU starts.
                    "--max-training-cost", p.max_training_cost, "--training-instance-type", p.training_instance_type,
                    "--evaluation-instance-type", p.evaluation_instance_type, "--region", build.settings.region,
-                   *mlflow_flags],
+                   *metadata_values, *mlflow_flags],
         property_files=[_data_report()])
 
 
@@ -338,12 +340,18 @@ def _train(build: _Build, prepare):
                             s3_uri=Join(on="/", values=[_prepared(prepare, output), f"{output}.jsonl"]))
 
     chosen = build.recipe
+    hyperparameters = {"base_model": chosen.base_model}
     if chosen.method == "rft":
         channels = {"train": data("train", "S3Prefix")}
+        # As every AWS launch path copies run.reward_lambda_arn (sagemaker-train, sm_recipes/utils.py
+        # `_get_args_from_nova_recipe`): the job calls the reward it names.
+        hyperparameters["reward_lambda_arn"] = function_arn(build.settings)
         description = (f"AWS's {chosen.id} recipe ({chosen.display_name}) on the prepared FinQA prompts; the "
                        f"reward Lambda {function_name(build.settings)} scores each response with FinQA's verifier.")
     else:
-        channels = {"train": data("train", "Converse"), "validation": data("validation", "Converse")}
+        channels = {"train": data("train", "Converse")}
+        if chosen.validation_channel:
+            channels["validation"] = data("validation", "Converse")
         description = f"AWS's {chosen.id} recipe ({chosen.display_name}) on the prepared FinQA conversations."
     return _nova_step(
         build, name=TRAIN,
@@ -352,7 +360,7 @@ def _train(build: _Build, prepare):
         description=description,
         step_args=_nova_job(build, f"nova-finqa-{chosen.method}", build.images.training,
                             build.parameters.training_instance_type, build.parameters.instance_count(chosen),
-                            TRAINING_MAX_RUNTIME_SECONDS, {"base_model": chosen.base_model},
+                            TRAINING_MAX_RUNTIME_SECONDS, hyperparameters,
                             {**channels, "recipe": _prepared(prepare, "recipe")}, "training"))
 
 
@@ -369,6 +377,9 @@ def _find_checkpoint(build: _Build, train):
                  _output("checkpoint", _execution_path(build, "checkpoint"), f"{PROCESSING}/output/checkpoint")],
         arguments=["steps.checkpoint", "--training-output", f"{PROCESSING}/input/training",
                    "--output-dir", f"{PROCESSING}/output", "--recipe", build.recipe.id,
+                   # evaluated in the reasoning mode it trained in (steps.recipes.evaluation_recipe)
+                   *(["--reasoning-effort", build.parameters.recipe.get("ReasoningEffort")]
+                     if build.parameters.recipe.get("ReasoningEffort") is not None else []),
                    # Upsert-time, not a Studio parameter: an execution cannot widen where checkpoints come from.
                    "--account", build.settings.account,
                    *(["--checkpoint-bucket", build.settings.checkpoint_bucket]
@@ -384,10 +395,17 @@ def _checkpoint_uri(checkpoint, key: str = "checkpoint_s3_uri"):
 
 # 4. Generate answers on the FinQA test set, fine-tuned and base model (Nova evaluation jobs).
 def _generate(build: _Build, prepare, name: str, checkpoint):
+    from sagemaker.core.workflow import Join
+
     evaluation = build.recipe.evaluation
     if checkpoint is None:
-        model, recipe_uri = {"base_model": build.recipe.base_model}, \
-            f"s3://{build.settings.bucket}/{build.base_recipe.key.rsplit('/', 1)[0]}/"
+        model = {"base_model": build.recipe.base_model}
+        if build.parameters.recipe.get("ReasoningEffort") is None:
+            recipe_uri = f"s3://{build.settings.bucket}/{build.base_recipes[0].key.rsplit('/', 1)[0]}/"
+        else:  # the recipe of the mode the fine-tuned model trains and is evaluated in
+            folder = build.base_recipes[0].key.rsplit("/", 2)[0]
+            recipe_uri = Join(on="/", values=[f"s3://{build.settings.bucket}/{folder}",
+                                              build.parameters.recipe.get("ReasoningEffort"), ""])
         who, job = "base model", "nova-finqa-eval-base"
         description = (f"AWS's {evaluation.id} job on the untuned {build.recipe.model_name}; cached across "
                        "executions with the same evaluation data.")
@@ -522,7 +540,7 @@ def _register(build: _Build, prepare, train, checkpoint, score):
                 keys.TRAIN_RECORDS: text(report_count("train")),
                 keys.VALIDATION_RECORDS: text(report_count("validation")),
                 keys.EVAL_RECORDS: text(report_count("test")),
-                keys.EVAL_DATA_S3_URI: Join(on="/", values=[_prepared(prepare, "eval"), "gen_qa.jsonl"]),
+                keys.EVAL_DATA_S3_URI: Join(on="/", values=[_prepared(prepare, "eval"), EVAL_DATA_FILE]),
                 **recipe_values,
                 **({keys.REWARD_LAMBDA_ARN: function_arn(build.settings)} if build.recipe.method == "rft" else {}),
                 # The gate's figures: the approval hook refuses a package without them.

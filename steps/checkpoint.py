@@ -29,7 +29,13 @@ from typing import Any
 from steps.archives import ArchiveError, members_named
 from steps.catalog import DEFAULT_RECIPE, RecipeError
 from steps.escrow import checkpoint_location_problem
-from steps.recipes import DEFAULT_MAX_NEW_TOKENS, evaluation_recipe, write_recipe
+from steps.recipes import (
+    DEFAULT_MAX_NEW_TOKENS,
+    REASONING_MAX_NEW_TOKENS,
+    REASONING_OFF,
+    evaluation_recipe,
+    write_recipe,
+)
 
 DEFAULT_TRAINING_OUTPUT = "/opt/ml/processing/input/training"
 DEFAULT_OUTPUT_DIR = "/opt/ml/processing/output"
@@ -101,13 +107,15 @@ def checkpoint_path(manifest: dict[str, Any], source: str, account: str, checkpo
     return value
 
 
-def render(training_output: Path, output_dir: Path, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-           recipe_id: str = DEFAULT_RECIPE, *, account: str, checkpoint_bucket: str = "") -> dict[str, Any]:
+def render(training_output: Path, output_dir: Path, max_new_tokens: int | None = None,
+           recipe_id: str = DEFAULT_RECIPE, reasoning_effort: str | None = None, *, account: str,
+           checkpoint_bucket: str = "") -> dict[str, Any]:
     """`account`: the pipeline's 12-digit account, whose escrow bucket the checkpoint must be in;
     `checkpoint_bucket`: the bucket named at upsert instead."""
     manifest, source = read_manifest(training_output)
     checkpoint = checkpoint_path(manifest, source, account, checkpoint_bucket)
-    write_recipe(evaluation_recipe(recipe_id, checkpoint, max_new_tokens=max_new_tokens), output_dir)
+    write_recipe(evaluation_recipe(recipe_id, checkpoint, max_new_tokens=max_new_tokens,
+                                   reasoning_effort=reasoning_effort), output_dir)
     summary = {"checkpoint_s3_uri": checkpoint, "checkpoint_s3_prefix": checkpoint.rstrip("/") + "/",
                "manifest": manifest, "manifest_source": source}
     target = output_dir / CHECKPOINT_FILE
@@ -130,8 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
                              "(customer-escrow-<account>-...)")
     parser.add_argument("--checkpoint-bucket", default="",
                         help="the one bucket the checkpoint may be in instead (the upsert's --checkpoint-bucket)")
-    parser.add_argument("--max-new-tokens", type=int, default=DEFAULT_MAX_NEW_TOKENS,
-                        help="the evaluation recipe's inference.max_new_tokens (default: %(default)s)")
+    parser.add_argument("--max-new-tokens", type=int, default=None,
+                        help=f"the evaluation recipe's inference.max_new_tokens (default: {DEFAULT_MAX_NEW_TOKENS}, "
+                             f"{REASONING_MAX_NEW_TOKENS} when the model reasons)")
+    parser.add_argument("--reasoning-effort", default=None,
+                        help=f"the reasoning mode the model was trained in (an RFT recipe's ReasoningEffort: high, "
+                             f"low or {REASONING_OFF}); it is evaluated in the same (default: the recipe's)")
     return parser
 
 
@@ -139,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         summary = render(args.training_output, args.output_dir, args.max_new_tokens, args.recipe,
-                         account=args.account, checkpoint_bucket=args.checkpoint_bucket)
+                         args.reasoning_effort, account=args.account, checkpoint_bucket=args.checkpoint_bucket)
     except (CheckpointError, RecipeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
