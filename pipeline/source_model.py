@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from steps import package_metadata as keys
 from steps.catalog import RecipeError, TrainingRecipe
 from steps.catalog import recipe as catalog_recipe
+from steps.escrow import checkpoint_location_problem
 
 TECHNIQUE_SEPARATOR = " then "
 # The methods a checkpoint can be trained further with on training jobs: AWS's RFT recipes for
@@ -46,8 +47,11 @@ class SourceModel:
         return f"{self.technique}{TECHNIQUE_SEPARATOR}{chosen.method.upper()}"
 
 
-def describe_source_model(sagemaker, package_arn: str, group: str, chosen: TrainingRecipe) -> SourceModel:
-    """The checkpoint of `package_arn`, checked against the pipeline's group and recipe."""
+def describe_source_model(sagemaker, package_arn: str, group: str, chosen: TrainingRecipe, *, account: str,
+                          checkpoint_bucket: str = "") -> SourceModel:
+    """The checkpoint of `package_arn`, checked against the pipeline's group and recipe, and against
+    where this account's checkpoints may come from (steps.escrow: its escrow bucket, or the bucket
+    named at upsert)."""
     if chosen.method not in CONTINUABLE_METHODS:
         offered = ", ".join(method.upper() for method in CONTINUABLE_METHODS)
         raise SourceModelError(f"--source-model-package: {chosen.id} is an {chosen.method.upper()} recipe; training "
@@ -66,6 +70,9 @@ def describe_source_model(sagemaker, package_arn: str, group: str, chosen: Train
     if not checkpoint.startswith("s3://"):
         raise SourceModelError(f"{where}: its metadata has no {keys.CHECKPOINT_S3_URI} (an s3:// checkpoint); "
                                "only packages this pipeline registered can be trained from")
+    problem = checkpoint_location_problem(checkpoint, account, checkpoint_bucket)
+    if problem:
+        raise SourceModelError(f"{where}: {problem}")
     if metadata.get(keys.BASE_MODEL) != chosen.base_model:
         raise SourceModelError(f"{where}: it is a fine-tuned {metadata.get('base_model')!r}, and {chosen.id} trains "
                                f"{chosen.base_model!r}: iterative training keeps the model type")

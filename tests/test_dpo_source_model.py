@@ -44,7 +44,7 @@ def described(answer: dict, recipe_id: str = DPO_RECIPE):
     client = boto3.client("sagemaker", region_name="us-east-1")
     with Stubber(client) as stubber:
         stubber.add_response("describe_model_package", answer, {"ModelPackageName": PACKAGE})
-        source = describe_source_model(client, PACKAGE, "nova-finqa", recipe(recipe_id))
+        source = describe_source_model(client, PACKAGE, "nova-finqa", recipe(recipe_id), account="111122223333")
         stubber.assert_no_pending_responses()
     return source
 
@@ -60,6 +60,8 @@ def test_an_approved_package_of_the_group_gives_its_checkpoint():
     (package(ModelApprovalStatus="Rejected"), "only an Approved package"),
     (package(ModelPackageGroupName="other-group"), "belongs to the group 'other-group'"),
     (package(metadata={"checkpoint_s3_uri": None}), "no checkpoint_s3_uri"),
+    # a checkpoint this account's training did not make (steps.escrow's rule, as for the approval hook)
+    (package(metadata={"checkpoint_s3_uri": "s3://someone-elses-bucket/step_50"}), "not in this account's escrow"),
     (package(metadata={"base_model": "nova-lite/prod", "recipe": "nova_lite_1_0_g5_g6_12x_gpu_lora_sft"}),
      "keeps the model type"),
     (package(metadata={"recipe": "nova_micro_1_0_g5_g6_48x_gpu_sft"}), "keeps the training technique"),
@@ -72,7 +74,8 @@ def test_a_package_that_cannot_be_trained_from_is_refused_saying_why(answer, mes
 def test_rft_recipes_do_not_start_from_a_package():
     client = boto3.client("sagemaker", region_name="us-east-1")
     with pytest.raises(SourceModelError, match="RFT recipe"):
-        describe_source_model(client, PACKAGE, "nova-finqa", recipe("nova_lite_v2_smtj_p5_p5en_gpu_lora_rft"))
+        describe_source_model(client, PACKAGE, "nova-finqa", recipe("nova_lite_v2_smtj_p5_p5en_gpu_lora_rft"),
+                              account="111122223333")
 
 
 @pytest.mark.parametrize("arn, message", [
