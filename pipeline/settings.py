@@ -35,11 +35,12 @@ _SPECS: tuple[_Spec, ...] = (
     _Spec("role_arn", "--role-arn", ("NOVA_ROLE_ARN",), None,
           "IAM role that SageMaker assumes to run the pipeline's jobs"),
     _Spec("bucket", "--bucket", ("NOVA_BUCKET",), None,
-          "S3 bucket for code, recipes, data and job outputs"),
+          "S3 bucket for code, recipes, data and job outputs; it must exist (the upsert creates no bucket)"),
     _Spec("prefix", "--prefix", ("NOVA_PREFIX",), "nova-finqa",
           "S3 key prefix under the bucket"),
-    _Spec("pipeline_name", "--pipeline-name", ("NOVA_PIPELINE_NAME",), "nova-finqa-sft",
-          "name of the SageMaker Pipeline"),
+    _Spec("pipeline_name", "--pipeline-name", ("NOVA_PIPELINE_NAME",), None,
+          "name of the SageMaker Pipeline; default nova-finqa-<method> of --recipe (nova-finqa-sft, "
+          "nova-finqa-rft), so an RFT pipeline never replaces the SFT one"),
     _Spec("model_package_group", "--model-package-group", ("NOVA_MODEL_PACKAGE_GROUP",),
           "nova-finqa", "Model Registry group the pipeline registers models in"),
     _Spec("recipe", "--recipe", ("NOVA_RECIPE",), DEFAULT_RECIPE,
@@ -118,6 +119,8 @@ class Settings:
             values[spec.name] = value.strip()
         if missing:
             raise SettingsError("missing setting: " + "; ".join(missing))
+        if not values["pipeline_name"]:
+            values["pipeline_name"] = default_pipeline_name(values["recipe"])
         tag_texts = list(getattr(args, "tag", None) or [])
         if not tag_texts and environ.get(TAGS_ENV):
             tag_texts = [t for t in environ[TAGS_ENV].split(",") if t.strip()]
@@ -160,6 +163,15 @@ class Settings:
                 problems.append(str(error))
         if problems:
             raise SettingsError("; ".join(problems))
+
+
+def default_pipeline_name(recipe_id: str) -> str:
+    """nova-finqa-<method>: one pipeline per training method unless --pipeline-name says otherwise."""
+    try:
+        method = recipe(recipe_id).method
+    except RecipeError:
+        method = "sft"  # the recipe error itself is reported by Settings._check
+    return f"nova-finqa-{method}"
 
 
 # S3's rules for general purpose bucket names, each with what a name breaking it is told:
