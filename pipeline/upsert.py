@@ -34,10 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+REQUIRED_SETTINGS = ("region", "role_arn", "bucket")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = Settings.resolve(args)
+        settings = Settings.resolve(args, required=REQUIRED_SETTINGS)
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
