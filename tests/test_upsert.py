@@ -140,7 +140,7 @@ def test_dry_run_says_where_the_definition_went_and_what_to_run_next(capsys, tmp
     out = tmp_path / "definition.json"
     assert main(["--dry-run", *FLAGS, "--definition-out", str(out)]) == 0
     error = capsys.readouterr().err
-    assert f"pipeline nova-finqa-sft checked" in error and f"written to {out}" in error
+    assert "pipeline nova-finqa-sft checked" in error and f"written to {out}" in error
     assert f"python -m pipeline.upsert {' '.join(FLAGS)}\n" in error, "the same settings, without --dry-run"
 
 
