@@ -1,8 +1,10 @@
 """The SageMaker Pipeline, built from the settings by `build_pipeline`, with no AWS call.
 
-    PrepareFinQAData ──> FineTune ──> FindCheckpoint ──> GenerateFineTunedAnswers ──┐
-          │                                                                        ├─> ScoreAnswers ─> CheckAccuracy ─┬─> RegisterModel
-          └────────────────────────────> GenerateBaseModelAnswers ─────────────────┘                                  └─> AccuracyTooLow
+    PrepareFinQAData ─> FineTune ─> FindCheckpoint ─> GenerateFineTunedAnswers ─┐
+          │                                                                     ├─> ScoreAnswers ─> CheckAccuracy ─┐
+          └────────────────> GenerateBaseModelAnswers ──────────────────────────┘                                  │
+                                                                                            RegisterModel <─ pass ─┤
+                                                                                           AccuracyTooLow <─ fail ─┘
 
 One function per stage below, in that order. What depends on the recipe (images, instance
 types, the recipe's fields and defaults, the evaluation recipe) comes from `steps.catalog`;
@@ -29,8 +31,8 @@ from pipeline.parameters import Parameters, declare
 from pipeline.reward_function import function_arn, function_name
 from pipeline.sdk import offline_sdk, pipeline_session
 from pipeline.settings import Settings
+from steps import package_metadata as keys
 from steps.catalog import RecipeError, TrainingRecipe, recipe
-from steps.estimate import REGISTRY_FIELDS
 
 # Step names, as Studio shows them.
 PREPARE = "PrepareFinQAData"
@@ -265,7 +267,7 @@ def _prepare(build: _Build):
     p = build.parameters
     prepared = [build.root, "prepared", build.code.digest[:16], build.recipe.id]
     # Training and validation data depend on the same things: one key prefix for both.
-    training_data = [*prepared, "train-records", p.train_records, "max-length", p.max_length,
+    training_data = [*prepared, "train-records", p.train_records, "max-length", p.recipe["MaxLength"],
                      "from", p.data_location]
     recipe_values = [part for flag, value in p.recipe_flags() for part in (flag.lstrip("-"), value)]
     rft = []
@@ -332,7 +334,8 @@ def _train(build: _Build, prepare):
         channels = {"train": data("train", "Converse"), "validation": data("validation", "Converse")}
         description = f"AWS's {chosen.id} recipe ({chosen.display_name}) on the prepared FinQA conversations."
     return _nova_step(
-        build, name=TRAIN, display_name=f"Fine-tune {chosen.model_name} ({'LoRA' if chosen.peft == 'lora' else 'full-rank'} "
+        build, name=TRAIN,
+        display_name=f"Fine-tune {chosen.model_name} ({'LoRA' if chosen.peft == 'lora' else 'full-rank'} "
                                  f"{chosen.method.upper()})",
         description=description,
         step_args=_nova_job(build, f"nova-finqa-{chosen.method}", build.images.training,
@@ -488,26 +491,26 @@ def _register(build: _Build, prepare, train, checkpoint, score):
             approval_status=p.approval_status,
             model_metrics=ModelMetrics(model_statistics=MetricsSource(
                 content_type="application/json", s3_uri=evaluation_json)),
-            # Keys as scripts/import_to_bedrock.py and scripts/report.py read them.
+            # Keys as scripts/import_to_bedrock.py and scripts/report.py read them (steps.package_metadata).
             customer_metadata_properties={
-                "recipe": build.recipe.id,
-                "base_model": build.recipe.base_model,
-                "checkpoint_s3_uri": text(_checkpoint_uri(checkpoint)),
-                "training_job": train.properties.TrainingJobName,
-                "train_records": text(report_count("train")),
-                "validation_records": text(report_count("validation")),
-                "eval_records": text(report_count("test")),
-                "eval_data_s3_uri": Join(on="/", values=[_prepared(prepare, "eval"), "gen_qa.jsonl"]),
+                keys.RECIPE: build.recipe.id,
+                keys.BASE_MODEL: build.recipe.base_model,
+                keys.CHECKPOINT_S3_URI: text(_checkpoint_uri(checkpoint)),
+                keys.TRAINING_JOB: train.properties.TrainingJobName,
+                keys.TRAIN_RECORDS: text(report_count("train")),
+                keys.VALIDATION_RECORDS: text(report_count("validation")),
+                keys.EVAL_RECORDS: text(report_count("test")),
+                keys.EVAL_DATA_S3_URI: Join(on="/", values=[_prepared(prepare, "eval"), "gen_qa.jsonl"]),
                 **recipe_values,
-                **({"reward_lambda_arn": function_arn(build.settings)} if build.recipe.method == "rft" else {}),
-                "accuracy": text(accuracy),
-                "baseline_accuracy": text(baseline_accuracy),
+                **({keys.REWARD_LAMBDA_ARN: function_arn(build.settings)} if build.recipe.method == "rft" else {}),
+                keys.ACCURACY: text(accuracy),
+                keys.BASELINE_ACCURACY: text(baseline_accuracy),
                 # The estimate beside what was billed; scripts/report.py prices every job of the execution.
-                **{key: estimated(key) for key in REGISTRY_FIELDS},
-                "training_instance_type": p.training_instance_type,
-                "training_instance_count": text(train.properties.ResourceConfig.InstanceCount),
-                "training_billable_seconds": text(train.properties.BillableTimeInSeconds),
-                "evaluation_instance_type": p.evaluation_instance_type,
-                "pipeline_execution_arn": ExecutionVariables.PIPELINE_EXECUTION_ARN,
+                **{key: estimated(key) for key in keys.REGISTRY_FIELDS},
+                keys.TRAINING_INSTANCE_TYPE: p.training_instance_type,
+                keys.TRAINING_INSTANCE_COUNT: text(train.properties.ResourceConfig.InstanceCount),
+                keys.TRAINING_BILLABLE_SECONDS: text(train.properties.BillableTimeInSeconds),
+                keys.EVALUATION_INSTANCE_TYPE: p.evaluation_instance_type,
+                keys.PIPELINE_EXECUTION_ARN: ExecutionVariables.PIPELINE_EXECUTION_ARN,
             }),
         retry_policies=[_api_retry()])

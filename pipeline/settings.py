@@ -3,79 +3,160 @@
 Every command (`pipeline.upsert`, the operator scripts) takes the same flags through
 `add_settings_arguments` and resolves them with `Settings.resolve`, so a user sets a value
 once, in CI variables or on the command line, and every tool sees it.
+
+Each setting is declared once, as a field of `Settings`: its flag, environment variables,
+default, help and rule. The parser, the resolution, the checks and the table in
+docs/settings.md (`python -m scripts.settings_table --write`) are all made from it.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import re
-from dataclasses import dataclass, field
-from typing import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
 
 from steps.catalog import DEFAULT_RECIPE, RecipeError, recipe
-from steps.tracking import ENDPOINTS as MLFLOW_RESOURCE_TYPES, MLFLOW_ARN
+from steps.tracking import ENDPOINTS as MLFLOW_RESOURCE_TYPES
+from steps.tracking import MLFLOW_ARN
 
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the flag and the variable."""
 
 
-@dataclass(frozen=True)
-class _Spec:
-    name: str
-    flag: str
-    env: tuple[str, ...]
-    default: str | None
-    help: str
-
-
-_SPECS: tuple[_Spec, ...] = (
-    _Spec("region", "--region", ("AWS_REGION", "AWS_DEFAULT_REGION"), None,
-          "AWS region of the pipeline, e.g. us-east-1"),
-    _Spec("role_arn", "--role-arn", ("NOVA_ROLE_ARN",), None,
-          "IAM role that SageMaker assumes to run the pipeline's jobs"),
-    _Spec("bucket", "--bucket", ("NOVA_BUCKET",), None,
-          "S3 bucket for code, recipes, data and job outputs; it must exist (the upsert creates no bucket)"),
-    _Spec("prefix", "--prefix", ("NOVA_PREFIX",), "nova-finqa",
-          "S3 key prefix under the bucket"),
-    _Spec("pipeline_name", "--pipeline-name", ("NOVA_PIPELINE_NAME",), None,
-          "name of the SageMaker Pipeline; default nova-finqa-<method> of --recipe (nova-finqa-sft, "
-          "nova-finqa-rft), so an RFT pipeline never replaces the SFT one"),
-    _Spec("model_package_group", "--model-package-group", ("NOVA_MODEL_PACKAGE_GROUP",),
-          "nova-finqa", "Model Registry group the pipeline registers models in"),
-    _Spec("recipe", "--recipe", ("NOVA_RECIPE",), DEFAULT_RECIPE,
-          "AWS's Nova recipe id (aws/sagemaker-hyperpod-recipes); see the README's table of supported recipes"),
-    _Spec("bedrock_role_arn", "--bedrock-role-arn", ("NOVA_BEDROCK_ROLE_ARN",), None,
-          "IAM role that Bedrock assumes to read the checkpoint when importing an approved model"),
-    _Spec("provisioned_model_units", "--provisioned-model-units", ("NOVA_PROVISIONED_MODEL_UNITS",), None,
-          "serve an approved model with Provisioned Throughput of this many model units (billed by the hour "
-          "until deleted) instead of an on-demand deployment"),
-    _Spec("mlflow_tracking_arn", "--mlflow-tracking-arn", ("NOVA_MLFLOW_TRACKING_ARN",), None,
-          "SageMaker managed MLflow tracking server (or app) ARN the jobs and the scoring step log to; "
-          "unset, the pipeline has no MLflow"),
-)
-
-TAGS_ENV = "NOVA_TAGS"
-
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _TAG = re.compile(r"^([^=]+)=(.*)$")
 
+Rule = Callable[[str], "str | None"]
+"""Why a value is refused (said after the flag and the value), or None; its docstring is the rule
+as docs/settings.md states it."""
+
+
+def _region(value: str) -> str | None:
+    """an AWS region name"""
+    return None if _REGION.match(value) else "is not an AWS region name (e.g. us-east-1)"
+
+
+def _role_arn(value: str) -> str | None:
+    """an IAM role ARN"""
+    return None if _ROLE_ARN.match(value) else "is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)"
+
+
+def _bucket(value: str) -> str | None:
+    """S3's bucket naming rules, each one named when it is broken"""
+    return bucket_name_problem(value)
+
+
+def _prefix(value: str) -> str | None:
+    """no leading or trailing `/`"""
+    return "must not start or end with '/'" if value.startswith("/") or value.endswith("/") else None
+
+
+def _name(value: str) -> str | None:
+    """1-63 letters, digits or hyphens"""
+    return None if _NAME.match(value) else "must be 1-63 letters, digits or hyphens"
+
+
+def _recipe(value: str) -> str | None:
+    """a supported recipe id (the recipe table)"""
+    try:
+        recipe(value)
+    except RecipeError as error:
+        return str(error)
+    return None
+
+
+def _model_units(value: str) -> str | None:
+    """a whole number, 1 or more"""
+    if re.fullmatch(r"[1-9][0-9]{0,5}", value):
+        return None
+    return "must be a whole number of model units, 1 or more"
+
+
+def _mlflow_arn(value: str) -> str | None:
+    """a SageMaker MLflow tracking server or app ARN"""
+    match = MLFLOW_ARN.match(value)
+    if match and match.group(2) in MLFLOW_RESOURCE_TYPES:
+        return None
+    return ("is not a SageMaker MLflow tracking server or app ARN "
+            "(arn:aws:sagemaker:<region>:<12-digit account>:mlflow-tracking-server/<name>)")
+
+
+def _tag(value: str) -> str | None:
+    """KEY=VALUE"""
+    match = _TAG.match(value.strip())
+    return None if match and match.group(1).strip() else "is not KEY=VALUE"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting as its `Settings` field declares it."""
+    env: tuple[str, ...]
+    help: str
+    default: str | None = None
+    unset: str = ""
+    rule: Rule | None = None
+    repeatable: bool = False
+    flag_name: str = ""
+    name: str = ""
+
+    @property
+    def flag(self) -> str:
+        return self.flag_name or "--" + self.name.replace("_", "-")
+
+
+def setting(*env: str, help: str, default: str | None = None, unset: str = "", rule: Rule | None = None,
+            repeatable: bool = False, flag: str = ""):
+    """A `Settings` field: set by its flag (--FIELD-NAME unless `flag`), else by the first of the
+    environment variables `env` that is set, else `default`. Without a default it must be given
+    to construct Settings; `unset` says, for the docs, what leaving it empty means."""
+    spec = Setting(env=env, help=help, default=default, unset=unset, rule=rule, repeatable=repeatable,
+                   flag_name=flag)
+    if repeatable:
+        return field(default=(), metadata={"setting": spec})
+    if default is None:
+        return field(metadata={"setting": spec})
+    return field(default=default, metadata={"setting": spec})
+
 
 @dataclass(frozen=True)
 class Settings:
-    region: str
-    role_arn: str
-    bucket: str
-    prefix: str = "nova-finqa"
-    pipeline_name: str = "nova-finqa-sft"
-    model_package_group: str = "nova-finqa"
-    recipe: str = DEFAULT_RECIPE
-    bedrock_role_arn: str = ""
-    provisioned_model_units: str = ""
-    mlflow_tracking_arn: str = ""
-    tags: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    region: str = setting("AWS_REGION", "AWS_DEFAULT_REGION", rule=_region, unset="(required)",
+                          help="AWS region of the pipeline, e.g. us-east-1")
+    role_arn: str = setting("NOVA_ROLE_ARN", rule=_role_arn, unset="(required for upsert)",
+                            help="IAM role that SageMaker assumes to run the pipeline's jobs")
+    bucket: str = setting("NOVA_BUCKET", rule=_bucket,
+                          unset="(required for upsert and `deploy_approval_hook`)",
+                          help="S3 bucket for code, recipes, data and job outputs; it must exist (the upsert "
+                               "creates no bucket)")
+    prefix: str = setting("NOVA_PREFIX", default="nova-finqa", rule=_prefix, help="S3 key prefix under the bucket")
+    pipeline_name: str = setting("NOVA_PIPELINE_NAME", default="nova-finqa-sft", rule=_name,
+                                 unset="`nova-finqa-<method>` of the recipe: `nova-finqa-sft`, `nova-finqa-rft`",
+                                 help="name of the SageMaker Pipeline; one per training method unless given, so "
+                                      "that an RFT pipeline never replaces the SFT one")
+    model_package_group: str = setting("NOVA_MODEL_PACKAGE_GROUP", default="nova-finqa", rule=_name,
+                                       help="Model Registry group the pipeline registers models in")
+    recipe: str = setting("NOVA_RECIPE", default=DEFAULT_RECIPE, rule=_recipe,
+                          help="AWS's Nova recipe id (aws/sagemaker-hyperpod-recipes); see the README's table of "
+                               "supported recipes")
+    bedrock_role_arn: str = setting("NOVA_BEDROCK_ROLE_ARN", default="", rule=_role_arn,
+                                    unset="(for the Bedrock import)",
+                                    help="IAM role that Bedrock assumes to read the checkpoint when importing an "
+                                         "approved model")
+    provisioned_model_units: str = setting(
+        "NOVA_PROVISIONED_MODEL_UNITS", default="", rule=_model_units, unset="none: on-demand deployment",
+        help="serve an approved model with Provisioned Throughput of this many model units (billed by the hour "
+             "until deleted) instead of an on-demand deployment")
+    mlflow_tracking_arn: str = setting(
+        "NOVA_MLFLOW_TRACKING_ARN", default="", rule=_mlflow_arn, unset="none: no MLflow in the pipeline",
+        help="SageMaker managed MLflow tracking server (or app) ARN the jobs and the scoring step log to; "
+             "unset, the pipeline has no MLflow")
+    tags: tuple[tuple[str, str], ...] = setting(
+        "NOVA_TAGS", flag="--tag", repeatable=True, rule=_tag, unset="none",
+        help="tag for the pipeline, repeatable")
 
     @property
     def s3_root(self) -> str:
@@ -104,12 +185,20 @@ class Settings:
         are left empty.
         """
         environ = os.environ if environ is None else environ
-        values: dict[str, str] = {}
+        values: dict[str, object] = {}
         missing: list[str] = []
-        for spec in _SPECS:
+        for spec in SETTINGS:
+            if spec.repeatable:
+                texts = list(getattr(args, spec.name, None) or [])
+                if not texts and environ.get(spec.env[0]):
+                    texts = [t for t in environ[spec.env[0]].split(",") if t.strip()]
+                values[spec.name] = _parse_tags(texts, spec.env[0])
+                continue
             value = getattr(args, spec.name, None) if args is not None else None
             if value in (None, ""):
                 value = next((environ[v] for v in spec.env if environ.get(v)), None)
+            if value in (None, "") and spec.name == "pipeline_name":
+                continue  # not given: named after the recipe's method, below
             if value in (None, ""):
                 value = spec.default
             if value in (None, ""):
@@ -119,50 +208,27 @@ class Settings:
             values[spec.name] = value.strip()
         if missing:
             raise SettingsError("missing setting: " + "; ".join(missing))
-        if not values["pipeline_name"]:
-            values["pipeline_name"] = default_pipeline_name(values["recipe"])
-        tag_texts = list(getattr(args, "tag", None) or [])
-        if not tag_texts and environ.get(TAGS_ENV):
-            tag_texts = [t for t in environ[TAGS_ENV].split(",") if t.strip()]
-        settings = cls(**values, tags=_parse_tags(tag_texts))
+        values.setdefault("pipeline_name", default_pipeline_name(str(values["recipe"])))
+        settings = cls(**values)
         settings._check()
         return settings
 
     def _check(self) -> None:
         problems = []
-        if self.region and not _REGION.match(self.region):
-            problems.append(f"--region {self.region!r} is not an AWS region name (e.g. us-east-1)")
-        for flag, value in (("--role-arn", self.role_arn), ("--bedrock-role-arn", self.bedrock_role_arn)):
-            if value and not _ROLE_ARN.match(value):
-                problems.append(
-                    f"{flag} {value!r} is not an IAM role ARN "
-                    "(arn:aws:iam::<12-digit account>:role/<name>)")
-        if self.bucket:
-            problem = bucket_name_problem(self.bucket)
+        for spec in SETTINGS:
+            value = getattr(self, spec.name)
+            if spec.rule is None or spec.repeatable or not value:
+                continue
+            problem = spec.rule(value)
             if problem:
-                problems.append(f"--bucket {self.bucket!r} {problem}")
-        if self.prefix.startswith("/") or self.prefix.endswith("/"):
-            problems.append(f"--prefix {self.prefix!r} must not start or end with '/'")
-        for flag, value in (("--pipeline-name", self.pipeline_name),
-                            ("--model-package-group", self.model_package_group)):
-            if value and not _NAME.match(value):
-                problems.append(f"{flag} {value!r} must be 1-63 letters, digits or hyphens")
-        if self.provisioned_model_units and not re.fullmatch(r"[1-9][0-9]{0,5}", self.provisioned_model_units):
-            problems.append(f"--provisioned-model-units {self.provisioned_model_units!r} must be a whole number "
-                            "of model units, 1 or more")
-        if self.mlflow_tracking_arn:
-            match = MLFLOW_ARN.match(self.mlflow_tracking_arn)
-            if not match or match.group(2) not in MLFLOW_RESOURCE_TYPES:
-                problems.append(f"--mlflow-tracking-arn {self.mlflow_tracking_arn!r} is not a SageMaker MLflow "
-                                "tracking server or app ARN "
-                                "(arn:aws:sagemaker:<region>:<12-digit account>:mlflow-tracking-server/<name>)")
-        if self.recipe:
-            try:
-                recipe(self.recipe)
-            except RecipeError as error:
-                problems.append(str(error))
+                # A rule borrowed from elsewhere (the recipe catalog's) names the flag itself.
+                problems.append(problem if problem.startswith(spec.flag) else f"{spec.flag} {value!r} {problem}")
         if problems:
             raise SettingsError("; ".join(problems))
+
+
+SETTINGS: tuple[Setting, ...] = tuple(replace(f.metadata["setting"], name=f.name) for f in fields(Settings))
+"""Every setting, in the order of the parser and of docs/settings.md."""
 
 
 def default_pipeline_name(recipe_id: str) -> str:
@@ -210,24 +276,24 @@ def bucket_name_problem(name: str) -> str | None:
     return "breaks S3's bucket naming rules: " + "; ".join(broken)
 
 
-def _parse_tags(texts: list[str]) -> tuple[tuple[str, str], ...]:
+def _parse_tags(texts: list[str], env: str) -> tuple[tuple[str, str], ...]:
     tags: dict[str, str] = {}
     for text in texts:
-        match = _TAG.match(text.strip())
-        if not match or not match.group(1).strip():
-            raise SettingsError(
-                f"--tag {text!r} is not KEY=VALUE (or set {TAGS_ENV}=KEY=VALUE,KEY2=VALUE2)")
-        tags[match.group(1).strip()] = match.group(2).strip()
+        if _tag(text):
+            raise SettingsError(f"--tag {text!r} {_tag(text)} (or set {env}=KEY=VALUE,KEY2=VALUE2)")
+        key, value = _TAG.match(text.strip()).groups()
+        tags[key.strip()] = value.strip()
     return tuple(sorted(tags.items()))
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     """The settings flags every command of the project takes."""
     group = parser.add_argument_group("settings (flag, then environment variable, then default)")
-    for spec in _SPECS:
+    for spec in SETTINGS:
         env = " / ".join(spec.env)
         default = f"; default {spec.default}" if spec.default else ""
-        group.add_argument(spec.flag, dest=spec.name, default=None,
-                           help=f"{spec.help} (env {env}{default})")
-    group.add_argument("--tag", action="append", default=None, metavar="KEY=VALUE",
-                       help=f"tag for the pipeline, repeatable (env {TAGS_ENV}=K=V,K2=V2)")
+        if spec.repeatable:
+            group.add_argument(spec.flag, dest=spec.name, action="append", default=None, metavar="KEY=VALUE",
+                               help=f"{spec.help} (env {env}=K=V,K2=V2)")
+        else:
+            group.add_argument(spec.flag, dest=spec.name, default=None, help=f"{spec.help} (env {env}{default})")

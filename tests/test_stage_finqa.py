@@ -55,6 +55,7 @@ def test_without_the_hub_one_line_names_the_cause_and_the_offline_route(tmp_path
 
 
 
+@pytest.mark.integration
 def test_an_unreachable_hub_is_said_at_once_without_the_hub_client_retrying(tmp_path):
     # No offline switch set, and a Hub endpoint that refuses connections (a closed port on this
     # machine): one probe, one line; `datasets` is never asked (it would retry five times).
