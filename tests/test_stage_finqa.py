@@ -54,7 +54,6 @@ def test_without_the_hub_one_line_names_the_cause_and_the_offline_route(tmp_path
     assert not list((tmp_path / "staged").glob("*.jsonl"))
 
 
-
 @pytest.mark.integration
 def test_an_unreachable_hub_is_said_at_once_without_the_hub_client_retrying(tmp_path):
     # No offline switch set, and a Hub endpoint that refuses connections (a closed port on this
