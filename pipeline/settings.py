@@ -159,11 +159,15 @@ class Settings:
                           help="AWS region of the pipeline, e.g. us-east-1")
     role_arn: str = setting("NOVA_ROLE_ARN", rule=_role_arn, unset="(required for upsert)",
                             help="IAM role that SageMaker assumes to run the pipeline's jobs")
-    bucket: str = setting("NOVA_BUCKET", rule=_bucket, unset="(required for upsert)",
-                          help="S3 bucket for code, recipes, data and job outputs")
+    bucket: str = setting("NOVA_BUCKET", rule=_bucket,
+                          unset="(required for upsert and `deploy_approval_hook`)",
+                          help="S3 bucket for code, recipes, data and job outputs; it must exist (the upsert "
+                               "creates no bucket)")
     prefix: str = setting("NOVA_PREFIX", default="nova-finqa", rule=_prefix, help="S3 key prefix under the bucket")
     pipeline_name: str = setting("NOVA_PIPELINE_NAME", default="nova-finqa-sft", rule=_name,
-                                 help="name of the SageMaker Pipeline")
+                                 unset="`nova-finqa-<method>` of the recipe: `nova-finqa-sft`, `nova-finqa-rft`",
+                                 help="name of the SageMaker Pipeline; one per training method unless given, so "
+                                      "that an RFT pipeline never replaces the SFT one")
     model_package_group: str = setting("NOVA_MODEL_PACKAGE_GROUP", default="nova-finqa", rule=_name,
                                        help="Model Registry group the pipeline registers models in")
     recipe: str = setting("NOVA_RECIPE", default=DEFAULT_RECIPE, rule=_recipe,
@@ -248,6 +252,8 @@ class Settings:
             value = getattr(args, spec.name, None) if args is not None else None
             if value in (None, ""):
                 value = next((environ[v] for v in spec.env if environ.get(v)), None)
+            if value in (None, "") and spec.name == "pipeline_name":
+                continue  # not given: named after the recipe's method, below
             if value in (None, ""):
                 value = spec.default
             if value in (None, ""):
@@ -257,6 +263,7 @@ class Settings:
             values[spec.name] = value.strip()
         if missing:
             raise SettingsError("missing setting: " + "; ".join(missing))
+        values.setdefault("pipeline_name", default_pipeline_name(str(values["recipe"])))
         settings = cls(**values)
         settings._check()
         return settings
@@ -291,6 +298,15 @@ class Settings:
 
 SETTINGS: tuple[Setting, ...] = tuple(replace(f.metadata["setting"], name=f.name) for f in fields(Settings))
 """Every setting, in the order of the parser and of docs/settings.md."""
+
+
+def default_pipeline_name(recipe_id: str) -> str:
+    """nova-finqa-<method>: one pipeline per training method unless --pipeline-name says otherwise."""
+    try:
+        method = recipe(recipe_id).method
+    except RecipeError:
+        method = "sft"  # the recipe error itself is reported by Settings._check
+    return f"nova-finqa-{method}"
 
 
 # S3's rules for general purpose bucket names, each with what a name breaking it is told:

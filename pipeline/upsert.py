@@ -17,6 +17,7 @@ import base64
 import hashlib
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -37,10 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+REQUIRED_SETTINGS = ("region", "role_arn", "bucket")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = Settings.resolve(args)
+        settings = Settings.resolve(args, required=REQUIRED_SETTINGS)
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -84,8 +88,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.definition_out is None:
             sys.stdout.write(built.definition)
         steps = json.loads(built.definition)["Steps"]
+        where = f"written to {args.definition_out}" if args.definition_out is not None else "written to stdout"
         print(f"dry run: pipeline {settings.pipeline_name} checked ({len(steps)} top-level steps, "
-              f"{len(built.definition):,} bytes); nothing uploaded, no AWS call", file=sys.stderr)
+              f"{len(built.definition):,} bytes), {where}; nothing uploaded, no AWS call.\n"
+              f"next: the same command without --dry-run deploys it, with credentials of the account of "
+              f"--role-arn and a bucket that exists:\n  {_deploy_command(sys.argv[1:] if argv is None else argv)}",
+              file=sys.stderr)
         return 0
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -93,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         deploy(settings, built)
-    except (BotoCoreError, ClientError, RewardFunctionError) as error:
+    except (BotoCoreError, ClientError, RewardFunctionError, UpsertError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
@@ -125,6 +133,25 @@ def resolve_source_model(settings: Settings):
     return source
 
 
+class UpsertError(RuntimeError):
+    """The account or bucket the settings name cannot take the pipeline; the message names the fix."""
+
+
+def _deploy_command(argv: list[str]) -> str:
+    """The command line of this dry run as a deployment: without --dry-run and --definition-out."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--dry-run" or arg.startswith("--definition-out="):
+            continue
+        elif arg == "--definition-out":
+            skip = True
+        else:
+            kept.append(arg)
+    return shlex.join(["python", "-m", "pipeline.upsert", *kept])
+
+
 def deploy(settings: Settings, built) -> str:
     import boto3
 
@@ -135,6 +162,8 @@ def deploy(settings: Settings, built) -> str:
     s3 = session.client("s3")
     sagemaker = session.client("sagemaker")
     account = session.client("sts").get_caller_identity()["Account"]
+    check_role_account(account, settings.role_arn)
+    _check_bucket(s3, settings)
     for artifact in built.uploads:
         done = upload_verified(s3, settings.bucket, artifact.key, artifact.data, account)
         print(f"{done}: s3://{settings.bucket}/{artifact.key}")
@@ -142,7 +171,8 @@ def deploy(settings: Settings, built) -> str:
         print(f"created model package group {settings.model_package_group}")
     if recipe(settings.recipe).method == "rft":
         print(f"reward function: {reward_function.deploy(session, settings)}")
-    previous = _deployed_definition(sagemaker, settings.pipeline_name)
+    deployed = _deployed_pipeline(sagemaker, settings.pipeline_name)
+    previous = None if deployed is None else deployed["PipelineDefinition"]
     if previous is None:
         arn = sagemaker.create_pipeline(
             PipelineName=settings.pipeline_name, PipelineDefinition=built.definition,
@@ -155,7 +185,8 @@ def deploy(settings: Settings, built) -> str:
             RoleArn=settings.role_arn)["PipelineArn"]
         _merge_tags(sagemaker, arn, settings.tags)
     print(arn)
-    for line in change_summary(previous, built.definition):
+    previous_role = None if deployed is None else deployed.get("RoleArn")
+    for line in change_summary(previous, built.definition, previous_role, settings.role_arn):
         print(f"  {line}")
     return arn
 
@@ -231,11 +262,43 @@ def _ensure_model_package_group(sagemaker, settings: Settings) -> bool:
     return True
 
 
-def _deployed_definition(sagemaker, name: str) -> str | None:
+def check_role_account(caller_account: str, role_arn: str) -> None:
+    """Refuse a role of another account than the credentials': SageMaker runs every job of the
+    pipeline as the role, and an RFT recipe names its reward function in the role's account."""
+    account = role_arn.split(":")[4]
+    if caller_account != account:
+        raise UpsertError(
+            f"--role-arn {role_arn} is in account {account}, but these credentials are of account "
+            f"{caller_account}: deploy with credentials of account {account}, or give a role of account "
+            f"{caller_account} (--role-arn / NOVA_ROLE_ARN)")
+
+
+def _check_bucket(s3, settings: Settings) -> None:
+    """The bucket must exist before anything is uploaded: the upsert creates none."""
     from botocore.exceptions import ClientError
 
     try:
-        return sagemaker.describe_pipeline(PipelineName=name)["PipelineDefinition"]
+        s3.head_bucket(Bucket=settings.bucket)
+    except ClientError as error:
+        code = _error_code(error)
+        if code in ("404", "NoSuchBucket", "NotFound"):
+            raise UpsertError(
+                f"bucket {settings.bucket!r} (--bucket / NOVA_BUCKET) does not exist: create it first, e.g. "
+                f"`aws s3 mb s3://{settings.bucket} --region {settings.region}`, or name one that exists") from None
+        if code in ("403", "AccessDenied", "Forbidden"):
+            raise UpsertError(
+                f"bucket {settings.bucket!r} (--bucket / NOVA_BUCKET) is not readable with these credentials "
+                f"(HeadBucket: {code}): it may be another account's; name a bucket of this account, or grant "
+                "s3:ListBucket, s3:GetObject and s3:PutObject on it") from None
+        raise
+
+
+def _deployed_pipeline(sagemaker, name: str) -> dict | None:
+    """DescribePipeline's answer (definition and role), or None when no pipeline has the name."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return sagemaker.describe_pipeline(PipelineName=name)
     except ClientError as error:
         if _is_missing(error):
             return None
@@ -255,17 +318,26 @@ def _merge_tags(sagemaker, arn: str, tags: tuple[tuple[str, str], ...]) -> None:
         sagemaker.add_tags(ResourceArn=arn, Tags=[{"Key": key, "Value": value} for key, value in changed])
 
 
-def change_summary(previous: str | None, current: str) -> list[str]:
-    """What a reviewer wants to know about an upsert: which parameters and steps changed."""
+def change_summary(previous: str | None, current: str, previous_role: str | None = None,
+                   role: str | None = None) -> list[str]:
+    """What a reviewer wants to know about an upsert: the role, and which parameters and steps changed.
+
+    A new role is in every job step's arguments; those steps are listed only where something
+    else changed as well."""
     if previous is None:
         return ["created (no pipeline of this name was deployed)"]
+    role_change = []
+    if previous_role and role and previous_role != role:
+        steps = sum(1 for step in _steps_by_name(json.loads(previous).get("Steps", [])).values()
+                    if json.dumps(previous_role) in json.dumps(step))
+        role_change = [f"role changed: {previous_role} -> {role} (the pipeline's {steps} job steps run as it)"]
+        previous = previous.replace(json.dumps(previous_role), json.dumps(role))
     before, after = json.loads(previous), json.loads(current)
     if before == after:
-        return ["definition unchanged"]
-    lines = []
-    lines += _compare("parameter", _by_name(before.get("Parameters", [])), _by_name(after.get("Parameters", [])))
-    lines += _compare("step", _steps_by_name(before.get("Steps", [])), _steps_by_name(after.get("Steps", [])))
-    return lines or ["definition changed outside parameters and steps"]
+        return role_change or ["definition unchanged"]
+    changes = _compare("parameter", _by_name(before.get("Parameters", [])), _by_name(after.get("Parameters", [])))
+    changes += _compare("step", _steps_by_name(before.get("Steps", [])), _steps_by_name(after.get("Steps", [])))
+    return role_change + (changes or ["definition changed outside parameters and steps"])
 
 
 def _by_name(items: list[dict[str, Any]]) -> dict[str, Any]:

@@ -54,6 +54,7 @@ NAME_LIMIT = 64
 ROLE_PROPAGATION_TRIES = 12
 RESERVED_CONCURRENCY = 1
 BEDROCK_PRINCIPAL = "bedrock.amazonaws.com"
+REQUIRED_SETTINGS = ("region", "bucket")
 
 
 class HookError(RuntimeError):
@@ -357,9 +358,11 @@ def main(argv: list[str] | None = None, *, session=None, sleep: Callable[[float]
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
     try:
-        settings = Settings.resolve(args, required=("region", "bucket"))
+        settings = Settings.resolve(args, required=REQUIRED_SETTINGS)
     except SettingsError as error:
-        print(f"error: {error}", file=sys.stderr)
+        why = (" (the hook's Lambda reads each approved model's smoke-test question from the pipeline's bucket: "
+               "give the --bucket the pipeline was deployed with)") if "--bucket (" in str(error) else ""
+        print(f"error: {error}{why}", file=sys.stderr)
         return 2
     try:
         deployer = Deployer(session or session_for(settings), settings, sleep=sleep)

@@ -310,18 +310,24 @@ def results_from_registry(sagemaker, s3, group: str, region: str | None = None) 
 
 def results_from_files(specs: list[str]) -> list[Result]:
     """One result per run, named by its place in the list ("run 1"), never by its folder;
-    the file it came from is in its note."""
+    the file it came from is in its note. A file that is not a readable evaluation.json is
+    refused (ReportInputError): a local file is the user's to fix, not a run without metrics."""
     runs = [run for spec in specs for run in _runs(spec)]
     results = []
     for number, (train_records, path) in enumerate(runs, start=1):
         label = f"run {number}"
+        fix = f"pass the {EVALUATION_FILE} that steps.evaluate wrote, or leave the file out"
         try:
             evaluation = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as error:
+            raise ReportInputError(f"--from-files: {path} cannot be read ({error}); {fix}") from None
+        except json.JSONDecodeError as error:
+            raise ReportInputError(f"--from-files: {path} is not JSON ({error}); {fix}") from None
+        try:
             figures = figures_from_evaluation(evaluation, str(path))
             package = _package_beside(path)
-        except (OSError, json.JSONDecodeError, ReportInputError) as error:
-            results.append(Result(label, train_records, None, note=f"no metrics: {error}"))
-            continue
+        except ReportInputError as error:
+            raise ReportInputError(f"--from-files: {error}; {fix}") from None
         metadata = package.get("CustomerMetadataProperties") or {}
         if train_records is None:
             train_records = _records(metadata.get(keys.TRAIN_RECORDS), f"{path.parent / PACKAGE_FILE} train_records")
@@ -424,14 +430,19 @@ def _model_cost(result: Result) -> str:
     return "-" if cost is None else _dollars(cost)
 
 
-def render_markdown(results: list[Result], source: str, chart_written: bool, cost_chart_written: bool = False) -> str:
+REGISTERED_METRIC = "as registered (see the metadata key accuracy)"
+FILES_METRIC = "each file's metrics.accuracy.value (the files name no primary metric)"
+
+
+def render_markdown(results: list[Result], source: str, chart_written: bool, cost_chart_written: bool = False,
+                    unnamed_metric: str = REGISTERED_METRIC) -> str:
     bases = base_model_results(results)
     metrics = sorted({r.metric for r in results if r.metric})
     lines = [
         "# Nova on FinQA: accuracy by technique and training-set size",
         "",
         f"Source: {source}. Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
-        f"Accuracy metric: {', '.join(metrics) or 'as registered (see the metadata key accuracy)'}. "
+        f"Accuracy metric: {', '.join(metrics) or unnamed_metric}. "
         "95% interval: Wilson score interval of correct/total (scripts/significance.py).",
         "",
         "| Model | Training records | Accuracy | Correct/total | 95% interval (Wilson) | Technique | Recipe | "
@@ -584,7 +595,8 @@ def write_chart(results: list[Result], path: Path) -> bool:
     return True
 
 
-def write_report(results: list[Result], output_dir: Path, source: str) -> tuple[Path, Path | None]:
+def write_report(results: list[Result], output_dir: Path, source: str,
+                 unnamed_metric: str = REGISTERED_METRIC) -> tuple[Path, Path | None]:
     output_dir.mkdir(parents=True, exist_ok=True)
     chart = output_dir / CHART_NAME
     written = write_chart(results, chart)
@@ -595,7 +607,7 @@ def write_report(results: list[Result], output_dir: Path, source: str) -> tuple[
     if not cost_written and cost_chart.exists():
         cost_chart.unlink()
     report = output_dir / REPORT_NAME
-    report.write_text(render_markdown(results, source, written, cost_written), encoding="utf-8")
+    report.write_text(render_markdown(results, source, written, cost_written, unnamed_metric), encoding="utf-8")
     return report, chart if written else None
 
 
@@ -754,7 +766,8 @@ def main(argv: list[str] | None = None, *, session=None) -> int:
     if not results:
         print(f"error: nothing to report from {source}: no model versions", file=sys.stderr)
         return 1
-    report, chart = write_report(results, args.output_dir, source)
+    report, chart = write_report(results, args.output_dir, source,
+                                 FILES_METRIC if args.from_files else REGISTERED_METRIC)
     print(f"wrote {report}" + (f" and {chart}" if chart else " (no chart: no metrics yet)"))
     missing = [r.label for r in results if r.accuracy is None]
     if missing:

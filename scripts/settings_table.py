@@ -22,7 +22,7 @@ def table() -> str:
     for spec in SETTINGS:
         flag = f"`{spec.flag} KEY=VALUE` (repeatable)" if spec.repeatable else f"`{spec.flag}`"
         env = ", ".join(f"`{name}=K=V,K2=V2`" if spec.repeatable else f"`{name}`" for name in spec.env)
-        default = f"`{spec.default}`" if spec.default else spec.unset
+        default = spec.unset or (f"`{spec.default}`" if spec.default else "")
         rule = (spec.rule.__doc__ or "").strip() if spec.rule else ""
         lines.append(f"| {flag} | {env} | {default} | {spec.help} | {rule} |")
     return "\n".join(lines) + "\n"

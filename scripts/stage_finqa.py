@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import socket
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from scripts.aws import split_s3_uri
 from steps.finqa.records import load_hf_dataset
@@ -30,6 +33,31 @@ SPLITS = ("train", "validation", "test")
 OFFLINE_ROUTE = ("FinQA's own train.json, dev.json and test.json (github.com/czyssrs/FinQA, folder dataset/) "
                  "need no staging: steps.prepare reads them as they are, so copy them to the pipeline's "
                  "DataLocation; for the parquet files pass --dataset FOLDER --revision ''")
+
+
+HUB_PROBE_SECONDS = 3
+
+
+class HubUnreachable(ConnectionError):
+    """The Hub cannot be reached; said before `datasets` spends half a minute retrying."""
+
+
+def check_hub_reachable(dataset: str, environ=os.environ) -> None:
+    """Fail at once, not after `datasets`' retries (five, 24.5 s, ten lines of log), when the Hub
+    cannot be reached: offline mode set (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE, as `huggingface_hub`
+    reads them), or one TCP connection to the Hub's endpoint (HF_ENDPOINT) refused or timed out.
+    A local folder needs neither."""
+    if Path(dataset).exists():
+        return
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        if environ.get(name, "").strip().upper() in ("1", "ON", "YES", "TRUE"):
+            raise HubUnreachable(f"{name}={environ[name]} is set")
+    endpoint = urlsplit(environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        socket.create_connection((endpoint.hostname, port), timeout=HUB_PROBE_SECONDS).close()
+    except OSError as error:
+        raise HubUnreachable(f"{endpoint.scheme}://{endpoint.netloc}: {error}") from None
 
 
 def stage(dataset: str, revision: str | None, output_dir: Path) -> dict[str, int]:
@@ -72,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--s3-uri", help="also upload the split files to this S3 folder")
     args = parser.parse_args(argv)
     try:
+        check_hub_reachable(args.dataset)
         counts = stage(args.dataset, args.revision or None, args.output_dir)
     except ConnectionError as error:  # what `datasets` raises when the Hub cannot be reached
         print(f"error: --dataset {args.dataset}: the Hugging Face Hub cannot be reached ({error}); "

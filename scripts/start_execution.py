@@ -84,9 +84,11 @@ def deployed_pipeline(sagemaker, pipeline_name: str) -> DeployedPipeline:
     try:
         described = sagemaker.describe_pipeline(PipelineName=pipeline_name)
     except ClientError as error:
+        region = sagemaker.meta.region_name
         raise UsageError(
-            f"pipeline {pipeline_name!r} cannot be read ({error}); deploy it with "
-            "`python -m pipeline.upsert` or pass --pipeline-name / NOVA_PIPELINE_NAME") from error
+            f"pipeline {pipeline_name!r} cannot be read in {region} ({error}); deploy it there with "
+            "`python -m pipeline.upsert`, or pass the --region (AWS_REGION) and --pipeline-name "
+            "(NOVA_PIPELINE_NAME) it was deployed with") from error
     definition = json.loads(described["PipelineDefinition"])
     parameters = {
         item["Name"]: DeclaredParameter(item["Name"], item.get("Type", "String"), item.get("DefaultValue"),
@@ -318,6 +320,23 @@ def watch_execution(sagemaker, execution_arn: str, out: TextIO, interactive: boo
     return status, reason
 
 
+def execution_arn_problem(execution_arn: str, region: str) -> str | None:
+    """Why --watch cannot follow this ARN (not a pipeline execution ARN, by botocore's pattern for
+    PipelineExecutionArn, or one of another region than the settings'), or None."""
+    import botocore.session
+
+    shape = botocore.session.get_session().get_service_model("sagemaker").shape_for("PipelineExecutionArn")
+    if not re.fullmatch(shape.metadata["pattern"], execution_arn):
+        return (f"--watch {execution_arn!r} is not a pipeline execution ARN "
+                "(arn:aws:sagemaker:<region>:<account>:pipeline/<name>/execution/<id>, as `started` printed it); "
+                "list them with `aws sagemaker list-pipeline-executions --pipeline-name <name>`")
+    arn_region = execution_arn.split(":")[3]
+    if arn_region != region:
+        return (f"--watch {execution_arn!r} is an execution in {arn_region}, and --region (AWS_REGION) is {region}: "
+                f"pass --region {arn_region}")
+    return None
+
+
 def _watch_failure(sagemaker, error: ClientError | BotoCoreError) -> str:
     """What went wrong with a call made while watching, in one line."""
     if not isinstance(error, ClientError):
@@ -412,6 +431,9 @@ def _run(args: argparse.Namespace, sagemaker, out: TextIO, err: TextIO, sleep: C
             raise UsageError("--watch follows an execution already started: it takes no --param or --display-name")
         if args.timeout is not None and not (args.wait or args.watch):
             raise UsageError("--timeout limits watching: use it with --wait or --watch")
+        problem = execution_arn_problem(args.watch, settings.region) if args.watch else None
+        if problem:
+            raise UsageError(problem)
         sagemaker = sagemaker or session_for(settings).client("sagemaker")
         if args.watch:
             return _watch_and_report(sagemaker, args.watch, out, err, out.isatty(), sleep, args.timeout, clock)

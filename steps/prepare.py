@@ -283,6 +283,21 @@ def _build_split(files: list[Path], input_dir: Path, make: Callable[[FinQARecord
     return result
 
 
+def _why_so_few(result: SplitResult, input_dir: Path) -> str:
+    """What was read from which files, why records were skipped, and what to do about it."""
+    files = ", ".join(str(input_dir / name) for name in result.files)
+    if not result.read:
+        return f"{files} holds no records; give FinQA's JSON array of records (or JSON lines, or parquet) there"
+    if not result.skipped:
+        return (f"read {result.read} from {files}, all usable: give it more records "
+                "(FinQA's train split has 6,251)")
+    reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(result.skipped.items()))
+    first = f"; the first: {result.problems[0]}" if result.problems else ""
+    records = "record" if result.read == 1 else "records"
+    return (f"read {result.read} {records} from {files}, skipped {sum(result.skipped.values())} ({reasons}){first}. "
+            "Fix those records, or point --input-dir at FinQA's files")
+
+
 def _sample(result: SplitResult, limit: int | None, seed: int, name: str) -> None:
     result.requested = limit
     if limit is None or limit >= len(result.candidates):
@@ -346,14 +361,17 @@ def prepare(input_dir: Path, output_dir: Path, *, max_train_records: int | None 
     _sample(results["test"], max_eval_records, seed, "test")
 
     written = len(results["train"].written)
-    if not MIN_TRAINING_RECORDS <= written <= MAX_TRAINING_RECORDS:
+    if written > MAX_TRAINING_RECORDS:
         raise NovaDataError(
-            f"train: {written} usable training records; Nova fine-tuning takes "
-            f"{MIN_TRAINING_RECORDS} to {MAX_TRAINING_RECORDS:,} "
-            f"(set --max-train-records within that range, or add data)")
+            f"train: {written:,} usable training records; Nova fine-tuning takes {MIN_TRAINING_RECORDS} to "
+            f"{MAX_TRAINING_RECORDS:,}: set --max-train-records (TrainingRecords) within that range")
+    if written < MIN_TRAINING_RECORDS:
+        raise NovaDataError(
+            f"train: {written} usable training records, and Nova fine-tuning takes at least {MIN_TRAINING_RECORDS}: "
+            f"{_why_so_few(results['train'], input_dir)}")
     for split in ("validation", "test"):
         if not results[split].written:
-            raise NovaDataError(f"{split}: no usable records to write")
+            raise NovaDataError(f"{split}: no usable records to write: {_why_so_few(results[split], input_dir)}")
 
     splits = {name: result.report(output_files[name]) for name, result in results.items()}
     splits["test"]["over_prompt_token_guide"] = sum(

@@ -293,3 +293,11 @@ def test_deploy_with_a_given_bedrock_role_against_moto_server(moto_server):
     function = boto3.client("lambda", region_name=REGION, endpoint_url=moto_server).get_function_configuration(
         FunctionName="nova-finqa-bedrock-import")
     assert function["Environment"]["Variables"]["NOVA_BEDROCK_ROLE_ARN"] == given
+
+
+def test_a_missing_bucket_is_named_with_why_the_hook_needs_it(monkeypatch, capsys):
+    monkeypatch.delenv("NOVA_BUCKET", raising=False)
+    assert hook.main(["--region", REGION], session=object()) == 2
+    error = capsys.readouterr().err
+    assert "missing setting: --bucket (or the environment variable NOVA_BUCKET)" in error
+    assert "smoke-test question from the pipeline's bucket: give the --bucket the pipeline was deployed with" in error

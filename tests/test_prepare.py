@@ -305,8 +305,33 @@ def test_a_split_of_three_training_records_is_refused(small, tmp_path):
     data = write_splits(tmp_path / "in", small["train"][:3], small["dev"], small["test"])
     result = run_prepare(data, tmp_path / "out")
     assert result.returncode == 1
-    assert "3 usable training records" in result.stderr and "8 to 20,000" in result.stderr
+    assert "3 usable training records, and Nova fine-tuning takes at least 8" in result.stderr
+    assert f"read 3 from {data / 'train.json'}, all usable: give it more records" in result.stderr
+    assert "--max-train-records" not in result.stderr, "sampling cannot make more records"
     assert_no_outputs(tmp_path / "out")
+
+
+@pytest.mark.integration
+def test_a_test_file_that_is_not_json_is_named_with_its_cause(small, tmp_path):
+    data = write_splits(tmp_path / "in", small["train"], small["dev"], small["test"])
+    (data / "test.json").write_text("question;answer: 42\n")
+    result = run_prepare(data, tmp_path / "out")
+    assert result.returncode == 1
+    assert (f"test: no usable records to write: read 1 record from {data / 'test.json'}, skipped 1 (invalid_json 1); "
+            f"the first: {data / 'test.json'} line 1: not valid JSON") in result.stderr
+    assert "Fix those records, or point --input-dir at FinQA's files" in result.stderr
+    assert_no_outputs(tmp_path / "out")
+
+
+@pytest.mark.integration
+def test_a_train_file_without_finqa_records_is_not_told_to_sample(small, tmp_path):
+    data = write_splits(tmp_path / "in", small["train"], small["dev"], small["test"])
+    (data / "train.json").write_text('{"a": 1}')
+    result = run_prepare(data, tmp_path / "out")
+    assert result.returncode == 1
+    assert "train: 0 usable training records, and Nova fine-tuning takes at least 8" in result.stderr
+    assert f"skipped 1 (missing_question 1); the first: {data / 'train.json'} record 0: no question" in result.stderr
+    assert "--max-train-records" not in result.stderr
 
 
 @pytest.mark.integration

@@ -127,19 +127,35 @@ def test_from_files_works_offline(tmp_path):
         (tmp_path / name).mkdir()
         (tmp_path / name / "evaluation.json").write_text(
             json.dumps(evaluation_json(accuracy, 0.25, correct, scored, total)))
-    (tmp_path / "broken.json").write_text("{not json")
     out = tmp_path / "out"
     code = report.main(["--from-files", f"100={tmp_path / 'base-run'}",
-                        f"6000={tmp_path / 'big-run' / 'evaluation.json'}", str(tmp_path / "broken.json"),
-                        "--output-dir", str(out)])
+                        f"6000={tmp_path / 'big-run' / 'evaluation.json'}", "--output-dir", str(out)])
     assert code == 0
     table = (out / report.REPORT_NAME).read_text()
     assert "| run 1 | 100 | 50.0% | 2/4 |" in table and f"from {tmp_path / 'base-run' / 'evaluation.json'}" in table
     # one of big-run's 4 test records had no prediction: it counts in the denominator
     assert "| run 2 | 6,000 | 75.0% | 3/4 |" in table
     assert "| Base Nova Lite | 0 | 25.0% |" in table
-    assert "| run 3 | - | no metrics |" in table and "broken.json" in table
+    assert "Accuracy metric: execution_accuracy." in table, "the metric the files name, not 'as registered'"
     _chart_pixels(out / report.CHART_NAME)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{not json", "is not JSON (Expecting property name"),
+    (json.dumps({"metrics": {}}), "has no metrics.accuracy.value (is it steps.evaluate's evaluation.json?)"),
+    (b"\xff\xfe", "cannot be read ('utf-8' codec can't decode"),
+], ids=["not-json", "no-accuracy", "not-utf8"])
+def test_a_file_that_is_not_an_evaluation_is_refused_with_its_name(tmp_path, capsys, content, message):
+    (tmp_path / "good").mkdir()
+    (tmp_path / "good" / "evaluation.json").write_text(json.dumps(evaluation_json(0.5, 0.25, 2, 4)))
+    bad = tmp_path / "broken.json"
+    bad.write_bytes(content if isinstance(content, bytes) else content.encode())
+    out = tmp_path / "out"
+    assert report.main(["--from-files", str(tmp_path / "good"), str(bad), "--output-dir", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert f"--from-files: {bad} " in error and message in error
+    assert "pass the evaluation.json that steps.evaluate wrote, or leave the file out" in error
+    assert not out.exists(), "nothing written"
 
 
 def test_a_folder_of_runs_is_read_as_runs_and_a_folder_without_one_is_refused(tmp_path, capsys):
@@ -164,9 +180,10 @@ def test_a_folder_of_runs_is_read_as_runs_and_a_folder_without_one_is_refused(tm
 
 def test_no_metrics_anywhere_gives_a_table_and_no_chart(tmp_path):
     (tmp_path / report.CHART_NAME).write_bytes(b"stale")
-    (tmp_path / "e.json").write_text(json.dumps({"metrics": {}}))
-    assert report.main(["--from-files", str(tmp_path / "e.json"), "--output-dir", str(tmp_path)]) == 0
-    assert "No chart" in (tmp_path / report.REPORT_NAME).read_text()
+    results = [report.Result("v1", 100, None, note="no metrics: statistics unreadable")]
+    report.write_report(results, tmp_path, "Model Registry group g (us-east-1)")
+    table = (tmp_path / report.REPORT_NAME).read_text()
+    assert "No chart" in table and "Accuracy metric: as registered (see the metadata key accuracy)." in table
     assert not (tmp_path / report.CHART_NAME).exists()
 
 

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 
 import pytest
 
 from scripts.stage_finqa import main, stage
 from steps.finqa.records import load_records
-from tests.conftest import SAMPLE_FINQA
+from tests.conftest import PROJECT_ROOT, SAMPLE_FINQA
 
 
 def hf_rows(records: list[dict]) -> list[dict]:
@@ -49,3 +53,27 @@ def test_without_the_hub_one_line_names_the_cause_and_the_offline_route(tmp_path
     assert "Traceback" not in captured.err
     assert not list((tmp_path / "staged").glob("*.jsonl"))
 
+
+@pytest.mark.integration
+def test_an_unreachable_hub_is_said_at_once_without_the_hub_client_retrying(tmp_path):
+    # No offline switch set, and a Hub endpoint that refuses connections (a closed port on this
+    # machine): one probe, one line; `datasets` is never asked (it would retry five times).
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
+    env.update({"HF_ENDPOINT": f"http://127.0.0.1:{closed}", "PYTHONPATH": str(PROJECT_ROOT)})
+    result = subprocess.run([sys.executable, "-m", "scripts.stage_finqa", "--output-dir", str(tmp_path / "staged")],
+                            cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: --dataset ibm-research/finqa: the Hugging Face Hub cannot be reached "
+                           f"(http://127.0.0.1:{closed}: ")
+    assert "steps.prepare reads them as they are" in line
+
+
+def test_the_offline_switch_is_honoured_before_any_connection(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: pytest.fail("no probe when offline is set"))
+    assert main(["--output-dir", str(tmp_path / "staged")]) == 1
+    assert "(HF_HUB_OFFLINE=1 is set)" in capsys.readouterr().err

@@ -73,6 +73,33 @@ def test_missing_pipeline_names_the_setting():
     assert "not-deployed" in err.getvalue() and "pipeline.upsert" in err.getvalue()
 
 
+def test_missing_pipeline_names_the_region_it_was_looked_for_in():
+    with mock_aws():
+        err = io.StringIO()
+        code = start_execution.main(["--region", "eu-west-1"], out=io.StringIO(), err=err)
+    assert code == start_execution.EXIT_USAGE
+    message = err.getvalue()
+    assert "pipeline 'nova-finqa-sft' cannot be read in eu-west-1" in message
+    assert "pass the --region (AWS_REGION) and --pipeline-name (NOVA_PIPELINE_NAME) it was deployed with" in message
+
+
+@pytest.mark.parametrize("arn, message", [
+    ("not-an-arn", "--watch 'not-an-arn' is not a pipeline execution ARN"),
+    (f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:pipeline/{PIPELINE}", "is not a pipeline execution ARN"),
+    (EXECUTION_ARN.replace("us-east-1", "eu-west-1"),
+     "is an execution in eu-west-1, and --region (AWS_REGION) is us-east-1: pass --region eu-west-1"),
+], ids=["not-an-arn", "the-pipeline-arn", "another-region"])
+def test_watch_refuses_what_it_cannot_follow_before_any_call(arn, message):
+    client = boto3.client("sagemaker", region_name="us-east-1")
+    with Stubber(client) as stubber:  # no response queued: any call would fail the test
+        err = io.StringIO()
+        code = start_execution.main(["--region", "us-east-1", "--watch", arn], sagemaker=client,
+                                    out=io.StringIO(), err=err)
+        stubber.assert_no_pending_responses()
+    assert code == start_execution.EXIT_USAGE
+    assert message in err.getvalue() and "did start" not in err.getvalue()
+
+
 def _step(name: str, status: str, reason: str | None = None) -> dict:
     step = {"StepName": name, "StepStatus": status, "StartTime": T0}
     if reason:

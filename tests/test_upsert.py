@@ -27,6 +27,12 @@ def region_restored(monkeypatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
 
 
+@pytest.fixture(autouse=True)
+def credentials_of_the_roles_account(monkeypatch):
+    """moto answers GetCallerIdentity with this account, the one of the example role."""
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", ROLE.split(":")[4])
+
+
 @pytest.fixture
 def no_settings_in_environment(monkeypatch):
     for name in SETTINGS_VARIABLES:
@@ -129,3 +135,54 @@ def test_upsert_against_moto_server(moto_server):
     assert sagemaker.list_tags(ResourceArn=described["PipelineArn"])["Tags"] == [{"Key": "team", "Value": "ml"}]
     code_key = next(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="nova-finqa/code/")["Contents"])
     assert f"s3://{BUCKET}/{code_key}" in described["PipelineDefinition"]
+
+
+def test_dry_run_says_where_the_definition_went_and_what_to_run_next(capsys, tmp_path):
+    out = tmp_path / "definition.json"
+    assert main(["--dry-run", *FLAGS, "--definition-out", str(out)]) == 0
+    error = capsys.readouterr().err
+    assert "pipeline nova-finqa-sft checked" in error and f"written to {out}" in error
+    assert f"python -m pipeline.upsert {' '.join(FLAGS)}\n" in error, "the same settings, without --dry-run"
+
+
+def test_an_rft_recipe_gets_a_pipeline_name_of_its_own(no_settings_in_environment, capsys):
+    assert main(["--dry-run", *FLAGS, "--recipe", "nova_lite_v2_smtj_p5_p5en_gpu_lora_rft",
+                 "--definition-out", os.devnull]) == 0
+    assert "pipeline nova-finqa-rft checked" in capsys.readouterr().err
+    assert main(["--dry-run", *FLAGS, "--recipe", "nova_lite_v2_smtj_p5_p5en_gpu_lora_rft",
+                 "--pipeline-name", "mine", "--definition-out", os.devnull]) == 0
+    assert "pipeline mine checked" in capsys.readouterr().err, "--pipeline-name still wins"
+
+
+def test_a_bucket_that_does_not_exist_is_named_with_the_fix(capsys):
+    with mock_aws():
+        assert main(FLAGS) == 1
+        error = capsys.readouterr().err
+        assert f"bucket '{BUCKET}' (--bucket / NOVA_BUCKET) does not exist: create it first" in error
+        assert f"aws s3 mb s3://{BUCKET} --region us-east-1" in error
+        assert not boto3.client("sagemaker", region_name="us-east-1").list_pipelines()["PipelineSummaries"]
+
+
+@pytest.mark.parametrize("recipe", ["nova_lite_1_0_g5_g6_12x_gpu_lora_sft", "nova_lite_v2_smtj_p5_p5en_gpu_lora_rft"],
+                         ids=["sft", "rft"])
+def test_a_role_of_another_account_is_refused_for_every_method(monkeypatch, capsys, recipe):
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", "444455556666")
+    with mock_aws():
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
+        assert main([*FLAGS, "--recipe", recipe]) == 1
+        error = capsys.readouterr().err
+        assert (f"--role-arn {ROLE} is in account 111122223333, but these credentials are of account 444455556666: "
+                "deploy with credentials of account 111122223333, or give a role of account 444455556666") in error
+        assert "Contents" not in boto3.client("s3", region_name="us-east-1").list_objects_v2(Bucket=BUCKET), \
+            "nothing uploaded"
+
+
+def test_a_new_role_is_named_once_not_as_six_changed_steps(capsys):
+    other_role = "arn:aws:iam::111122223333:role/AnotherPipelineRole"
+    with mock_aws():
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
+        assert main(FLAGS) == 0
+        capsys.readouterr()
+        assert main([*FLAGS[:2], "--role-arn", other_role, *FLAGS[4:]]) == 0
+        summary = [line.strip() for line in capsys.readouterr().out.splitlines() if line.startswith("  ")]
+    assert summary == [f"role changed: {ROLE} -> {other_role} (the pipeline's 6 job steps run as it)"]
