@@ -350,6 +350,49 @@ class JobPlan:
                 "instance type, or raise MaxTrainingCost (0 = no limit)")
 
 
+SERVERLESS_PRICE_SOURCE = (
+    "no price found (searched 2026-12-06): AWS's SageMaker pages for serverless model customization of "
+    "open-weights models (model-customize-open-weight, customizing-models) name no per-token, per-hour or "
+    "per-job price, and the stored copies of the SageMaker pricing page hold no line for it; the job has no "
+    "instance type to price by hours. Cost unknown: read the bill (scripts/bill.py) after a run")
+
+
+def serverless_estimate(model: str, technique: str, training_type: str, region: str | None, *,
+                        training_records: int, training_tokens: int, evaluation_records: int,
+                        evaluation_tokens: int, max_training_cost: float | None = None) -> dict[str, Any]:
+    """The estimate for serverless customization: the work is counted, the cost is unknown
+    (SERVERLESS_PRICE_SOURCE), as is the time (no instance type, no published throughput)."""
+    estimate = {
+        "model": model,
+        "method": f"{training_type} {technique}",
+        "platform": "serverless",
+        "region": region,
+        "instance_type": "serverless",
+        "instance_count": 1,
+        "training_records": training_records,
+        "training_tokens": training_tokens,
+        "throughput_source": "serverless: AWS publishes no throughput and chooses the instances",
+        "training_hours": None,
+        "price_per_hour_usd": None,
+        "price_source": SERVERLESS_PRICE_SOURCE,
+        "training_cost_usd": None,
+        "evaluation_instance_type": "serverless",
+        "evaluation_jobs": 2,
+        "evaluation_records": evaluation_records,
+        "evaluation_tokens": evaluation_tokens,
+        "evaluation_seconds_per_job": None,
+        "evaluation_price_per_hour_usd": None,
+        "evaluation_price_source": SERVERLESS_PRICE_SOURCE,
+        "evaluation_cost_usd": None,
+        "max_training_cost_usd": max_training_cost,
+        "tables_date": TABLES_DATE,
+    }
+    estimate["summary"] = summary(estimate)
+    estimate["registry"] = {key: "unknown" if estimate[source] is None else str(estimate[source])
+                            for key, source in REGISTRY_FIELDS.items()}
+    return estimate
+
+
 def _seconds(tokens: int, rate: float | None, instances: int) -> int | None:
     return None if rate is None else round(STARTUP_SECONDS + tokens / (rate * instances))
 

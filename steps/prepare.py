@@ -4,12 +4,15 @@
         [--max-eval-records N] [--seed S] [--max-length TOKENS] [--strict]
         [--epochs N] [--learning-rate LR] [--lora-alpha A] [--global-batch-size B]
         [--max-steps N] [--number-generation N] [--reasoning-effort high|low|none]
-        [--reward-lambda-arn ARN] [--data-s3-path S3_URI]
+        [--reward-lambda-arn ARN] [--data-s3-path S3_URI] [--open-weights-technique sft|rlvr]
 
 Writes, under the output directory:
 - train/train.jsonl, validation/validation.jsonl: Nova `bedrock-conversation-2024` records, or
   for a reinforcement fine-tuning (RFT) recipe AWS's RFT records (`steps/finqa/rft.py`): the
   same prompt, and the reference the reward scores a response against;
+  With --open-weights-technique, train/ and validation/ hold the same records in AWS's format
+  for serverless customization of open-weights models instead (`steps/finqa/open_weights.py`),
+  and eval_open_weights/eval.jsonl the test split as the open model's evaluation dataset;
 - eval/gen_qa.jsonl: the test split in Nova's bring-your-own-dataset evaluation format, its
   `metadata` a JSON text with everything the scorer needs (id, gold program, exe_ans, table);
 - recipe/recipe.yaml: AWS's training recipe for --recipe with the recipe flags' values (a bad
@@ -46,11 +49,19 @@ from steps.finqa.nova import (
     conversation_line,
     gen_qa_record,
 )
-from steps.estimate import BudgetError, EstimateError, JobPlan, add_estimate_arguments, plan_from_args
+from steps.estimate import (
+    BudgetError,
+    EstimateError,
+    JobPlan,
+    add_estimate_arguments,
+    plan_from_args,
+    serverless_estimate,
+)
 from steps.tracking import TrackingError, add_recipe_tracking_arguments, recipe_tracking_from_args, set_recipe_fields
 from steps.finqa.prompts import SYSTEM_PROMPT, SanitiseCounts, estimate_tokens, render_question, render_target, sanitise
 from steps.finqa.records import FinQAFileError, FinQARecord, RecordError, load_records
 from steps.finqa.rft import reference_answer, rft_line
+from steps.finqa import open_weights
 from steps.catalog import DEFAULT_RECIPE, RecipeError, recipe
 from steps.recipes import (
     RECIPE_FILE,
@@ -78,6 +89,12 @@ OUTPUT_FILES = {
     "validation": Path("validation") / "validation.jsonl",
     "test": Path("eval") / "gen_qa.jsonl",
 }
+OPEN_WEIGHTS_EVAL_FILE = Path("eval_open_weights") / "eval.jsonl"
+"""The test split for an open model's serverless evaluation: AWS's OpenAI `messages` layout
+(SageMaker developer guide, "Supported Dataset Formats for Bring-Your-Own-Dataset (BYOD)
+Tasks"), the gold response as the assistant turn. Its own folder: a channel reads a whole
+prefix, and eval/ holds gen_qa.jsonl."""
+OPEN_WEIGHTS_TECHNIQUES = ("sft", "rlvr")
 REPORT_FILE = Path("report") / "data_report.json"
 PROBLEMS_KEPT = 50
 TOKEN_ESTIMATE_NOTE = (
@@ -227,6 +244,23 @@ def _rft_candidate(record: FinQARecord, max_length: int) -> _Candidate:
     return _Candidate(record.id, rft_line(record.id, SYSTEM_PROMPT, question, reference), tokens, counts)
 
 
+def _open_weights_sft_candidate(record: FinQARecord, max_length: int) -> _Candidate:
+    # The same sanitised texts as Nova's: both models learn from, and are tested on, one prompt.
+    question, target, counts = _render(record)
+    tokens = check_conversation_texts([SYSTEM_PROMPT], [question, target], max_length)
+    return _Candidate(record.id, open_weights.sft_line(SYSTEM_PROMPT, question, target), tokens, counts)
+
+
+def _open_weights_rlvr_candidate(record: FinQARecord, max_length: int) -> _Candidate:
+    candidate = _rft_candidate(record, max_length)  # the RFT rules: same prompt, same reference
+    question = sanitise(render_question(record), SanitiseCounts())
+    candidate.line = open_weights.rlvr_line(SYSTEM_PROMPT, question, open_weights.ground_truth(record))
+    return candidate
+
+
+OPEN_WEIGHTS_TRAINING = {"sft": _open_weights_sft_candidate, "rlvr": _open_weights_rlvr_candidate}
+
+
 def _eval_candidate(record: FinQARecord, max_length: int) -> _Candidate:
     question, target, counts = _render(record)
     metadata = {
@@ -298,8 +332,11 @@ def prepare(input_dir: Path, output_dir: Path, *, max_train_records: int | None 
             max_eval_records: int | None = None, seed: int = DEFAULT_SEED, strict: bool = False,
             recipe_id: str = DEFAULT_RECIPE, epochs: int | None = None,
             recipe_values: dict[str, Any] | None = None, plan: JobPlan | None = None,
-            mlflow: tuple[str, str] | None = None) -> dict[str, Any]:
+            mlflow: tuple[str, str] | None = None, open_weights_technique: str | None = None) -> dict[str, Any]:
     """Write the Nova data, the report and the training recipe, all or nothing; return the report.
+
+    With `open_weights_technique` (sft, rlvr) the training and validation data are in AWS's
+    format for open-weights models, and the open model's evaluation dataset is written too.
 
     The recipe is AWS's `recipe_id` with `recipe_values` (recipe fields) and `epochs`; with
     `epochs` None no recipe is written. With a plan as well, the report holds the jobs' cost
@@ -311,10 +348,14 @@ def prepare(input_dir: Path, output_dir: Path, *, max_train_records: int | None 
     values = {key: value for key, value in (recipe_values or {}).items() if value is not None}
     max_length = values.get("max_length", chosen.default("max_length"))
     # Outputs of an earlier run go first: if this run fails, nothing looks like its result.
-    for relative in (*OUTPUT_FILES.values(), REPORT_FILE, RECIPE_FILE):
+    for relative in (*OUTPUT_FILES.values(), OPEN_WEIGHTS_EVAL_FILE, REPORT_FILE, RECIPE_FILE):
         (output_dir / relative).unlink(missing_ok=True)
     files, ignored = find_split_files(input_dir)
+    if open_weights_technique is not None and open_weights_technique not in OPEN_WEIGHTS_TRAINING:
+        raise PrepareError(f"--open-weights-technique {open_weights_technique!r}: one of {', '.join(OPEN_WEIGHTS_TRAINING)}")
     training = _rft_candidate if chosen.method == "rft" else _training_candidate
+    if open_weights_technique is not None:
+        training = OPEN_WEIGHTS_TRAINING[open_weights_technique]
     results = {
         "train": _build_split(files["train"], input_dir, training, max_length, strict),
         "validation": _build_split(files["validation"], input_dir, training, max_length, strict),
@@ -325,12 +366,13 @@ def prepare(input_dir: Path, output_dir: Path, *, max_train_records: int | None 
     _sample(results["test"], max_eval_records, seed, "test")
 
     written = len(results["train"].written)
-    if not MIN_TRAINING_RECORDS <= written <= MAX_TRAINING_RECORDS:
+    # Nova's bounds; AWS's pages for open-weights data state none (an empty file still fails below).
+    if open_weights_technique is None and not MIN_TRAINING_RECORDS <= written <= MAX_TRAINING_RECORDS:
         raise NovaDataError(
             f"train: {written} usable training records; Nova fine-tuning takes "
             f"{MIN_TRAINING_RECORDS} to {MAX_TRAINING_RECORDS:,} "
             f"(set --max-train-records within that range, or add data)")
-    for split in ("validation", "test"):
+    for split in ("train", "validation", "test"):
         if not results[split].written:
             raise NovaDataError(f"{split}: no usable records to write")
 
@@ -339,14 +381,33 @@ def prepare(input_dir: Path, output_dir: Path, *, max_train_records: int | None 
         1 for candidate in results["test"].written if candidate.tokens > EVAL_PROMPT_TOKEN_GUIDE)
     report = {
         "settings": {"max_train_records": max_train_records, "max_eval_records": max_eval_records,
-                     "seed": seed, "max_length": max_length, "strict": strict, "recipe": recipe_id},
+                     "seed": seed, "max_length": max_length, "strict": strict, "recipe": recipe_id,
+                     "open_weights_technique": open_weights_technique},
         "ignored_files": ignored,
         "splits": splits,
         "token_estimate": TOKEN_ESTIMATE_NOTE,
     }
     outputs = {OUTPUT_FILES[name]: [candidate.line for candidate in result.written]
                for name, result in results.items()}
-    if epochs is not None:
+    if open_weights_technique is not None:
+        for name in ("train", "validation"):
+            open_weights.check_lines(outputs[OUTPUT_FILES[name]], open_weights_technique, OUTPUT_FILES[name].as_posix())
+        # The same test records, prompts and gold responses as gen_qa.jsonl, which the scorer reads.
+        outputs[OPEN_WEIGHTS_EVAL_FILE] = [open_weights.sft_line(row["system"], row["query"], row["response"])
+                                           for row in map(json.loads, outputs[OUTPUT_FILES["test"]])]
+        report["splits"]["test"]["open_weights_eval_file"] = OPEN_WEIGHTS_EVAL_FILE.as_posix()
+    if open_weights_technique is not None:
+        # No Nova recipe: a serverless job takes the hub model's own hyperparameters.
+        if plan is not None:
+            report["estimate"] = serverless_estimate(
+                "open-weights model", open_weights_technique, "lora or full", plan.region,
+                training_records=written,
+                training_tokens=sum(candidate.tokens for candidate in results["train"].written),
+                evaluation_records=len(results["test"].written),
+                evaluation_tokens=sum(candidate.tokens for candidate in results["test"].written),
+                max_training_cost=plan.max_training_cost)
+            plan.check_budget(report["estimate"])
+    elif epochs is not None:
         fields, report["recipe"] = training_values(chosen, epochs=epochs, train_records=written, **values)
         rendered = chosen.render(fields, name=RUN_NAME)
         if mlflow is not None:
@@ -400,6 +461,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the pipeline's AccuracyThreshold, checked only (0 to 1)")
     parser.add_argument("--strict", action="store_true",
                         help="fail on the first bad record instead of skipping and counting it")
+    parser.add_argument("--open-weights-technique", choices=OPEN_WEIGHTS_TECHNIQUES, default=None,
+                        help="write the training data in AWS's format for serverless customization of an "
+                             "open-weights model with this technique (steps/finqa/open_weights.py) "
+                             "(default: Nova's format)")
     add_recipe_arguments(parser)
     add_estimate_arguments(parser)
     add_recipe_tracking_arguments(parser)
@@ -415,7 +480,8 @@ def main(argv: list[str] | None = None) -> int:
         report = prepare(args.input_dir, args.output_dir, max_train_records=args.max_train_records,
                          max_eval_records=args.max_eval_records, seed=args.seed, strict=args.strict,
                          recipe_id=args.recipe, epochs=args.epochs, recipe_values=values, plan=plan,
-                         mlflow=recipe_tracking_from_args(args))
+                         mlflow=recipe_tracking_from_args(args),
+                         open_weights_technique=args.open_weights_technique)
     except (PrepareError, NovaDataError, RecipeError, EstimateError, BudgetError, TrackingError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
