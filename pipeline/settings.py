@@ -13,6 +13,17 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from steps.catalog import DEFAULT_RECIPE, RecipeError, recipe
+from steps.serverless_models import (
+    DEFAULT_BASE_MODEL,
+    DEFAULT_TECHNIQUE,
+    DEFAULT_TRAINING_TYPE,
+    HUB_MODELS,
+    TECHNIQUES,
+    TRAINING_TYPES,
+    HubModel,
+    ServerlessModelError,
+    offered,
+)
 from steps.tracking import ENDPOINTS as MLFLOW_RESOURCE_TYPES, MLFLOW_ARN
 
 
@@ -52,7 +63,19 @@ _SPECS: tuple[_Spec, ...] = (
     _Spec("mlflow_tracking_arn", "--mlflow-tracking-arn", ("NOVA_MLFLOW_TRACKING_ARN",), None,
           "SageMaker managed MLflow tracking server (or app) ARN the jobs and the scoring step log to; "
           "unset, the pipeline has no MLflow"),
+    _Spec("platform", "--platform", ("NOVA_PLATFORM",), "training-jobs",
+          "where the model is trained: training-jobs (AWS's recipe on instances you choose, --recipe) or "
+          "serverless (SageMaker AI serverless model customization: --base-model, --technique, --training-type)"),
+    _Spec("base_model", "--base-model", ("NOVA_BASE_MODEL",), DEFAULT_BASE_MODEL,
+          "with --platform serverless: the hub model, as AWS's SDK names it ("
+          + ", ".join(m.model_id for m in HUB_MODELS) + "); see docs/serverless.md"),
+    _Spec("technique", "--technique", ("NOVA_TECHNIQUE",), DEFAULT_TECHNIQUE,
+          "with --platform serverless: the customization technique (" + ", ".join(TECHNIQUES) + ")"),
+    _Spec("training_type", "--training-type", ("NOVA_TRAINING_TYPE",), DEFAULT_TRAINING_TYPE,
+          "with --platform serverless: lora (LoRA adapters) or full (all weights)"),
 )
+
+PLATFORMS = ("training-jobs", "serverless")
 
 TAGS_ENV = "NOVA_TAGS"
 
@@ -74,6 +97,10 @@ class Settings:
     bedrock_role_arn: str = ""
     provisioned_model_units: str = ""
     mlflow_tracking_arn: str = ""
+    platform: str = "training-jobs"
+    base_model: str = DEFAULT_BASE_MODEL
+    technique: str = DEFAULT_TECHNIQUE
+    training_type: str = DEFAULT_TRAINING_TYPE
     tags: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     @property
@@ -84,6 +111,15 @@ class Settings:
     def model_units(self) -> int | None:
         """Provisioned Throughput model units to buy, or None for an on-demand deployment."""
         return int(self.provisioned_model_units) if self.provisioned_model_units else None
+
+    @property
+    def serverless(self) -> bool:
+        return self.platform == "serverless"
+
+    @property
+    def hub_model(self) -> HubModel:
+        """The serverless base model (checked against what AWS offers in the region when resolved)."""
+        return offered(self.base_model, self.technique, self.training_type, self.region)
 
     @property
     def tag_list(self) -> list[dict[str, str]]:
@@ -158,6 +194,20 @@ class Settings:
                 recipe(self.recipe)
             except RecipeError as error:
                 problems.append(str(error))
+        if self.platform not in PLATFORMS:
+            problems.append(f"--platform {self.platform!r}: choose one of {', '.join(PLATFORMS)}")
+        elif self.serverless:
+            # Without a region (a command that needs none) the model, technique and type are still checked.
+            regions = [self.region] if self.region else sorted({r for m in HUB_MODELS for r in m.regions})
+            errors = []
+            for region in regions:
+                try:
+                    offered(self.base_model, self.technique, self.training_type, region)
+                    break
+                except ServerlessModelError as error:
+                    errors.append(str(error))
+            else:
+                problems.append(errors[0])
         if problems:
             raise SettingsError("; ".join(problems))
 

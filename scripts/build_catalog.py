@@ -47,7 +47,7 @@ RECIPES_SRC = "hyperpod_recipes/recipes_src"
 REPOSITORY = "aws/sagemaker-hyperpod-recipes"
 OUTPUT = Path(__file__).resolve().parent.parent / "steps" / "catalog_data.py"
 
-_TRAINING = re.compile(r"^nova_(micro|lite|pro)_(1_0|2_0)_.*_sft$|^nova_lite_v2_smtj_.*_rft$")
+_TRAINING = re.compile(r"^nova_(micro|lite|pro)_(1_0|2_0)_.*_sft$|^nova_lite_v2_smtj_.*_rft$|^nova_(micro|lite|pro)_1_0_.*_dpo$")
 _EVALUATION = re.compile(r"^nova_(micro|lite|pro)_(1_0|2_0)_p5_48xl_gpu_bring_your_own_dataset_eval$")
 # PyYAML reads YAML 1.1, where `1e-5` (no dot) is a string; the recipes mean a number, and the
 # Nova containers read them as numbers.
@@ -55,6 +55,10 @@ _FLOAT_TEXT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 # Fields the launcher's schema does not mark as hyperparameters that the pipeline sets all the same.
 _ALSO_KEPT = ("replicas", "max_length", "max_new_tokens", "reward_lambda_arn", "data_s3_path")
 _COMMENT_VALUES = re.compile(r"(?:allowed values? (?:is|are)|options:)\s*([0-9][0-9 ,and\[\]a-z]*)")
+# The DPO recipes' way: "All supported values: {1}", "Limits: {16, 32, 64}" (a set), and
+# "Limits: [0.001, 0.5]" (a range).
+_COMMENT_SET = re.compile(r"(?:supported values|limits):\s*\{([0-9 ,]+)\}", re.IGNORECASE)
+_COMMENT_RANGE = re.compile(r"limits:\s*\[([-+0-9.e]+),\s*([-+0-9.e]+)\]", re.IGNORECASE)
 # Values named as words between slashes: "High / Low / or null", "low/high".
 _COMMENT_WORDS = re.compile(r"[A-Za-z]+(?:\s*/\s*(?:or\s+)?[A-Za-z]+)+")
 # Fields a recipe family's schema leaves out that the schema of another family of the same model
@@ -101,13 +105,25 @@ def _commented_values(text: str) -> dict[str, list[int]]:
     for line in text.splitlines():
         key, _, rest = line.partition(":")
         value, _, comment = rest.partition("#")
-        match = _COMMENT_VALUES.search(comment)
+        match = _COMMENT_VALUES.search(comment) or _COMMENT_SET.search(comment)
         if match:
             found[key.strip()] = [int(n) for n in re.findall(r"\d+", match.group(1))]
         bounds = re.search(r"between \[(\d+), (\d+)\] and multiple of (\d+)", comment)
         if bounds:
             low, high, step = map(int, bounds.groups())
             found[key.strip()] = list(range(low, high + 1, step))
+    return found
+
+
+def _commented_ranges(text: str) -> dict[str, tuple[float, float]]:
+    """Bounds stated in a recipe file's comments, e.g. `beta: 0.1  # ... Limits: [0.001, 0.5]`."""
+    found: dict[str, tuple[float, float]] = {}
+    for line in text.splitlines():
+        key, _, rest = line.partition(":")
+        _, _, comment = rest.partition("#")
+        match = _COMMENT_RANGE.search(comment)
+        if match:
+            found[key.strip()] = (float(match.group(1)), float(match.group(2)))
     return found
 
 
@@ -133,6 +149,8 @@ def _recipe_type(name: str) -> str:
         return "nova_lora_sft_2_0" if "_2_0" in name else "nova_lora_sft"
     if "sft" in name:
         return "nova_sft_2_0" if "_2_0" in name else "nova_sft"
+    if name.endswith("_dpo"):
+        return "nova_lora_dpo" if "lora" in name else "nova_dpo"
     if "smtj" in name and "rft" in name:
         return "nova_smtj_lora_rft" if "lora" in name else "nova_smtj_rft"
     if "bring_your_own_dataset" in name:
@@ -174,11 +192,12 @@ def _parameters(name: str, templates: dict[str, Any], recipe: dict[str, Any], te
     family = _recipe_type(name)
     template = templates[family]
     comments = _commented_values(text)
+    ranges = _commented_ranges(text)
     parameters: dict[str, dict[str, Any]] = {}
     for variable, spec in template["recipe_override_parameters"].items():
         if spec.get("category") != "hyperparameter" and variable not in _ALSO_KEPT:
             continue
-        entry = _entry(name, template, variable, recipe, comments)
+        entry = _entry(name, template, variable, recipe, comments, ranges)
         if entry is not None:
             parameters[variable] = entry
     for variable, stated_by in _STATED_ELSEWHERE.items():
@@ -202,7 +221,8 @@ def _parameters(name: str, templates: dict[str, Any], recipe: dict[str, Any], te
 
 
 def _entry(name: str, template: dict[str, Any], variable: str, recipe: dict[str, Any],
-           comments: dict[str, list[int]]) -> dict[str, Any] | None:
+           comments: dict[str, list[int]],
+           ranges: dict[str, tuple[float, float]] | None = None) -> dict[str, Any] | None:
     """A schema variable as a field of this recipe, or None when the recipe does not hold it."""
     spec = template["recipe_override_parameters"][variable]
     held = [path for path in _template_paths(template["recipe_template"]).get(variable, [])
@@ -222,6 +242,12 @@ def _entry(name: str, template: dict[str, Any], variable: str, recipe: dict[str,
     for bound in ("min", "max"):
         if bound in spec and enum is None:
             entry[bound] = spec[bound]
+    stated_range = (ranges or {}).get(held[0][-1])
+    if stated_range is not None and enum is None:
+        # both must allow a value: the narrower bound of the schema's and the comment's
+        low, high = stated_range
+        entry["min"] = max(entry.get("min", low), low)
+        entry["max"] = min(entry.get("max", high), high)
     default = value if not isinstance(value, str) or not value.startswith("${") else None
     if enum is not None and default not in enum:
         default = _resolve(spec, name, "default")
@@ -275,7 +301,7 @@ def build(repo: Repo) -> dict[str, Any]:
                                                                         config.get("trainer", {}))
                      if "peft" in section), None)
         recipe.update({
-            "method": "rft" if name.endswith("_rft") else "sft",
+            "method": "rft" if name.endswith("_rft") else "dpo" if name.endswith("_dpo") else "sft",
             "peft": "lora" if peft == "lora" else "full-rank",
             "model_type": run["model_type"],
             "base_model": run["model_name_or_path"],

@@ -104,6 +104,9 @@ class EvalRecord:
     program: str
     table: tuple
     query: str
+    system: str = ""
+    response: str = ""
+    """The gold reply the preparation step rendered (what SFT trains on, DPO prefers)."""
 
 
 @dataclass
@@ -187,6 +190,8 @@ def _eval_record(line: str, where: str) -> EvalRecord:
         program=str(metadata.get("program") or ""),
         table=tuple(tuple(map(str, row)) for row in table),
         query=str(row.get("query") or ""),
+        system=str(row.get("system") or ""),
+        response=str(row.get("response") or ""),
     )
 
 

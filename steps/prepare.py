@@ -95,6 +95,9 @@ OPEN_WEIGHTS_EVAL_FILE = Path("eval_open_weights") / "eval.jsonl"
 Tasks"), the gold response as the assistant turn. Its own folder: a channel reads a whole
 prefix, and eval/ holds gen_qa.jsonl."""
 OPEN_WEIGHTS_TECHNIQUES = ("sft", "rlvr")
+# For a DPO recipe the training sample is written as gen_qa prompts instead: the model answers them
+# (GenerateTrainingAnswers) and steps.preferences turns its wrong answers into preference pairs.
+PREFERENCE_PROMPTS_FILE = Path("prompts") / "gen_qa.jsonl"
 REPORT_FILE = Path("report") / "data_report.json"
 PROBLEMS_KEPT = 50
 TOKEN_ESTIMATE_NOTE = (
@@ -276,6 +279,18 @@ def _eval_candidate(record: FinQARecord, max_length: int) -> _Candidate:
     return _Candidate(record.id, _json_line(data) + "\n", _SYSTEM_PROMPT_TOKENS + estimate_tokens(question), counts)
 
 
+def _preference_prompt_candidate(record: FinQARecord, max_length: int) -> _Candidate:
+    # A record becomes a pair only if the model's answer can be scored (exe_ans), and the gold
+    # reply, preferred in the pair, must fit max_length with the prompt.
+    if record.exe_ans is None:
+        raise RecordError("missing_exe_ans", f"record {record.id!r}: no exe_ans, so no answer to it can be scored")
+    question, target, _ = _render(record)
+    tokens = check_conversation_texts([SYSTEM_PROMPT], [question, target], max_length)
+    candidate = _eval_candidate(record, max_length)
+    candidate.tokens = tokens
+    return candidate
+
+
 def _build_split(files: list[Path], input_dir: Path, make: Callable[[FinQARecord, int], _Candidate],
                  max_length: int, strict: bool) -> SplitResult:
     result = SplitResult(files=[path.relative_to(input_dir).as_posix() for path in files])
@@ -348,17 +363,21 @@ def prepare(input_dir: Path, output_dir: Path, *, max_train_records: int | None 
     values = {key: value for key, value in (recipe_values or {}).items() if value is not None}
     max_length = values.get("max_length", chosen.default("max_length"))
     # Outputs of an earlier run go first: if this run fails, nothing looks like its result.
-    for relative in (*OUTPUT_FILES.values(), OPEN_WEIGHTS_EVAL_FILE, REPORT_FILE, RECIPE_FILE):
+    for relative in (*OUTPUT_FILES.values(), OPEN_WEIGHTS_EVAL_FILE, PREFERENCE_PROMPTS_FILE, REPORT_FILE,
+                     RECIPE_FILE):
         (output_dir / relative).unlink(missing_ok=True)
     files, ignored = find_split_files(input_dir)
     if open_weights_technique is not None and open_weights_technique not in OPEN_WEIGHTS_TRAINING:
         raise PrepareError(f"--open-weights-technique {open_weights_technique!r}: one of {', '.join(OPEN_WEIGHTS_TRAINING)}")
-    training = _rft_candidate if chosen.method == "rft" else _training_candidate
+    training = {"rft": _rft_candidate, "dpo": _preference_prompt_candidate}.get(chosen.method, _training_candidate)
+    validation = _rft_candidate if chosen.method == "rft" else _training_candidate
+    output_files = {**OUTPUT_FILES, **({"train": PREFERENCE_PROMPTS_FILE} if chosen.method == "dpo" else {})}
     if open_weights_technique is not None:
-        training = OPEN_WEIGHTS_TRAINING[open_weights_technique]
+        training = validation = OPEN_WEIGHTS_TRAINING[open_weights_technique]
+        output_files = OUTPUT_FILES
     results = {
         "train": _build_split(files["train"], input_dir, training, max_length, strict),
-        "validation": _build_split(files["validation"], input_dir, training, max_length, strict),
+        "validation": _build_split(files["validation"], input_dir, validation, max_length, strict),
         "test": _build_split(files["test"], input_dir, _eval_candidate, max_length, strict),
     }
     _sample(results["train"], max_train_records, seed, "train")
@@ -376,7 +395,7 @@ def prepare(input_dir: Path, output_dir: Path, *, max_train_records: int | None 
         if not results[split].written:
             raise NovaDataError(f"{split}: no usable records to write")
 
-    splits = {name: result.report(OUTPUT_FILES[name]) for name, result in results.items()}
+    splits = {name: result.report(output_files[name]) for name, result in results.items()}
     splits["test"]["over_prompt_token_guide"] = sum(
         1 for candidate in results["test"].written if candidate.tokens > EVAL_PROMPT_TOKEN_GUIDE)
     report = {
@@ -387,7 +406,7 @@ def prepare(input_dir: Path, output_dir: Path, *, max_train_records: int | None 
         "splits": splits,
         "token_estimate": TOKEN_ESTIMATE_NOTE,
     }
-    outputs = {OUTPUT_FILES[name]: [candidate.line for candidate in result.written]
+    outputs = {output_files[name]: [candidate.line for candidate in result.written]
                for name, result in results.items()}
     if open_weights_technique is not None:
         for name in ("train", "validation"):
@@ -396,7 +415,6 @@ def prepare(input_dir: Path, output_dir: Path, *, max_train_records: int | None 
         outputs[OPEN_WEIGHTS_EVAL_FILE] = [open_weights.sft_line(row["system"], row["query"], row["response"])
                                            for row in map(json.loads, outputs[OUTPUT_FILES["test"]])]
         report["splits"]["test"]["open_weights_eval_file"] = OPEN_WEIGHTS_EVAL_FILE.as_posix()
-    if open_weights_technique is not None:
         # No Nova recipe: a serverless job takes the hub model's own hyperparameters.
         if plan is not None:
             report["estimate"] = serverless_estimate(

@@ -1,0 +1,151 @@
+"""The SageMaker Public Hub models this pipeline customizes serverless, as data: what AWS offers.
+
+One `HubModel` per hub model: the id AWS's SDK takes (`amazon.nova-2-lite-v1`), the hub content
+name it stands for, its family, the techniques AWS offers for it per training type, the regions,
+and where that was read. `offered(...)` is the one check every command makes: a combination of
+model x technique x training type x region AWS does not offer is refused with the ones that exist,
+before anything is built. Adding a hub model is adding an entry to `HUB_MODELS`.
+
+How the Nova entries were decided (read 2026-12-06):
+- Ids and hub content names: AWS's SDK, sagemaker-train 1.27.0,
+  `sagemaker/train/common_utils/model_aliases.py` (MODEL_NAME_ALIASES).
+- Techniques and training types: AWS's recipe catalog, aws/sagemaker-hyperpod-recipes @2631995
+  (2026-06-23), `launcher/recipe_templatization/nova/nova_regional_parameters.json`: the training-job
+  recipes whose `sm_jobs` entry carries `serverless_sku` (SFT LoRA and full for Nova Micro, Lite, Pro
+  1.0 and Nova 2 Lite; DPO LoRA and full for Nova Micro, Lite and Pro 1.0; none for Nova 2 DPO,
+  which AWS's Nova dataset validator also refuses: "not supported on Nova 2.0").
+  Nova 2 Lite RLVR is not in the catalog's serverless list (its RFT recipes have no serverless_sku):
+  it is taken from AWS's SDK, whose RLVRTrainer builds serverless RLVR jobs for Nova
+  (`base_trainer.py`: Nova RLVR data goes as S3Prefix, not Converse; `evaluate/custom_scorer_evaluator.py`:
+  `lambda_type` "rft" for Nova) and from AWS's Nova 2 guide, which offers RFT (LoRA and full) for
+  Nova 2 Lite only. It is listed in docs/serverless.md as unverified on a real account.
+- Regions: the catalog's `serverless_sku` names six (us-east-1, us-west-2, ap-southeast-2,
+  ap-northeast-1, eu-central-1, eu-west-1); AWS's SDK refuses Nova outside us-east-1 and us-west-2
+  before any call (`finetune_utils.py`, NOVA_REGIONS, `_validate_model_region_availability`). A
+  region is kept only where both allow it: the SDK is what AWS ships to start these jobs.
+- AcceptEula: AWS's SDK sends the caller's `accept_eula` (default False) and requires True only for a
+  hub model whose document says `GatedBucket` (`_validate_eula_for_gated_model`). `gated` records it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Mapping
+
+PUBLIC_HUB = "SageMakerPublicHub"
+TECHNIQUES = ("sft", "dpo", "rlvr")
+TRAINING_TYPES = ("lora", "full")
+# What CreateTrainingJob's ServerlessJobConfig.CustomizationTechnique calls each technique (botocore).
+API_TECHNIQUE = {"sft": "SFT", "dpo": "DPO", "rlvr": "RLVR"}
+
+_RECIPE_CATALOG = ("aws/sagemaker-hyperpod-recipes @2631995 (2026-06-23), nova_regional_parameters.json, "
+                   "sm_jobs.serverless_sku")
+_SDK = "sagemaker-train 1.27.0: common_utils/model_aliases.py, common_utils/finetune_utils.py (NOVA_REGIONS)"
+_NOVA_REGIONS = ("us-east-1", "us-west-2")
+
+
+class ServerlessModelError(ValueError):
+    """A model, technique, training type or region AWS does not offer serverless; says which exist."""
+
+
+@dataclass(frozen=True)
+class HubModel:
+    model_id: str  # as AWS's SDK spells it (--base-model)
+    hub_content_name: str  # HubContentName in SageMakerPublicHub
+    family: str  # nova, llama, qwen, gpt-oss, ...
+    techniques: Mapping[str, tuple[str, ...]]  # training type -> techniques offered
+    regions: tuple[str, ...]
+    source: str
+    read: str  # date the source was read
+    gated: bool = False  # the hub document's GatedBucket: AcceptEula must be true
+    hub_name: str = PUBLIC_HUB
+    notes: str = ""
+
+    @property
+    def is_nova(self) -> bool:
+        return self.family == "nova"
+
+    def base_model_arn(self, region: str) -> str:
+        """The hub content ARN without a version: SageMaker takes the latest version when the job starts.
+
+        Version-less because a pinned version can only be learnt from DescribeHubContent (an AWS
+        call the dry run does not make) and would freeze the definition on the version current at
+        upsert time; AWS's SDK pins the version it looked up. docs/serverless.md says which to use when.
+        """
+        return f"arn:aws:sagemaker:{region}:aws:hub-content/{self.hub_name}/Model/{self.hub_content_name}"
+
+    def offers(self, technique: str, training_type: str, region: str) -> bool:
+        return technique in self.techniques.get(training_type, ()) and region in self.regions
+
+
+def _nova(model_id: str, hub_content_name: str, lora: tuple[str, ...], full: tuple[str, ...],
+          source: str = f"{_SDK}; {_RECIPE_CATALOG}", notes: str = "") -> HubModel:
+    return HubModel(model_id=model_id, hub_content_name=hub_content_name, family="nova",
+                    techniques={"lora": lora, "full": full}, regions=_NOVA_REGIONS, source=source,
+                    read="2026-12-06", notes=notes)
+
+
+HUB_MODELS: tuple[HubModel, ...] = (
+    _nova("amazon.nova-micro-v1", "nova-textgeneration-micro", lora=("sft", "dpo"), full=("sft", "dpo")),
+    _nova("amazon.nova-lite-v1", "nova-textgeneration-lite", lora=("sft", "dpo"), full=("sft", "dpo")),
+    _nova("amazon.nova-pro-v1", "nova-textgeneration-pro", lora=("sft", "dpo"), full=("sft", "dpo")),
+    _nova("amazon.nova-2-lite-v1", "nova-textgeneration-lite-v2", lora=("sft", "rlvr"), full=("sft", "rlvr"),
+          source=f"{_SDK}; {_RECIPE_CATALOG} (SFT); sagemaker-train RLVRTrainer and the Nova 2 user guide's RFT "
+                 "pages (RLVR)",
+          notes="RLVR: not in the recipe catalog's serverless list; unverified on a real account"),
+)
+
+DEFAULT_BASE_MODEL = "amazon.nova-2-lite-v1"
+DEFAULT_TECHNIQUE = "sft"
+DEFAULT_TRAINING_TYPE = "lora"
+
+
+def hub_model(model_id: str) -> HubModel:
+    """The entry for an SDK model id (or its hub content name)."""
+    for model in HUB_MODELS:
+        if model_id in (model.model_id, model.hub_content_name):
+            return model
+    raise ServerlessModelError(
+        f"--base-model {model_id!r} is not a hub model this pipeline knows; choose one of "
+        f"{', '.join(m.model_id for m in HUB_MODELS)} (steps/serverless_models.py, HUB_MODELS)")
+
+
+@dataclass(frozen=True)
+class Combination:
+    model: HubModel
+    technique: str
+    training_type: str
+    region: str = field(default="")
+
+
+def combinations(region: str | None = None) -> Iterator[Combination]:
+    """Every model x technique x training type AWS offers (in `region`, or in any region)."""
+    for model in HUB_MODELS:
+        for training_type in TRAINING_TYPES:
+            for technique in model.techniques.get(training_type, ()):
+                for model_region in model.regions:
+                    if region in (None, model_region):
+                        yield Combination(model, technique, training_type, model_region)
+
+
+def offered(model_id: str, technique: str, training_type: str, region: str) -> HubModel:
+    """The hub model when AWS offers this combination serverless; otherwise an error listing what exists."""
+    if technique not in TECHNIQUES:
+        raise ServerlessModelError(f"--technique {technique!r}: choose one of {', '.join(TECHNIQUES)}")
+    if training_type not in TRAINING_TYPES:
+        raise ServerlessModelError(f"--training-type {training_type!r}: choose one of {', '.join(TRAINING_TYPES)}")
+    model = hub_model(model_id)
+    if model.offers(technique, training_type, region):
+        return model
+    here = sorted({(c.technique, c.training_type) for c in combinations(region) if c.model is model})
+    elsewhere = sorted({c.region for c in combinations() if c.model is model
+                        and (c.technique, c.training_type) == (technique, training_type)})
+    problem = f"AWS does not offer serverless {technique.upper()} {training_type} of {model.model_id} in {region}"
+    offers = [f"in {region} it offers: " + (", ".join(f"--technique {t} --training-type {k}" for t, k in here)
+                                             if here else "nothing (regions: " + ", ".join(model.regions) + ")")]
+    if elsewhere:
+        offers.append(f"{technique.upper()} {training_type} of it runs in: {', '.join(elsewhere)}")
+    others = sorted({c.model.model_id for c in combinations(region)
+                     if (c.technique, c.training_type) == (technique, training_type) and c.model is not model})
+    if others:
+        offers.append(f"{technique.upper()} {training_type} in {region} is offered for: {', '.join(others)}")
+    raise ServerlessModelError(f"{problem}; {'; '.join(offers)} (source: {model.source}, read {model.read})")
