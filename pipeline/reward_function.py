@@ -65,7 +65,7 @@ def function_arn(settings: Settings) -> str:
 def reward_contract(settings: Settings) -> str:
     """The contract the training job expects of the reward (steps/reward.py): open-weights
     models' `{statusCode, body}` when the pipeline customizes an open-weights model, else Nova's."""
-    return OPEN_WEIGHTS if is_open_weights(getattr(settings, "base_model", None) or "") else NOVA
+    return OPEN_WEIGHTS if settings.serverless and is_open_weights(settings.base_model) else NOVA
 
 
 def deploy(session, settings: Settings, out=None) -> str:

@@ -94,6 +94,48 @@ HUB_MODELS: tuple[HubModel, ...] = (
           notes="RLVR: not in the recipe catalog's serverless list; unverified on a real account"),
 )
 
+# Open-weights models (issue 18; steps/open_weights_models.py says how they are deployed and used).
+# Read 2026-12-06:
+# - _OPEN_WEIGHT_PAGE: AWS's SageMaker developer guide, "Open weight model customization" >
+#   "Supported models and customization types" (model-customize-open-weight.html): hub model id x
+#   SFT / DPO / RLVR / RLAIF x LoRA / FFT. The rows of Qwen3 1.7B to 32B were read there (every box
+#   ticked); the stored copy this project could read stops after them.
+# - _OPEN_WEIGHT_FACTS: rows the copy did not reach, taken from the project's facts file
+#   (NOVA_SAGEMAKER_FACTS.md, "Open-weights models"), which summarised the same page: re-read them.
+# - Regions: the SDK refuses an open-weights model outside OPEN_WEIGHTS_REGIONS
+#   (finetune_utils.py, `_validate_model_region_availability`).
+# - model_id: the hub content name itself; the SDK's alias map has only Nova, and passes any other
+#   name through unchanged (model_aliases.normalize_model_name).
+_OPEN_WEIGHT_PAGE = ("AWS SageMaker developer guide, 'Open weight model customization' > 'Supported models "
+                     "and customization types' (model-customize-open-weight)")
+_OPEN_WEIGHT_FACTS = (f"{_OPEN_WEIGHT_PAGE} as summarised in NOVA_SAGEMAKER_FACTS.md (the row was not in the "
+                      "copy read 2026-12-06: re-read it)")
+_OPEN_WEIGHT_REGIONS = "regions: sagemaker-train 1.27.0 finetune_utils.py OPEN_WEIGHTS_REGIONS"
+_OPEN_WEIGHT_SDK = "named in sagemaker-train 1.27.0's docstrings and tests"
+_OPEN_WEIGHTS_REGIONS = ("us-east-1", "us-west-2", "ap-northeast-1", "eu-west-1")
+_ALL = ("sft", "dpo", "rlvr")
+
+
+def _open_weights(hub_content_name: str, family: str, full: tuple[str, ...], source: str) -> HubModel:
+    return HubModel(model_id=hub_content_name, hub_content_name=hub_content_name, family=family,
+                    techniques={"lora": _ALL, "full": full}, regions=_OPEN_WEIGHTS_REGIONS,
+                    source=f"{source}; {_OPEN_WEIGHT_REGIONS}", read="2026-12-06")
+
+
+HUB_MODELS += (
+    _open_weights("meta-textgeneration-llama-3-2-1b-instruct", "llama", (), f"{_OPEN_WEIGHT_FACTS}; {_OPEN_WEIGHT_SDK}"),
+    _open_weights("huggingface-reasoning-qwen3-06b", "qwen3", _ALL, _OPEN_WEIGHT_FACTS),
+    _open_weights("huggingface-reasoning-qwen3-1-7b", "qwen3", _ALL, f"{_OPEN_WEIGHT_PAGE}; {_OPEN_WEIGHT_SDK}"),
+    _open_weights("huggingface-reasoning-qwen3-4b", "qwen3", _ALL, _OPEN_WEIGHT_PAGE),
+    _open_weights("huggingface-reasoning-qwen3-8b", "qwen3", _ALL, _OPEN_WEIGHT_PAGE),
+    _open_weights("huggingface-reasoning-qwen3-14b", "qwen3", _ALL, _OPEN_WEIGHT_PAGE),
+    _open_weights("huggingface-reasoning-qwen3-32b", "qwen3", _ALL, _OPEN_WEIGHT_PAGE),
+    _open_weights("huggingface-llm-qwen2-5-7b-instruct", "qwen2", _ALL, _OPEN_WEIGHT_FACTS),
+    _open_weights("huggingface-llm-qwen2-5-14b-instruct", "qwen2", _ALL, _OPEN_WEIGHT_FACTS),
+    _open_weights("huggingface-llm-qwen2-5-32b-instruct", "qwen2", _ALL, _OPEN_WEIGHT_FACTS),
+    _open_weights("openai-reasoning-gpt-oss-20b", "gpt-oss", _ALL, f"{_OPEN_WEIGHT_FACTS}; {_OPEN_WEIGHT_SDK}"),
+)
+
 DEFAULT_BASE_MODEL = "amazon.nova-2-lite-v1"
 DEFAULT_TECHNIQUE = "sft"
 DEFAULT_TRAINING_TYPE = "lora"
