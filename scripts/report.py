@@ -12,6 +12,12 @@ so it works offline: a PATH is a run's evaluation.json, a folder holding one, or
 runs (every evaluation.json below it, each a run); a folder with none is refused. Prefix a
 single run with its training-set size (`100=runs/small/evaluation.json`).
 
+Models side by side: an evaluation.json names the base model it was measured against (`model`,
+written by `steps.evaluate --base-model`; a registered version's metadata `base_model`); none
+means Nova Lite, as before. Each base model gets its own row and bar, and a fine-tuned version
+from another base model than Nova Lite is labelled with it, so Nova and an open-weights model
+(Llama, Qwen, GPT-OSS) are read side by side on the same metric.
+
 Writes DIR/accuracy_report.md (a Markdown table) and DIR/accuracy_by_training_size.png (a bar
 chart, each fine-tuned bar labelled by its training-set size and recipe). A version without
 metrics is listed as "no metrics" with the reason.
@@ -73,6 +79,15 @@ class Result:
     """What the preparation step estimated, from the package's metadata."""
     bill: Bill | None = None
     billing_note: str = ""
+    model: str = ""
+    """The base model the version was fine-tuned from, as `--base-model` names it; "" = Nova Lite."""
+
+
+DEFAULT_MODEL_TITLE = "Nova Lite"
+
+
+def model_title(model: str) -> str:
+    return model or DEFAULT_MODEL_TITLE
 
 
 def _number(value: Any, what: str) -> float:
@@ -115,7 +130,10 @@ def figures_from_evaluation(evaluation: Any, source: str) -> dict[str, Any]:
         if isinstance(baseline_metrics.get(name), dict) and "value" in baseline_metrics[name]:
             baseline = _number(baseline_metrics[name]["value"], f"{source} baseline.metrics.{name}.value")
             break
-    return {"accuracy": accuracy, "baseline": baseline, "metric": metric, "scored": scored}
+    model = evaluation.get("model") or ""
+    if not isinstance(model, str):
+        raise ReportInputError(f"{source} model is {model!r}, not a model name")
+    return {"accuracy": accuracy, "baseline": baseline, "metric": metric, "scored": scored, "model": model}
 
 
 def _read_s3_json(s3, uri: str) -> Any:
@@ -138,7 +156,7 @@ def result_from_package(package: dict, s3) -> Result:
     label = f"v{package.get('ModelPackageVersion', '?')}"
     base = Result(label=label, train_records=None, accuracy=None,
                   approval=package.get("ModelApprovalStatus", ""), training_job=metadata.get("training_job", ""),
-                  recipe=recipe_label(metadata))
+                  recipe=recipe_label(metadata), model=metadata.get("base_model", ""))
     try:
         base = replace(base, train_records=_records(metadata.get("train_records"), f"{label} train_records"))
         figures: dict[str, Any] = {}
@@ -194,8 +212,10 @@ def results_from_files(specs: list[str]) -> list[Result]:
         except (OSError, json.JSONDecodeError, ReportInputError) as error:
             results.append(Result(label, train_records, None, note=f"no metrics: {error}"))
             continue
+        if figures["model"]:
+            label += f" ({figures['model']})"
         results.append(Result(label, train_records, figures["accuracy"], figures["baseline"],
-                              figures["metric"], figures["scored"], note=f"from {path}"))
+                              figures["metric"], figures["scored"], note=f"from {path}", model=figures["model"]))
     return results
 
 
@@ -227,24 +247,30 @@ def _percent(value: float | None) -> str:
     return "no metrics" if value is None else f"{value * 100:.1f}%"
 
 
-def base_model_result(results: list[Result]) -> Result | None:
-    """The base model's figure: from the newest result that measured one."""
-    measured = [r for r in results if r.baseline is not None]
-    if not measured:
-        return None
-    newest = measured[-1]
-    others = sorted({round(r.baseline, 6) for r in measured} - {round(newest.baseline, 6)})
-    note = f"measured with {newest.label}"
-    if others:
-        note += "; other runs measured " + ", ".join(_percent(v) for v in others) + " (different eval sets?)"
-    return Result("Base Nova Lite", 0, newest.baseline, metric=newest.metric, note=note)
+def base_model_results(results: list[Result]) -> list[Result]:
+    """Each base model's figure, in the order the models first appear: from the newest of its
+    results that measured one."""
+    bases = []
+    for model in dict.fromkeys(r.model for r in results):
+        measured = [r for r in results if r.model == model and r.baseline is not None]
+        if not measured:
+            continue
+        newest = measured[-1]
+        others = sorted({round(r.baseline, 6) for r in measured} - {round(newest.baseline, 6)})
+        note = f"measured with {newest.label}"
+        if others:
+            note += "; other runs measured " + ", ".join(_percent(v) for v in others) + " (different eval sets?)"
+        bases.append(Result(f"Base {model_title(model)}", 0, newest.baseline, metric=newest.metric, note=note,
+                            model=model))
+    return bases
 
 
 def render_markdown(results: list[Result], source: str, chart_written: bool, cost_chart_written: bool = False) -> str:
-    base = base_model_result(results)
+    bases = base_model_results(results)
     metrics = sorted({r.metric for r in results if r.metric})
+    models = list(dict.fromkeys(model_title(r.model) for r in results)) or [DEFAULT_MODEL_TITLE]
     lines = [
-        "# Nova Lite on FinQA: accuracy by training-set size",
+        f"# {' vs '.join(models)} on FinQA: accuracy by training-set size",
         "",
         f"Source: {source}. Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.",
         f"Accuracy metric: {', '.join(metrics) or 'as registered (see the metadata key accuracy)'}.",
@@ -252,7 +278,7 @@ def render_markdown(results: list[Result], source: str, chart_written: bool, cos
         "| Model | Training records | Accuracy | Correct/total | Approval | Training job | Notes |",
         "|---|---:|---:|---:|---|---|---|",
     ]
-    rows = ([base] if base else []) + results
+    rows = bases + results
     for r in rows:
         records = "-" if r.train_records is None else f"{r.train_records:,}"
         cells = [r.label, records, _percent(r.accuracy), r.scored or "-", r.approval or "-",
@@ -271,15 +297,12 @@ def chart_bars(results: list[Result]) -> list[tuple[str, float, bool]]:
     """(label, accuracy, is_base) for every bar: the base model first, then the fine-tuned
     versions by training-set size (unknown sizes last), each labelled by its size and recipe;
     versions alike in both are told apart by their names in the table."""
-    bars = []
-    base = base_model_result(results)
-    if base is not None:
-        bars.append(("Base\nNova Lite", base.accuracy, True))
+    bars = [(f"Base\n{model_title(base.model)}", base.accuracy, True) for base in base_model_results(results)]
     tuned = [r for r in results if r.accuracy is not None]
     tuned.sort(key=lambda r: (r.train_records is None, r.train_records or 0))
     # one recipe value a line: side by side, bars are too narrow for the whole recipe
-    labels = ["\n".join(filter(None, ["size unknown" if r.train_records is None else f"{r.train_records:,} records",
-                                       *r.recipe.split(", ")])) for r in tuned]
+    labels = ["\n".join(filter(None, [r.model, "size unknown" if r.train_records is None
+                                       else f"{r.train_records:,} records", *r.recipe.split(", ")])) for r in tuned]
     for r, label in zip(tuned, labels):
         if labels.count(label) > 1:
             label += f"\n({r.label})"
@@ -311,7 +334,8 @@ def write_chart(results: list[Result], path: Path) -> bool:
     bars = chart_bars(results)
     if not bars:
         return False
-    with _chart(path, "Base Nova Lite vs fine-tuned, by training-set size") as axes:
+    models = " vs ".join(dict.fromkeys(model_title(r.model) for r in results))
+    with _chart(path, f"Base {models} vs fine-tuned, by training-set size") as axes:
         positions = range(len(bars))
         values = [value * 100 for _, value, _ in bars]
         colours = ["#9e9e9e" if is_base else "#1f77b4" for _, _, is_base in bars]
@@ -446,10 +470,9 @@ def write_cost_chart(results: list[Result], path: Path) -> bool:
                      color="#1f77b4", s=60, zorder=3)
         for label, cost, accuracy in points:
             axes.annotate(label, (cost, accuracy * 100), textcoords="offset points", xytext=(6, 6), fontsize=8)
-        base = base_model_result(results)
-        if base is not None:
+        for base in base_model_results(results):
             axes.axhline(base.accuracy * 100, color="#9e9e9e", linestyle="--", zorder=2)
-            axes.annotate(f"base Nova Lite {base.accuracy * 100:.1f}%", (0, base.accuracy * 100),
+            axes.annotate(f"base {model_title(base.model)} {base.accuracy * 100:.1f}%", (0, base.accuracy * 100),
                           textcoords="offset points", xytext=(4, 4), fontsize=8, color="#616161")
         axes.set_xlim(0, max(cost for _, cost, _ in points) * 1.25)
         axes.set_xlabel("what the model cost (USD, every job of its execution)")
