@@ -20,6 +20,18 @@ other package by the escrow checkpoint path in its metadata (`checkpoint_s3_uri`
 Bedrock reads with the import role (--bedrock-role-arn). The path taken is logged and written
 as `bedrock_import_source`.
 
+An open-weights model (the package's metadata `base_model` names a Llama, Qwen or GPT-OSS hub
+model, steps/open_weights_models.py) goes the way AWS's SDK takes it (sagemaker-serve
+`BedrockModelBuilder.deploy`): a restricted package by its ARN as above; any other through
+Bedrock Custom Model Import, CreateModelImportJob from the package's model data
+(`ModelDataSource.S3DataSource.S3Uri`, resolved as the SDK does to its `checkpoints/hf_merged/`,
+else `checkpoints/hf/`, else itself), read by the import role. The imported model answers on
+demand by its ARN: no deployment to create. Its smoke test is the same FinQA question, through
+Converse, or for GPT-OSS through InvokeModel with OpenAI's chat-completion body (Bedrock's
+"Code samples for custom model import": Converse is not supported for GPT-OSS imports). An
+architecture Bedrock cannot import is refused, naming the SageMaker endpoint as its way (not
+built here: every open-weights model of the table is one Bedrock imports).
+
 Before any Bedrock call: a malformed package ARN, a group's ARN, a package of another group or
 region is refused, and so is a deployment Bedrock does not offer (pipeline/bedrock_rules.py:
 on demand only for LoRA models in some regions, Provisioned Throughput in fewer).
@@ -51,12 +63,21 @@ from pipeline.bedrock_rules import deployment_problem, region_problem
 from pipeline.settings import Settings, SettingsError, add_settings_arguments
 from scripts.aws import configure_logging, error_code, session_for, split_s3_uri
 from steps.catalog import RecipeError, TrainingRecipe, recipe
+from steps.open_weights_models import (
+    BEDROCK_CONVERSE,
+    BEDROCK_IMPORT_SOURCE,
+    BEDROCK_INVOKE,
+    SAGEMAKER_ENDPOINT,
+    deployment,
+    is_open_weights,
+)
 
 LOG = logging.getLogger("scripts.import_to_bedrock")
 
 CHECKPOINT_KEY = "checkpoint_s3_uri"
 EVAL_DATA_KEY = "eval_data_s3_uri"
 RECIPE_KEY = "recipe"
+BASE_MODEL_KEY = "base_model"
 STATUS_KEY = "bedrock_import_status"
 ERROR_KEY = "bedrock_import_error"
 SOURCE_KEY = "bedrock_import_source"
@@ -68,7 +89,7 @@ SMOKE_KEY = "bedrock_smoke_test"
 
 IMPORTING, DEPLOYING, PROVISIONING, DEPLOYED, FAILED, SKIPPED = (
     "ModelImporting", "DeploymentCreating", "ThroughputProvisioning", "Deployed", "Failed", "Skipped")
-FROM_MODEL_PACKAGE, FROM_ESCROW = "model-package", "s3-escrow"
+FROM_MODEL_PACKAGE, FROM_ESCROW, FROM_IMPORT_JOB = "model-package", "s3-escrow", "s3-import-job"
 
 POLL_SECONDS = 60
 LAMBDA_SAFETY_SECONDS = 90
@@ -114,8 +135,13 @@ class _Plan:
     """How this package reaches Bedrock, decided before any Bedrock call."""
     source: str
     checkpoint: str
-    recipe: TrainingRecipe
+    recipe: TrainingRecipe | None
+    """The Nova recipe it was trained with; None for an open-weights model."""
     model_units: int | None
+    base_model: str = ""
+    """The open-weights hub model it was fine-tuned from; "" for Nova."""
+    served_by: str = BEDROCK_CONVERSE
+    """BEDROCK_CONVERSE or BEDROCK_INVOKE: how the smoke test asks it."""
 
 
 def check_package_arn(arn: str, group: str, region: str) -> None:
@@ -214,8 +240,10 @@ class BedrockImport:
         known = Outcome(metadata.get(STATUS_KEY, ""), package_arn, metadata.get(MODEL_ARN_KEY, ""),
                         metadata.get(DEPLOYMENT_ARN_KEY, ""), metadata.get(PROVISIONED_ARN_KEY, ""),
                         metadata.get(SOURCE_KEY, ""))
-        if known.status == DEPLOYED and (known.deployment_arn or known.provisioned_model_arn):
-            LOG.info("%s is already served by %s", package_arn, known.deployment_arn or known.provisioned_model_arn)
+        if known.status == DEPLOYED and (known.deployment_arn or known.provisioned_model_arn
+                                         or (known.source == FROM_IMPORT_JOB and known.model_arn)):
+            LOG.info("%s is already served by %s", package_arn,
+                     known.deployment_arn or known.provisioned_model_arn or known.model_arn)
             return Outcome(**{**asdict(known), "detail": "already deployed"})
         if known.status == FAILED and not retry_failed:
             detail = (f"an earlier import failed ({metadata.get(ERROR_KEY, 'no reason recorded')}); "
@@ -243,6 +271,9 @@ class BedrockImport:
             raise
 
     def _plan(self, package: dict, metadata: dict[str, str]) -> _Plan:
+        base_model = metadata.get(BASE_MODEL_KEY, "").strip()
+        if is_open_weights(base_model):
+            return self._open_weights_plan(package, base_model)
         trained = self._recipe(package, metadata)
         problem = deployment_problem(trained, self.region, self.model_units)
         if problem:
@@ -262,6 +293,51 @@ class BedrockImport:
                                "set --bedrock-role-arn or NOVA_BEDROCK_ROLE_ARN "
                                "(python -m scripts.deploy_approval_hook creates one and prints its ARN)")
         return _Plan(FROM_ESCROW, checkpoint, trained, self.model_units)
+
+    def _open_weights_plan(self, package: dict, base_model: str) -> _Plan:
+        served_by = deployment(base_model)
+        if served_by == SAGEMAKER_ENDPOINT:
+            raise ImportFailed(
+                f"{base_model}: Bedrock Custom Model Import does not take its architecture ({BEDROCK_IMPORT_SOURCE}); "
+                "deploy the model package to a SageMaker endpoint instead (not done by this command)")
+        if self.model_units:
+            raise ImportFailed(
+                f"{base_model}: Provisioned Throughput (--provisioned-model-units) is for Nova models here; an "
+                "imported open-weights model answers on demand by its ARN: leave the flag out")
+        if package.get("ManagedStorageType") == "Restricted":
+            return _Plan(FROM_MODEL_PACKAGE, "", None, None, base_model, served_by)
+        containers = (package.get("InferenceSpecification") or {}).get("Containers") or [{}]
+        uri = (((containers[0].get("ModelDataSource") or {}).get("S3DataSource") or {}).get("S3Uri")
+               or containers[0].get("ModelDataUrl") or "")
+        try:
+            split_s3_uri(uri)
+        except ValueError:
+            raise ImportFailed(f"the model package of {base_model} has no S3 model data (ModelDataSource or "
+                               f"ModelDataUrl; found {uri!r}) for Bedrock to import") from None
+        if uri.rstrip("/").endswith(".tar.gz"):
+            raise ImportFailed(f"the model data {uri} is an archive; Bedrock imports a folder of Hugging Face "
+                               "weights: extract it to S3 and register that folder")
+        if not self.bedrock_role_arn:
+            raise ImportFailed("importing an open-weights model needs a Bedrock import role that may read its "
+                               "model data: set --bedrock-role-arn or NOVA_BEDROCK_ROLE_ARN")
+        return _Plan(FROM_IMPORT_JOB, self._weights_folder(uri), None, None, base_model, served_by)
+
+    def _weights_folder(self, uri: str) -> str:
+        """The folder Bedrock imports, found as AWS's SDK finds it (BedrockModelBuilder._resolve_hf_model_path):
+        the URI itself if it holds config.json, else checkpoints/hf_merged/ (merged weights), else
+        checkpoints/hf/ (a LoRA adapter), else the URI."""
+        base = uri.rstrip("/") + "/"
+        bucket, prefix = split_s3_uri(base)
+        for folder, marker in (("", "config.json"), ("checkpoints/hf_merged/", "config.json"),
+                               ("checkpoints/hf/", "adapter_config.json")):
+            try:
+                self.s3.head_object(Bucket=bucket, Key=f"{prefix}{folder}{marker}")
+            except ClientError as error:
+                if error_code(error) not in ("404", "NoSuchKey", "NotFound", "403"):
+                    raise
+                continue
+            return base + folder if folder else uri.rstrip("/")
+        return uri.rstrip("/")
 
     @staticmethod
     def _recipe(package: dict, metadata: dict[str, str]) -> TrainingRecipe:
@@ -283,6 +359,8 @@ class BedrockImport:
                  deadline: float | None, plan: _Plan) -> Outcome:
         package_arn = package["ModelPackageArn"]
         model_name, deployment_name, provisioned_name = resource_names(package)
+        if plan.source == FROM_IMPORT_JOB:
+            return self._advance_import_job(package, metadata, progress, deadline, plan, model_name)
 
         model_arn = self._ensure_model(package_arn, model_name, plan)
         progress.update({MODEL_ARN_KEY: model_arn, SOURCE_KEY: plan.source})
@@ -308,11 +386,61 @@ class BedrockImport:
             self._write(package_arn, metadata, {**progress, STATUS_KEY: pending})
             return served
 
-        smoke = self._smoke_test(endpoint, metadata)
+        smoke = self._smoke_test(endpoint, metadata, plan.served_by)
         self._write(package_arn, metadata, {**progress, STATUS_KEY: DEPLOYED, SMOKE_KEY: metadata_value(smoke)},
                     remove=(ERROR_KEY, CLAIM_KEY))
         LOG.info("%s is served by %s", package_arn, endpoint)
         return Outcome(**{**asdict(served), "status": DEPLOYED, "detail": smoke})
+
+    def _advance_import_job(self, package: dict, metadata: dict[str, str], progress: dict[str, str],
+                            deadline: float | None, plan: _Plan, name: str) -> Outcome:
+        """Custom Model Import of an open-weights model: one import job per package version, named
+        after it, looked up before it is created; the imported model answers on demand."""
+        package_arn = package["ModelPackageArn"]
+        progress[SOURCE_KEY] = plan.source
+        model_arn = self._imported_model(name)
+        if not model_arn:
+            job_arn = self._ensure_import_job(package_arn, name, plan)
+            if not self._wait("model import job", name, lambda: self._import_job_status(job_arn), deadline,
+                              ready="Completed"):
+                self._write(package_arn, metadata, {**progress, STATUS_KEY: IMPORTING})
+                return Outcome(IMPORTING, package_arn, source=plan.source, detail=f"Bedrock is importing {name}")
+            model_arn = self.bedrock.get_model_import_job(jobIdentifier=job_arn)["importedModelArn"]
+        progress[MODEL_ARN_KEY] = model_arn
+        smoke = self._smoke_test(model_arn, metadata, plan.served_by)
+        self._write(package_arn, metadata, {**progress, STATUS_KEY: DEPLOYED, SMOKE_KEY: metadata_value(smoke)},
+                    remove=(ERROR_KEY, CLAIM_KEY))
+        LOG.info("%s is served by the imported model %s", package_arn, model_arn)
+        return Outcome(DEPLOYED, package_arn, model_arn, source=plan.source, detail=smoke)
+
+    def _imported_model(self, name: str) -> str:
+        try:
+            return self.bedrock.get_imported_model(modelIdentifier=name)["modelArn"]
+        except ClientError as error:
+            if error_code(error) != "ResourceNotFoundException":
+                raise
+        return ""
+
+    def _ensure_import_job(self, package_arn: str, name: str, plan: _Plan) -> str:
+        try:
+            job = self.bedrock.get_model_import_job(jobIdentifier=name)
+        except ClientError as error:
+            if error_code(error) != "ResourceNotFoundException":
+                raise
+        else:
+            LOG.info("Bedrock model import job %s exists already: %s", name, job["jobArn"])
+            return job["jobArn"]
+        LOG.info("creating Bedrock model import job %s for %s from %s (%s)", name, plan.base_model,
+                 plan.checkpoint, package_arn)
+        return self.bedrock.create_model_import_job(
+            jobName=name, importedModelName=name, roleArn=self.bedrock_role_arn,
+            modelDataSource={"s3DataSource": {"s3Uri": plan.checkpoint}},
+            clientRequestToken=request_token(package_arn, "model-import-job"),
+        )["jobArn"]
+
+    def _import_job_status(self, job_arn: str) -> tuple[str, str]:
+        job = self.bedrock.get_model_import_job(jobIdentifier=job_arn)
+        return job.get("status", ""), job.get("failureMessage", "")
 
     def _ensure_model(self, package_arn: str, name: str, plan: _Plan) -> str:
         try:
@@ -430,8 +558,10 @@ class BedrockImport:
         first_line = head.split("\n", 1)[0]
         return read_smoke_question(first_line, uri)
 
-    def _smoke_test(self, model_id: str, metadata: dict[str, str]) -> str:
+    def _smoke_test(self, model_id: str, metadata: dict[str, str], served_by: str = BEDROCK_CONVERSE) -> str:
         question = self._question(metadata)
+        if served_by == BEDROCK_INVOKE:
+            return self._smoke_test_openai(model_id, question)
         request: dict[str, Any] = {
             "modelId": model_id,
             "messages": [{"role": "user", "content": [{"text": question.query}]}],
@@ -445,6 +575,24 @@ class BedrockImport:
         if not answer:
             raise ImportFailed(f"smoke test: {model_id} answered the question from "
                                f"{question.source} with no text (stopReason {response.get('stopReason')})")
+        LOG.info("smoke test answer from %s: %s", model_id, answer[:500])
+        return f"answered: {answer}"
+
+    def _smoke_test_openai(self, model_id: str, question: SmokeQuestion) -> str:
+        """The question through InvokeModel in OpenAI's chat-completion schema (GPT-OSS imports)."""
+        messages = ([{"role": "system", "content": question.system}] if question.system else []) + [
+            {"role": "user", "content": question.query}]
+        response = self.bedrock_runtime.invoke_model(
+            modelId=model_id, contentType="application/json", accept="application/json",
+            body=json.dumps({"messages": messages, "max_tokens": 512, "temperature": 0.0}))
+        try:
+            body = json.loads(response["body"].read())
+            answer = str(body["choices"][0]["message"]["content"] or "").strip()
+        except (ValueError, KeyError, IndexError, TypeError) as error:
+            raise ImportFailed(f"smoke test: {model_id} answered the question from {question.source} "
+                               f"with no chat completion ({error!r})") from None
+        if not answer:
+            raise ImportFailed(f"smoke test: {model_id} answered the question from {question.source} with no text")
         LOG.info("smoke test answer from %s: %s", model_id, answer[:500])
         return f"answered: {answer}"
 
