@@ -30,7 +30,7 @@ from pipeline.reward_function import function_arn, function_name
 from pipeline.sdk import offline_sdk, pipeline_session
 from pipeline.settings import Settings
 from steps.catalog import RecipeError, TrainingRecipe, recipe
-from steps.estimate import REGISTRY_FIELDS
+from steps.estimate import REGISTRY_FIELDS, SERVERLESS
 
 # Step names, as Studio shows them.
 PREPARE = "PrepareFinQAData"
@@ -103,6 +103,10 @@ def canonical_json(definition: str) -> str:
 
 def build_pipeline(settings: Settings) -> BuiltPipeline:
     """The pipeline for these settings, its canonical definition, and the artifacts it reads."""
+    if settings.serverless:
+        from pipeline.serverless import build_serverless_pipeline
+
+        return build_serverless_pipeline(settings)
     chosen = recipe(settings.recipe)
     if chosen.method not in SUPPORTED_METHODS:
         raise RecipeError(f"--recipe {chosen.id}: a {chosen.method.upper()} recipe; this pipeline trains with "
@@ -305,10 +309,16 @@ def _prepare(build: _Build):
                    "--seed", SAMPLING_SEED, "--recipe", build.recipe.id,
                    *[part for flag, value in p.recipe_flags() for part in (flag, value)], *rft,
                    # The cost estimate, checked against MaxTrainingCost before any GPU starts.
-                   "--max-training-cost", p.max_training_cost, "--training-instance-type", p.training_instance_type,
-                   "--evaluation-instance-type", p.evaluation_instance_type, "--region", build.settings.region,
+                   "--max-training-cost", p.max_training_cost, *_instance_flags(p), "--region", build.settings.region,
                    *mlflow_flags],
         property_files=[_data_report()])
+
+
+def _instance_flags(p: Parameters) -> list:
+    if p.training_instance_type is None:  # serverless: AWS picks the instances
+        return ["--training-instance-type", SERVERLESS]
+    return ["--training-instance-type", p.training_instance_type,
+            "--evaluation-instance-type", p.evaluation_instance_type]
 
 
 # 2. Train: AWS's recipe on the prepared conversations (SFT), or on the prepared prompts with
@@ -384,7 +394,8 @@ def _generate(build: _Build, prepare, name: str, checkpoint):
 
 
 # 5. Score: FinQA execution accuracy of both, from the generated programs and answers.
-def _score(build: _Build, prepare, train, generate_fine_tuned, generate_base):
+def _score(build: _Build, prepare, train, generate_fine_tuned, generate_base, archive: str = "output.tar.gz"):
+    """`archive`: the file of the generation jobs' output the scorer reads ("" for the whole folder)."""
     from sagemaker.core.workflow import Join, PropertyFile
 
     mlflow = _mlflow_run(build)
@@ -409,8 +420,8 @@ def _score(build: _Build, prepare, train, generate_fine_tuned, generate_base):
                 _input("eval", _prepared(prepare, "eval"), f"{PROCESSING}/input/eval"), *tracking_inputs],
         outputs=[_output("evaluation", _execution_path(build, "evaluation"), f"{PROCESSING}/output/evaluation")],
         arguments=["steps.evaluate",
-                   "--predictions", f"{PROCESSING}/input/predictions/output.tar.gz",
-                   "--baseline-predictions", f"{PROCESSING}/input/baseline-predictions/output.tar.gz",
+                   "--predictions", f"{PROCESSING}/input/predictions/{archive}".rstrip("/"),
+                   "--baseline-predictions", f"{PROCESSING}/input/baseline-predictions/{archive}".rstrip("/"),
                    "--eval-data", f"{PROCESSING}/input/eval", "--output-dir", f"{PROCESSING}/output/evaluation",
                    "--primary-metric", PRIMARY_METRIC, *tracking_flags],
         property_files=[PropertyFile(name="Evaluation", output_name="evaluation", path="evaluation.json")])

@@ -174,6 +174,20 @@ REGISTRY_FIELDS = {
 }
 
 
+# Serverless model customization (SageMaker AI picks and releases the instances): AWS bills it, but
+# this project found no published rate it could source. AWS's developer guide ("Serverless model
+# customization", customize-model) says instances are provisioned "based on model size and training
+# requirements" and names none; the SageMaker AI pricing page (https://aws.amazon.com/sagemaker-ai/pricing/)
+# could not be read by this project's tools; AWS's SDK and API model carry no price, only
+# `BillableTokenUsage` (training, prefill and sample token counts) for training sessions. So the cost
+# is left unknown, and the tokens the job will process are given for whoever has the rate.
+SERVERLESS = "serverless"
+SERVERLESS_PRICE_SOURCE = (
+    "no sourced price for serverless model customization: AWS bills it, but no rate could be read "
+    "(https://aws.amazon.com/sagemaker-ai/pricing/, checked 2026-12-06); the cost is unknown")
+SERVERLESS_THROUGHPUT_SOURCE = "serverless: AWS picks the instances, so no throughput figure applies"
+
+
 class EstimateError(ValueError):
     """An estimate's input cannot be used; the message names it and the fix."""
 
@@ -250,7 +264,13 @@ class JobPlan:
     training_price_per_hour: float | None = None
     max_training_cost: float | None = None
 
+    @property
+    def serverless(self) -> bool:
+        return self.instance_type == SERVERLESS
+
     def __post_init__(self) -> None:
+        if self.serverless:
+            return
         if self.instance_type not in self.recipe.instance_types:
             raise EstimateError(f"--training-instance-type {self.instance_type}: {self.recipe.id} runs on "
                                 f"{', '.join(self.recipe.instance_types)} (AWS's recipe catalog)")
@@ -259,10 +279,14 @@ class JobPlan:
                                 f"{self.recipe.evaluation.id} runs on {', '.join(self.recipe.evaluation.instance_types)}")
 
     def instance_count(self, rendered: Mapping[str, Any]) -> int:
-        """Nova recipes run one instance per replica."""
+        """Nova recipes run one instance per replica (serverless: AWS's choice, counted as one)."""
+        if self.serverless:
+            return 1
         return int(_value(self.recipe, rendered, "replicas")) if "replicas" in self.recipe.fields else 1
 
     def _training_price(self) -> Price:
+        if self.serverless:
+            return Price(None, SERVERLESS_PRICE_SOURCE)
         if self.training_price_per_hour is not None:
             return Price(self.training_price_per_hour, "--price-per-hour")
         return self.prices.price(self.region, self.instance_type)
@@ -283,7 +307,8 @@ class JobPlan:
             epochs = int(_value(recipe, rendered, "max_epochs"))
             processed = epochs * training_tokens
             schedule = {"epochs": epochs}
-        training = training_throughput(recipe, self.instance_type)
+        training = (Throughput(None, SERVERLESS_THROUGHPUT_SOURCE) if self.serverless
+                    else training_throughput(recipe, self.instance_type))
         price = self._training_price()
         training_seconds = _seconds(processed, training.tokens_per_second, count)
 
@@ -292,8 +317,12 @@ class JobPlan:
         # taken as the training throughput of the same model (this project's assumption, not a
         # measurement). Two jobs: the fine-tuned model and the base model (a cache hit after
         # the first execution on the same evaluation data, counted anyway).
-        evaluation = training_throughput(recipe, self.evaluation_instance_type)
-        evaluation_price = self.prices.price(self.region, self.evaluation_instance_type)
+        if self.serverless:
+            evaluation = Throughput(None, SERVERLESS_THROUGHPUT_SOURCE)
+            evaluation_price = Price(None, SERVERLESS_PRICE_SOURCE)
+        else:
+            evaluation = training_throughput(recipe, self.evaluation_instance_type)
+            evaluation_price = self.prices.price(self.region, self.evaluation_instance_type)
         evaluation_seconds = _seconds(evaluation_tokens, evaluation.tokens_per_second, 1)
         estimate = {
             "recipe": recipe.id,
@@ -413,6 +442,10 @@ def summary(estimate: Mapping[str, Any]) -> str:
     """One line: hours and cost of training, then of evaluation."""
     def money(value: float | None) -> str:
         return "cost unknown" if value is None else f"${value:,.2f}"
+    if estimate["instance_type"] == SERVERLESS:
+        return (f"serverless training of {estimate['training_tokens_processed']:,} tokens and 2 serverless "
+                f"evaluations of {estimate['evaluation_tokens']:,} prompt tokens: cost unknown "
+                "(no sourced price for serverless model customization)")
     hours = estimate["training_hours"]
     training = "training time unknown" if hours is None else f"training {hours:.2f} h"
     price = estimate["price_per_hour_usd"]
@@ -442,7 +475,8 @@ def add_estimate_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-training-cost", type=as_flag(max_training_cost), default=None, metavar="USD",
                        help="fail when the estimated training cost is above this (0 or empty: no limit)")
     group.add_argument("--training-instance-type", default=None, metavar="TYPE",
-                       help="the training job's instance type (default: the recipe's first)")
+                       help=f"the training job's instance type (default: the recipe's first); {SERVERLESS} for "
+                            "serverless model customization, whose jobs run where AWS puts them")
     group.add_argument("--evaluation-instance-type", default=None, metavar="TYPE",
                        help="the evaluation jobs' instance type (default: the recipe's first training instance "
                             "type if the evaluation recipe runs there, else the evaluation recipe's first)")
@@ -458,7 +492,8 @@ def plan_from_args(args: argparse.Namespace) -> JobPlan:
     """The JobPlan for steps.prepare's flags (--recipe among them)."""
     recipe = catalog_recipe(args.recipe)
     instance_type = args.training_instance_type or recipe.instance_types[0]
-    evaluation_type = args.evaluation_instance_type or recipe.evaluation_instance_default
+    evaluation_type = (SERVERLESS if instance_type == SERVERLESS
+                       else args.evaluation_instance_type or recipe.evaluation_instance_default)
     prices = PriceTable.with_file(args.price_table) if args.price_table else PriceTable()
     return JobPlan(recipe=recipe, instance_type=instance_type,
                    evaluation_instance_type=evaluation_type, region=args.region or None, prices=prices,

@@ -23,6 +23,11 @@ How the Nova entries were decided (read 2026-12-06):
   ap-northeast-1, eu-central-1, eu-west-1); AWS's SDK refuses Nova outside us-east-1 and us-west-2
   before any call (`finetune_utils.py`, NOVA_REGIONS, `_validate_model_region_availability`). A
   region is kept only where both allow it: the SDK is what AWS ships to start these jobs.
+- Recipes: for each technique and training type, the training-job recipe of AWS's catalog that
+  carries `serverless_sku` (the p5/p4d one where a model has several): its fields, with their
+  allowed values and defaults, are the job's hyperparameters (AWS's SDK reads them from the hub
+  model's override file, which the dry run cannot read), and its method decides the data the
+  preparation step writes. Nova 2 Lite RLVR takes AWS's RFT recipe for training jobs.
 - AcceptEula: AWS's SDK sends the caller's `accept_eula` (default False) and requires True only for a
   hub model whose document says `GatedBucket` (`_validate_eula_for_gated_model`). `gated` records it.
 """
@@ -57,6 +62,8 @@ class HubModel:
     source: str
     read: str  # date the source was read
     gated: bool = False  # the hub document's GatedBucket: AcceptEula must be true
+    # (technique, training type) -> the catalog recipe whose fields are the job's hyperparameters
+    recipes: Mapping[tuple[str, str], str] = field(default_factory=dict)
     hub_name: str = PUBLIC_HUB
     notes: str = ""
 
@@ -76,21 +83,34 @@ class HubModel:
     def offers(self, technique: str, training_type: str, region: str) -> bool:
         return technique in self.techniques.get(training_type, ()) and region in self.regions
 
+    def recipe_id(self, technique: str, training_type: str) -> str | None:
+        """The catalog recipe of this combination (steps.catalog), or None where the catalog has none."""
+        return self.recipes.get((technique, training_type))
 
-def _nova(model_id: str, hub_content_name: str, lora: tuple[str, ...], full: tuple[str, ...],
+
+def _nova(model_id: str, hub_content_name: str, recipes: Mapping[tuple[str, str], str],
           source: str = f"{_SDK}; {_RECIPE_CATALOG}", notes: str = "") -> HubModel:
-    return HubModel(model_id=model_id, hub_content_name=hub_content_name, family="nova",
-                    techniques={"lora": lora, "full": full}, regions=_NOVA_REGIONS, source=source,
-                    read="2026-12-06", notes=notes)
+    techniques = {kind: tuple(t for t, k in recipes if k == kind) for kind in TRAINING_TYPES}
+    return HubModel(model_id=model_id, hub_content_name=hub_content_name, family="nova", techniques=techniques,
+                    regions=_NOVA_REGIONS, source=source, read="2026-12-06", notes=notes, recipes=recipes)
 
 
 HUB_MODELS: tuple[HubModel, ...] = (
-    _nova("amazon.nova-micro-v1", "nova-textgeneration-micro", lora=("sft", "dpo"), full=("sft", "dpo")),
-    _nova("amazon.nova-lite-v1", "nova-textgeneration-lite", lora=("sft", "dpo"), full=("sft", "dpo")),
-    _nova("amazon.nova-pro-v1", "nova-textgeneration-pro", lora=("sft", "dpo"), full=("sft", "dpo")),
-    _nova("amazon.nova-2-lite-v1", "nova-textgeneration-lite-v2", lora=("sft", "rlvr"), full=("sft", "rlvr"),
-          source=f"{_SDK}; {_RECIPE_CATALOG} (SFT); sagemaker-train RLVRTrainer and the Nova 2 user guide's RFT "
-                 "pages (RLVR)",
+    _nova("amazon.nova-micro-v1", "nova-textgeneration-micro", {
+        ("sft", "lora"): "nova_micro_1_0_p5_p4d_gpu_lora_sft", ("sft", "full"): "nova_micro_1_0_p5_p4d_gpu_sft",
+        ("dpo", "lora"): "nova_micro_1_0_p5_p4d_gpu_lora_dpo", ("dpo", "full"): "nova_micro_1_0_p5_p4d_gpu_dpo"}),
+    _nova("amazon.nova-lite-v1", "nova-textgeneration-lite", {
+        ("sft", "lora"): "nova_lite_1_0_p5_p4d_gpu_lora_sft", ("sft", "full"): "nova_lite_1_0_p5_p4d_gpu_sft",
+        ("dpo", "lora"): "nova_lite_1_0_p5_p4d_gpu_lora_dpo", ("dpo", "full"): "nova_lite_1_0_p5_p4d_gpu_dpo"}),
+    _nova("amazon.nova-pro-v1", "nova-textgeneration-pro", {
+        ("sft", "lora"): "nova_pro_1_0_p5_p4d_gpu_lora_sft", ("sft", "full"): "nova_pro_1_0_p5_gpu_sft",
+        ("dpo", "lora"): "nova_pro_1_0_p5_p4d_gpu_lora_dpo", ("dpo", "full"): "nova_pro_1_0_p5_gpu_dpo"}),
+    _nova("amazon.nova-2-lite-v1", "nova-textgeneration-lite-v2", {
+        ("sft", "lora"): "nova_lite_2_0_p5_gpu_lora_sft", ("sft", "full"): "nova_lite_2_0_p5_gpu_sft",
+        ("rlvr", "lora"): "nova_lite_v2_smtj_p5_p5en_gpu_lora_rft", ("rlvr", "full"): "nova_lite_v2_smtj_p5_p5en_gpu_rft"},
+          source=f"{_SDK}; {_RECIPE_CATALOG} (SFT); sagemaker-train RLVRTrainer, AWS's SDK integration tests "
+                 "(aws/sagemaker-python-sdk sagemaker-train/tests/integ/train/nova_capacity.py: \"Nova serverless "
+                 "fine-tuning jobs (e.g. nova-textgeneration-lite-v2 SFT/RLVR)\") (RLVR)",
           notes="RLVR: not in the recipe catalog's serverless list; unverified on a real account"),
 )
 
