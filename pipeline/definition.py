@@ -31,6 +31,7 @@ from pipeline.sdk import offline_sdk, pipeline_session
 from pipeline.settings import Settings
 from steps.catalog import RecipeError, TrainingRecipe, recipe
 from steps.estimate import REGISTRY_FIELDS, SERVERLESS
+from steps.open_weights_models import pipeline_is_open_weights
 
 # Step names, as Studio shows them.
 PREPARE = "PrepareFinQAData"
@@ -39,6 +40,8 @@ CHECKPOINT = "FindCheckpoint"
 GENERATE_FINE_TUNED = "GenerateFineTunedAnswers"
 GENERATE_BASE = "GenerateBaseModelAnswers"
 SCORE = "ScoreAnswers"
+OPEN_WEIGHTS_EVAL = "eval_open_weights"
+"""The preparation step's output with an open model's evaluation set (steps.prepare)."""
 GATE = "CheckAccuracy"
 REGISTER = "RegisterModel"
 FAIL = "AccuracyTooLow"
@@ -272,8 +275,16 @@ def _prepare(build: _Build):
     training_data = [*prepared, "train-records", p.train_records, "max-length", p.max_length,
                      "from", p.data_location]
     recipe_values = [part for flag, value in p.recipe_flags() for part in (flag.lstrip("-"), value)]
+    open_weights, extra_outputs = [], []
+    if pipeline_is_open_weights(build.settings):
+        # AWS's open-weights data layout (steps/finqa/open_weights.py), and the open model's evaluation set.
+        open_weights = ["--open-weights-technique", build.settings.technique]
+        extra_outputs = [_output(OPEN_WEIGHTS_EVAL, Join(on="/", values=[
+            *prepared, "eval-records", p.eval_records, "from", p.data_location, OPEN_WEIGHTS_EVAL]),
+            f"{PROCESSING}/output/{OPEN_WEIGHTS_EVAL}")]
+        training_data += ["open-weights", build.settings.technique]
     rft = []
-    if build.recipe.method == "rft":
+    if build.recipe.method == "rft" and not open_weights:
         # The recipe names the reward function and the S3 object of the training data (as AWS's
         # RFT tooling sets data_s3_path), the same one the training job's channel reads.
         rft = ["--reward-lambda-arn", function_arn(build.settings),
@@ -302,6 +313,7 @@ def _prepare(build: _Build):
                                                      if mlflow_server else [])]),
                     f"{PROCESSING}/output/recipe"),
             _output("report", _execution_path(build, "report"), f"{PROCESSING}/output/report"),
+            *extra_outputs,
         ],
         arguments=["steps.prepare", "--input-dir", f"{PROCESSING}/input/finqa", "--output-dir", f"{PROCESSING}/output",
                    "--max-train-records", p.train_records, "--max-eval-records", p.eval_records,
@@ -310,7 +322,7 @@ def _prepare(build: _Build):
                    *[part for flag, value in p.recipe_flags() for part in (flag, value)], *rft,
                    # The cost estimate, checked against MaxTrainingCost before any GPU starts.
                    "--max-training-cost", p.max_training_cost, *_instance_flags(p), "--region", build.settings.region,
-                   *mlflow_flags],
+                   *mlflow_flags, *open_weights],
         property_files=[_data_report()])
 
 
@@ -423,7 +435,9 @@ def _score(build: _Build, prepare, train, generate_fine_tuned, generate_base, ar
                    "--predictions", f"{PROCESSING}/input/predictions/{archive}".rstrip("/"),
                    "--baseline-predictions", f"{PROCESSING}/input/baseline-predictions/{archive}".rstrip("/"),
                    "--eval-data", f"{PROCESSING}/input/eval", "--output-dir", f"{PROCESSING}/output/evaluation",
-                   "--primary-metric", PRIMARY_METRIC, *tracking_flags],
+                   "--primary-metric", PRIMARY_METRIC, *tracking_flags,
+                   # the open model's name in evaluation.json, so the report sets it beside Nova
+                   *(["--base-model", build.settings.base_model] if pipeline_is_open_weights(build.settings) else [])],
         property_files=[PropertyFile(name="Evaluation", output_name="evaluation", path="evaluation.json")])
 
 

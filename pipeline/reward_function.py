@@ -32,7 +32,7 @@ from pipeline.settings import Settings
 from scripts.aws import error_code
 from scripts.deploy_approval_hook import Deployer, _bounded, render_policy
 from scripts.lambda_bundle import REWARD_HANDLER, reward_zip
-from steps.open_weights_models import is_open_weights
+from steps.open_weights_models import pipeline_is_open_weights
 from steps.reward import CONTRACT_VARIABLE, NOVA, OPEN_WEIGHTS
 
 RUNTIME = "python3.13"
@@ -65,7 +65,7 @@ def function_arn(settings: Settings) -> str:
 def reward_contract(settings: Settings) -> str:
     """The contract the training job expects of the reward (steps/reward.py): open-weights
     models' `{statusCode, body}` when the pipeline customizes an open-weights model, else Nova's."""
-    return OPEN_WEIGHTS if settings.serverless and is_open_weights(settings.base_model) else NOVA
+    return OPEN_WEIGHTS if pipeline_is_open_weights(settings) else NOVA
 
 
 def deploy(session, settings: Settings, out=None) -> str:

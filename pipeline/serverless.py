@@ -22,6 +22,18 @@ exactly those calls stubbed and compares. Differences from the SDK, each on purp
   where the SDK looks them up, and the evaluator is registered by `pipeline.upsert`
   (pipeline/reward_evaluator.py), not created while building.
 
+Open-weights models (Llama, Qwen, GPT-OSS; steps/open_weights_models.py) take the same graph, with
+these differences, each as AWS's SDK does it or for want of a source:
+- the data is AWS's open-weights layout (steps/finqa/open_weights.py), all channels `S3Prefix`;
+- no HyperParameters: AWS's trainers send the defaults of the hub model's override file, which
+  a dry run cannot read; the job then takes the hub recipe's own (unverified on a real account);
+  the Studio form keeps only what the preparation step uses (MaxLength, the record counts);
+- the generation jobs send `evaluation_metric` instead of `metric` and no `lambda_type`
+  (CustomScorerEvaluator for non-Nova models), on the open model's evaluation set (AWS's OpenAI
+  `messages` layout), and the scorer names the model in evaluation.json;
+- the reward Lambda answers in the open-weights contract (pipeline/reward_function.py);
+- SFT and RLVR only: DPO pairs in the open-weights layout are not made yet.
+
 The fine-tuning job registers its output as a model package of the pipeline's group itself
 (ModelPackageConfig). The gate then decides what becomes of it: RecordEvaluation writes the
 scores onto the package and leaves it pending a person's approval (or sets the
@@ -35,6 +47,7 @@ import dataclasses
 from pipeline.artifacts import code_artifact
 from pipeline.definition import (
     FAIL,
+    OPEN_WEIGHTS_EVAL,
     GATE,
     GENERATE_BASE,
     GENERATE_FINE_TUNED,
@@ -57,13 +70,14 @@ from pipeline.definition import (
     _score,
     canonical_json,
 )
-from pipeline.images import images_for
+from pipeline.images import PROCESSING_INSTANCE_TYPE, SKLEARN_VERSION, Images, images_for
 from pipeline.parameters import declare
 from pipeline.reward_evaluator import evaluator_arn
 from pipeline.sdk import offline_sdk, pipeline_session
-from pipeline.settings import Settings
+from pipeline.settings import Settings, SettingsError
 from steps.catalog import TrainingRecipe, recipe
 from steps.recipes import DEFAULT_MAX_NEW_TOKENS, FIXED_VALUES
+from steps.open_weights_models import PIPELINE_TECHNIQUES, PREPARATION_RECIPES
 from steps.serverless_models import API_TECHNIQUE, HubModel
 
 GENERATE_TRAINING = "GenerateTrainingAnswers"
@@ -84,6 +98,10 @@ EVALUATION_HYPERPARAMETERS = {"task": "gen_qa", "strategy": "gen_qa", "metric": 
 INFERENCE_HYPERPARAMETERS = {"max_new_tokens": str(DEFAULT_MAX_NEW_TOKENS), "temperature": "0", "top_k": "-1",
                              "top_p": "1.0"}
 EVALUATION_MAX_RUNTIME_SECONDS = 86_400  # CUSTOM_SCORER_TEMPLATE's
+# For a model other than Nova, CustomScorerEvaluator names the metric `evaluation_metric` and sends
+# no `lambda_type` (_get_custom_scorer_template_additions).
+OPEN_WEIGHTS_EVALUATION_HYPERPARAMETERS = {"task": "gen_qa", "strategy": "gen_qa", "evaluation_metric": "all",
+                                           "postprocessing": "True", "aggregation": "mean"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,8 +131,16 @@ class _Serverless:
 
 
 def serverless_recipe(settings: Settings) -> TrainingRecipe:
-    """The catalog recipe whose fields and data this serverless combination takes (refused if not offered)."""
+    """The catalog recipe whose fields and data this serverless combination takes (refused if not offered);
+    for an open-weights model, the one whose max_length the preparation step checks (PREPARATION_RECIPES)."""
     model = settings.hub_model
+    if not model.is_nova:
+        if settings.technique not in PIPELINE_TECHNIQUES:
+            raise SettingsError(
+                f"--base-model {model.model_id} --technique {settings.technique}: the pipeline builds "
+                f"{', '.join(PIPELINE_TECHNIQUES)} for open-weights models (DPO pairs in their layout are not made "
+                "yet); AWS offers it, see docs/open-weights.md")
+        return recipe(PREPARATION_RECIPES[settings.technique])
     return recipe(model.recipe_id(settings.technique, settings.training_type))
 
 
@@ -124,10 +150,26 @@ def build_serverless_pipeline(settings: Settings) -> BuiltPipeline:
     with offline_sdk():
         parameters = dataclasses.replace(declare(chosen, f"{settings.s3_root}/data/finqa/"), replicas=None,
                                          training_instance_type=None, evaluation_instance_type=None)
-        build = _Build(settings=settings, recipe=chosen, images=images_for(settings.region, chosen),
+        images = images_for(settings.region, chosen) if model.is_nova else _processing_only(settings.region)
+        if not model.is_nova:
+            # No Nova recipe reaches an open-weights job: of the recipe's parameters, only MaxLength
+            # (the preparation step's token limit) stays on the form.
+            parameters = dataclasses.replace(parameters, epochs=None, learning_rate=None, lora_alpha=None,
+                                             global_batch_size=None, max_steps=None, number_generation=None,
+                                             reasoning_effort=None)
+        build = _Build(settings=settings, recipe=chosen, images=images,
                        parameters=parameters, session=pipeline_session(settings.region, settings.bucket),
                        code=code_artifact(settings.prefix), base_recipe=None)
         return _assemble(_Serverless(build, model, settings.technique, settings.training_type))
+
+
+def _processing_only(region: str) -> Images:
+    """The processing image only: an open-weights pipeline runs no Nova image (serverless jobs name none)."""
+    from sagemaker.core import image_uris
+
+    return Images(processing=image_uris.retrieve("sklearn", region=region, version=SKLEARN_VERSION,
+                                                 instance_type=PROCESSING_INSTANCE_TYPE),
+                  training="", evaluation="", inference="")
 
 
 def _assemble(s: _Serverless) -> BuiltPipeline:
@@ -146,7 +188,8 @@ def _assemble(s: _Serverless) -> BuiltPipeline:
         training_data = _data_file(pairs.properties.ProcessingOutputConfig.Outputs["train"].S3Output.S3Uri,
                                    "train.jsonl")
     train = _fine_tune(s, prepare, training_data)
-    evaluation_data = _data_file(_prepared(prepare, "eval"), "gen_qa.jsonl")
+    evaluation_data = (_data_file(_prepared(prepare, "eval"), "gen_qa.jsonl") if s.model.is_nova
+                       else _data_file(_prepared(prepare, OPEN_WEIGHTS_EVAL), "eval.jsonl"))
     generate_fine_tuned = _generation(s, GENERATE_FINE_TUNED, "Answer FinQA test questions (fine-tuned)",
                                       evaluation_data, train, "The fine-tuned model package answers the test set.")
     generate_base = _generation(s, GENERATE_BASE, "Answer FinQA test questions (base model)", evaluation_data, None,
@@ -228,23 +271,26 @@ def fine_tune_request(s: _Serverless, training_data, prepare=None) -> dict:
         serverless["EvaluatorArn"] = evaluator_arn(s.settings)
     # Nova SFT and DPO data go as "Converse", RLVR prompts as S3Prefix (AWS's trainers).
     data_type = "Converse" if s.model.is_nova and s.technique != "rlvr" else "S3Prefix"
-    return {
+    request = {
         "RoleArn": s.settings.role_arn,
         "ServerlessJobConfig": serverless,
         "InputDataConfig": [{"ChannelName": "train", "DataSource": {"S3DataSource": {
             "S3DataType": data_type, "S3Uri": training_data, "S3DataDistributionType": "FullyReplicated"}}}],
         "OutputDataConfig": {"S3OutputPath": f"{s.build.root}/training"},
-        "HyperParameters": hyperparameters(s, prepare),
+        # for an open-weights model none: the hub recipe's own (module docstring)
+        "HyperParameters": hyperparameters(s, prepare) if s.model.is_nova else {},
         "ModelPackageConfig": {"ModelPackageGroupArn": s.group_arn},
         **_mlflow(s),
         "Tags": _jumpstart_tags(s),
     }
+    return request
 
 
 # 2. Fine-tune: the serverless job, which registers its output in the pipeline's model package group.
 def _fine_tune(s: _Serverless, prepare, training_data):
     kind = "LoRA" if s.training_type == "lora" else "full-rank"
-    return _step(TRAIN, f"Fine-tune {s.recipe.model_name} ({kind} {s.technique.upper()}, serverless)",
+    title = s.recipe.model_name if s.model.is_nova else s.model.model_id
+    return _step(TRAIN, f"Fine-tune {title} ({kind} {s.technique.upper()}, serverless)",
                  f"SageMaker AI serverless {s.technique.upper()} of {s.model.model_id} ({kind}); the job registers "
                  f"the model package in {s.settings.model_package_group}, pending the gate.",
                  fine_tune_request(s, training_data, prepare))
@@ -258,7 +304,8 @@ def generation_request(s: _Serverless, data, trained=None) -> dict:
         "ServerlessJobConfig": {"BaseModelArn": s.base_model_arn, "AcceptEula": True, "JobType": "Evaluation",
                                 "EvaluationType": "CustomScorerEvaluation", "EvaluatorArn": evaluator_arn(s.settings)},
         "StoppingCondition": {"MaxRuntimeInSeconds": EVALUATION_MAX_RUNTIME_SECONDS},
-        "HyperParameters": {**EVALUATION_HYPERPARAMETERS, **INFERENCE_HYPERPARAMETERS},
+        "HyperParameters": {**(EVALUATION_HYPERPARAMETERS if s.model.is_nova else OPEN_WEIGHTS_EVALUATION_HYPERPARAMETERS),
+                            **INFERENCE_HYPERPARAMETERS},
         "OutputDataConfig": {"S3OutputPath": f"{s.build.root}/generations", "CompressionType": "NONE"},
         "InputDataConfig": [{"ChannelName": "train", "DataSource": {"S3DataSource": {
             "S3DataType": "S3Prefix", "S3Uri": data}}}],
@@ -325,7 +372,7 @@ def _package_step(s: _Serverless, prepare, train, score, name: str):
     keep = name == RECORD
     metadata = {
         "platform": "serverless",
-        "recipe": s.recipe.id,
+        **({"recipe": s.recipe.id} if s.model.is_nova else {}),
         "base_model": s.model.model_id,
         "base_model_arn": s.base_model_arn,
         "technique": s.technique,

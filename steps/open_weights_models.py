@@ -42,6 +42,21 @@ BEDROCK_IMPORT_SOURCE = ("Bedrock user guide, 'Code samples for custom model imp
                          "(custom-model-import-code-samples), read 2026-12-06")
 
 
+PREPARATION_RECIPES = {"sft": "nova_lite_1_0_g5_g6_12x_gpu_lora_sft", "rlvr": "nova_lite_v2_smtj_p5_p5en_gpu_lora_rft"}
+"""The catalog recipe whose `max_length` (8192) the preparation step checks an open-weights
+model's records against (by a token estimate meant to be above any BPE tokenizer's count). Only
+that: no Nova recipe is rendered for an open-weights job, and none of its fields reaches it."""
+PIPELINE_TECHNIQUES = tuple(PREPARATION_RECIPES)
+"""What the pipeline builds for an open-weights model: SFT and RLVR. DPO needs preference pairs
+in the open-weights layout (steps/finqa/open_weights.py `dpo_line`), which the pipeline's DPO
+steps (steps/preferences.py) do not write yet."""
+
+
+def pipeline_is_open_weights(settings) -> bool:
+    """Whether a pipeline's settings customize an open-weights model (serverless, open base model)."""
+    return bool(settings.serverless) and is_open_weights(settings.base_model)
+
+
 def is_open_weights(model_id: str) -> bool:
     """Whether `model_id` is an open-weights entry of the serverless model table."""
     return any(model.model_id == model_id and not model.is_nova for model in HUB_MODELS)

@@ -136,14 +136,18 @@ _OPEN_WEIGHTS_REGIONS = ("us-east-1", "us-west-2", "ap-northeast-1", "eu-west-1"
 _ALL = ("sft", "dpo", "rlvr")
 
 
-def _open_weights(hub_content_name: str, family: str, full: tuple[str, ...], source: str) -> HubModel:
+def _open_weights(hub_content_name: str, family: str, full: tuple[str, ...], source: str,
+                  gated: bool = False) -> HubModel:
     return HubModel(model_id=hub_content_name, hub_content_name=hub_content_name, family=family,
                     techniques={"lora": _ALL, "full": full}, regions=_OPEN_WEIGHTS_REGIONS,
-                    source=f"{source}; {_OPEN_WEIGHT_REGIONS}", read="2026-12-06")
+                    source=f"{source}; {_OPEN_WEIGHT_REGIONS}", read="2026-12-06", gated=gated)
 
 
 HUB_MODELS += (
-    _open_weights("meta-textgeneration-llama-3-2-1b-instruct", "llama", (), f"{_OPEN_WEIGHT_FACTS}; {_OPEN_WEIGHT_SDK}"),
+    # Meta's license must be accepted: SageMaker JumpStart serves Meta's Llama models only with
+    # accept_eula=True (gated; the SDK sends AcceptEula when the hub document says GatedBucket).
+    _open_weights("meta-textgeneration-llama-3-2-1b-instruct", "llama", (), f"{_OPEN_WEIGHT_FACTS}; {_OPEN_WEIGHT_SDK}",
+                  gated=True),
     _open_weights("huggingface-reasoning-qwen3-06b", "qwen3", _ALL, _OPEN_WEIGHT_FACTS),
     _open_weights("huggingface-reasoning-qwen3-1-7b", "qwen3", _ALL, f"{_OPEN_WEIGHT_PAGE}; {_OPEN_WEIGHT_SDK}"),
     _open_weights("huggingface-reasoning-qwen3-4b", "qwen3", _ALL, _OPEN_WEIGHT_PAGE),
