@@ -220,8 +220,10 @@ def hyperparameters(s: _Serverless, prepare=None) -> dict:
 
 def fine_tune_request(s: _Serverless, training_data, prepare=None) -> dict:
     """CreateTrainingJob for the serverless fine-tuning job, as AWS's trainer for the technique builds it."""
-    serverless = {"BaseModelArn": s.base_model_arn, "AcceptEula": s.model.gated, "JobType": "FineTuning",
+    serverless = {"BaseModelArn": s.base_model_arn, "JobType": "FineTuning",
                   "CustomizationTechnique": API_TECHNIQUE[s.technique]}
+    if s.model.gated:  # AWS's trainers send AcceptEula only when true, required for gated models
+        serverless["AcceptEula"] = True
     if s.training_type == "lora":
         serverless["Peft"] = "LORA"
     if s.technique == "rlvr":
