@@ -38,6 +38,7 @@ from pipeline.definition import (
     GATE,
     GENERATE_BASE,
     GENERATE_FINE_TUNED,
+    GENERATE_TRAINING,
     PREPARE,
     PROCESSING,
     SCORE,
@@ -49,6 +50,7 @@ from pipeline.definition import (
     _execution_path,
     _input,
     _job_retries,
+    _make_preferences,
     _mlflow_run,
     _output,
     _prepare,
@@ -66,8 +68,6 @@ from steps.catalog import TrainingRecipe, recipe
 from steps.recipes import DEFAULT_MAX_NEW_TOKENS, FIXED_VALUES
 from steps.serverless_models import API_TECHNIQUE, HubModel
 
-GENERATE_TRAINING = "GenerateTrainingAnswers"
-PREFERENCES = "MakePreferencePairs"
 RECORD = "RecordEvaluation"
 REJECT = "RejectModel"
 
@@ -141,7 +141,7 @@ def _assemble(s: _Serverless) -> BuiltPipeline:
         answers = _generation(s, GENERATE_TRAINING, "Answer FinQA training questions (base model)",
                               _data_file(_prepared(prepare, "prompts"), "gen_qa.jsonl"), None,
                               "The base model answers the training questions; its wrong answers become DPO pairs.")
-        pairs = _preference_pairs(s, prepare, answers)
+        pairs = _make_preferences(build, prepare, answers, archive="")
         steps += [answers, pairs]
         training_data = _data_file(pairs.properties.ProcessingOutputConfig.Outputs["train"].S3Output.S3Uri,
                                    "train.jsonl")
@@ -277,27 +277,6 @@ def _generation(s: _Serverless, name: str, display_name: str, data, trained, des
     return _step(name, display_name, description + " (SageMaker AI serverless evaluation, CustomScorerEvaluation "
                  "with FinQA's reward as the evaluator; the gate scores the generations itself.)",
                  generation_request(s, data, trained))
-
-
-# DPO: the base model's wrong answers to training questions become preference pairs.
-def _preference_pairs(s: _Serverless, prepare, answers):
-    from sagemaker.core.workflow import Join
-
-    outputs = [_output("train", _execution_path(s.build, "preferences", "train"), f"{PROCESSING}/output/train"),
-               _output("report", _execution_path(s.build, "preferences", "report"), f"{PROCESSING}/output/report")]
-    return _processing(
-        s.build, PREFERENCES, "nova-finqa-preferences", "Make DPO preference pairs",
-        "Scores the base model's answers to the training questions with FinQA's verdict; each wrong one becomes a "
-        "pair (gold reply preferred).",
-        inputs=[_input("predictions", Join(on="/", values=[answers.properties.OutputDataConfig.S3OutputPath,
-                                                            answers.properties.TrainingJobName, "output"]),
-                       f"{PROCESSING}/input/predictions"),
-                _input("prompts", _prepared(prepare, "prompts"), f"{PROCESSING}/input/prompts")],
-        outputs=outputs,
-        arguments=["steps.preferences", "--predictions", f"{PROCESSING}/input/predictions",
-                   "--prompts", f"{PROCESSING}/input/prompts", "--output-dir", f"{PROCESSING}/output",
-                   "--max-length", s.build.parameters.max_length.to_string()],
-        property_files=[])
 
 
 # 6. Gate: the scores go onto the package either way; a failed gate rejects it.
