@@ -66,3 +66,10 @@ def base_model_recipe_artifact(prefix: str, recipe_id: str) -> Artifact:
     """The evaluation recipe for the recipe's untuned base model: static, so it is rendered here, not in a job."""
     data = recipe_yaml(evaluation_recipe(recipe_id)).encode("utf-8")
     return Artifact(_key(prefix, "recipes", hashlib.sha256(data).hexdigest(), "recipe.yaml"), data)
+
+
+def source_model_recipe_artifact(prefix: str, recipe_id: str, checkpoint: str) -> Artifact:
+    """The evaluation recipe for a source model package's checkpoint (training from it: its answers to the
+    training questions); static once the package is resolved, so rendered here too."""
+    data = recipe_yaml(evaluation_recipe(recipe_id, checkpoint)).encode("utf-8")
+    return Artifact(_key(prefix, "recipes", hashlib.sha256(data).hexdigest(), "recipe.yaml"), data)

@@ -4,6 +4,16 @@
           │                                                                        ├─> ScoreAnswers ─> CheckAccuracy ─┬─> RegisterModel
           └────────────────────────────> GenerateBaseModelAnswers ─────────────────┘                                  └─> AccuracyTooLow
 
+A DPO recipe puts two stages before FineTune: the model answers the sampled training questions
+(GenerateTrainingAnswers, a Nova evaluation job whose inputs do not change between executions,
+so a cache hit after the first) and MakePreferencePairs turns its wrong answers into DPO pairs
+(gold reply preferred, its own reply not), which FineTune trains on:
+
+    PrepareFinQAData ──> GenerateTrainingAnswers ──> MakePreferencePairs ──> FineTune ──> ... (as above)
+
+With a source model package (SFT -> DPO, pipeline.source_model) training starts from its
+checkpoint, and the training answers are that model's.
+
 One function per stage below, in that order. What depends on the recipe (images, instance
 types, the recipe's fields and defaults, the evaluation recipe) comes from `steps.catalog`;
 the Studio parameters are declared in `pipeline.parameters`.
@@ -22,13 +32,14 @@ import json
 import logging
 from dataclasses import dataclass
 
-from pipeline.artifacts import Artifact, base_model_recipe_artifact, code_artifact
+from pipeline.artifacts import Artifact, base_model_recipe_artifact, code_artifact, source_model_recipe_artifact
 from pipeline.bedrock_rules import sagemaker_inference_instance_types
 from pipeline.images import PROCESSING_INSTANCE_TYPE, Images, check_region, images_for
 from pipeline.parameters import Parameters, declare
 from pipeline.reward_function import function_arn, function_name
 from pipeline.sdk import offline_sdk, pipeline_session
 from pipeline.settings import Settings
+from pipeline.source_model import SOURCE_KEY, TECHNIQUE_KEY, SourceModel
 from steps.catalog import RecipeError, TrainingRecipe, recipe
 from steps.estimate import REGISTRY_FIELDS, SERVERLESS
 from steps.open_weights_models import pipeline_is_open_weights
@@ -39,6 +50,8 @@ TRAIN = "FineTune"
 CHECKPOINT = "FindCheckpoint"
 GENERATE_FINE_TUNED = "GenerateFineTunedAnswers"
 GENERATE_BASE = "GenerateBaseModelAnswers"
+GENERATE_TRAINING = "GenerateTrainingAnswers"
+PREFERENCES = "MakePreferencePairs"
 SCORE = "ScoreAnswers"
 OPEN_WEIGHTS_EVAL = "eval_open_weights"
 """The preparation step's output with an open model's evaluation set (steps.prepare)."""
@@ -69,7 +82,7 @@ EVALUATION_MAX_RUNTIME_SECONDS = 86_400
 CACHE_EXPIRY = "P90D"
 
 # The recipe methods this pipeline builds a training step for.
-SUPPORTED_METHODS = ("sft", "rft")
+SUPPORTED_METHODS = ("sft", "rft", "dpo")
 
 # The sampler's seed is fixed here rather than offered in Studio: the same records for the same
 # parameters is what lets cached steps be reused across executions.
@@ -93,10 +106,17 @@ class _Build:
     session: object
     code: Artifact
     base_recipe: Artifact
+    source: SourceModel | None = None
+    source_recipe: Artifact | None = None
 
     @property
     def root(self) -> str:
         return self.settings.s3_root
+
+    @property
+    def technique(self) -> str:
+        """SFT, DPO, RFT, or "SFT then DPO" (and so on) when training starts from a package's checkpoint."""
+        return self.recipe.method.upper() if self.source is None else self.source.technique_after(self.recipe)
 
 
 def canonical_json(definition: str) -> str:
@@ -104,8 +124,11 @@ def canonical_json(definition: str) -> str:
     return json.dumps(json.loads(definition), indent=2, sort_keys=True) + "\n"
 
 
-def build_pipeline(settings: Settings) -> BuiltPipeline:
-    """The pipeline for these settings, its canonical definition, and the artifacts it reads."""
+def build_pipeline(settings: Settings, source: SourceModel | None = None) -> BuiltPipeline:
+    """The pipeline for these settings, its canonical definition, and the artifacts it reads.
+
+    `source`: the approved package whose checkpoint training starts from (resolved by
+    pipeline.source_model at upsert); None trains the base model."""
     if settings.serverless:
         from pipeline.serverless import build_serverless_pipeline
 
@@ -120,7 +143,10 @@ def build_pipeline(settings: Settings) -> BuiltPipeline:
                        parameters=declare(chosen, f"{settings.s3_root}/data/finqa/"),
                        session=pipeline_session(settings.region, settings.bucket),
                        code=code_artifact(settings.prefix),
-                       base_recipe=base_model_recipe_artifact(settings.prefix, chosen.id))
+                       base_recipe=base_model_recipe_artifact(settings.prefix, chosen.id),
+                       source=source,
+                       source_recipe=None if source is None else source_model_recipe_artifact(
+                           settings.prefix, chosen.id, source.checkpoint))
         return _assemble(build)
 
 
@@ -128,17 +154,23 @@ def _assemble(build: _Build) -> BuiltPipeline:
     from sagemaker.mlops.workflow import Pipeline
 
     prepare = _prepare(build)
-    train = _train(build, prepare)
+    preference_steps, preferences = [], None
+    if build.recipe.method == "dpo":
+        generate_training = _generate_training_answers(build, prepare)
+        preferences = _make_preferences(build, prepare, generate_training)
+        preference_steps = [generate_training, preferences]
+    train = _train(build, prepare, preferences)
     checkpoint = _find_checkpoint(build, train)
     generate_fine_tuned = _generate(build, prepare, GENERATE_FINE_TUNED, checkpoint)
     generate_base = _generate(build, prepare, GENERATE_BASE, None)
     score = _score(build, prepare, train, generate_fine_tuned, generate_base)
-    gate = _gate(build, score, _register(build, prepare, train, checkpoint, score))
+    gate = _gate(build, score, _register(build, prepare, train, checkpoint, score, preferences))
     pipeline = Pipeline(name=build.settings.pipeline_name, parameters=build.parameters.all,
-                        steps=[prepare, train, checkpoint, generate_fine_tuned, generate_base, score, gate],
+                        steps=[prepare, *preference_steps, train, checkpoint, generate_fine_tuned, generate_base,
+                               score, gate],
                         pipeline_experiment_config=None, sagemaker_session=build.session)
-    return BuiltPipeline(pipeline=pipeline, definition=canonical_json(pipeline.definition()),
-                         uploads=(build.code, build.base_recipe))
+    uploads = (build.code, build.base_recipe, *([build.source_recipe] if build.source_recipe else []))
+    return BuiltPipeline(pipeline=pipeline, definition=canonical_json(pipeline.definition()), uploads=uploads)
 
 
 # Shared pieces of the stages.
@@ -275,6 +307,7 @@ def _prepare(build: _Build):
     training_data = [*prepared, "train-records", p.train_records, "max-length", p.max_length,
                      "from", p.data_location]
     recipe_values = [part for flag, value in p.recipe_flags() for part in (flag.lstrip("-"), value)]
+<<<<<<< HEAD
     open_weights, extra_outputs = [], []
     if pipeline_is_open_weights(build.settings):
         # AWS's open-weights data layout (steps/finqa/open_weights.py), and the open model's evaluation set.
@@ -285,11 +318,19 @@ def _prepare(build: _Build):
         training_data += ["open-weights", build.settings.technique]
     rft = []
     if build.recipe.method == "rft" and not open_weights:
+=======
+    extra_flags = []
+    if build.recipe.method == "rft":
+>>>>>>> serverless
         # The recipe names the reward function and the S3 object of the training data (as AWS's
         # RFT tooling sets data_s3_path), the same one the training job's channel reads.
-        rft = ["--reward-lambda-arn", function_arn(build.settings),
+        extra_flags = ["--reward-lambda-arn", function_arn(build.settings),
                "--data-s3-path", Join(on="/", values=[*training_data, "train", "train.jsonl"])]
         recipe_values += ["reward", function_name(build.settings)]
+    if build.source is not None:
+        # The training recipe starts from the source package's checkpoint (iterative training).
+        extra_flags += ["--model-name-or-path", build.source.checkpoint]
+        recipe_values += ["from-checkpoint", build.source.checkpoint.removeprefix("s3://")]
     mlflow_server = build.settings.mlflow_tracking_arn.rsplit("/", 1)[-1]
     mlflow_flags = (["--mlflow-tracking-uri", build.settings.mlflow_tracking_arn,
                      "--mlflow-experiment", build.settings.pipeline_name] if mlflow_server else [])
@@ -299,6 +340,9 @@ def _prepare(build: _Build):
         "the parameters; bad recipe values fail here, before any GPU.",
         inputs=[_input("finqa", p.data_location, f"{PROCESSING}/input/finqa")],
         outputs=[
+            # For DPO the training records are written as prompts for the model to answer.
+            _output("prompts", Join(on="/", values=[*training_data, "prompts"]), f"{PROCESSING}/output/prompts")
+            if build.recipe.method == "dpo" else
             _output("train", Join(on="/", values=[*training_data, "train"]), f"{PROCESSING}/output/train"),
             _output("validation", Join(on="/", values=[*training_data, "validation"]),
                     f"{PROCESSING}/output/validation"),
@@ -319,7 +363,7 @@ def _prepare(build: _Build):
                    "--max-train-records", p.train_records, "--max-eval-records", p.eval_records,
                    "--accuracy-threshold", p.accuracy_threshold.to_string(),
                    "--seed", SAMPLING_SEED, "--recipe", build.recipe.id,
-                   *[part for flag, value in p.recipe_flags() for part in (flag, value)], *rft,
+                   *[part for flag, value in p.recipe_flags() for part in (flag, value)], *extra_flags,
                    # The cost estimate, checked against MaxTrainingCost before any GPU starts.
                    "--max-training-cost", p.max_training_cost, *_instance_flags(p), "--region", build.settings.region,
                    *mlflow_flags, *open_weights],
@@ -333,9 +377,55 @@ def _instance_flags(p: Parameters) -> list:
             "--evaluation-instance-type", p.evaluation_instance_type]
 
 
-# 2. Train: AWS's recipe on the prepared conversations (SFT), or on the prepared prompts with
-# the reward Lambda scoring the job's responses (RFT).
-def _train(build: _Build, prepare):
+# 2a. DPO only: the model answers the sampled training questions (a Nova evaluation job, as the
+# base model's test answers are made), and its wrong answers become preference pairs.
+def _generate_training_answers(build: _Build, prepare):
+    evaluation = build.recipe.evaluation
+    model, recipe_uri, who = _model_to_ask(build)
+    return _nova_step(
+        build, name=GENERATE_TRAINING, display_name=f"Answer FinQA training questions ({who})",
+        description=(f"AWS's {evaluation.id} job on the {who}'s answers to the sampled training questions; cached "
+                     "across executions with the same training data."),
+        step_args=_nova_job(build, "nova-finqa-answers-train", build.images.evaluation,
+                            build.parameters.evaluation_instance_type, 1, EVALUATION_MAX_RUNTIME_SECONDS, model,
+                            {"train": _prepared(prepare, "prompts"), "recipe": recipe_uri}, "generations"))
+
+
+def _model_to_ask(build: _Build):
+    """The hyperparameters and evaluation recipe of the model training starts from: the base model,
+    or the source package's checkpoint (base_model_location, as AWS's launcher sets it)."""
+    if build.source is None:
+        return ({"base_model": build.recipe.base_model},
+                f"s3://{build.settings.bucket}/{build.base_recipe.key.rsplit('/', 1)[0]}/", "base model")
+    return ({"base_model_location": build.source.checkpoint},
+            f"s3://{build.settings.bucket}/{build.source_recipe.key.rsplit('/', 1)[0]}/", "source model")
+
+
+def _preferences_report():
+    from sagemaker.core.workflow import PropertyFile
+
+    return PropertyFile(name="Preferences", output_name="report", path="preferences.json")
+
+
+def _make_preferences(build: _Build, prepare, generate_training, archive: str = "output.tar.gz"):
+    """`archive`: the file of the answering job's output to read ("" for the whole folder)."""
+    return _processing(
+        build, PREFERENCES, "nova-finqa-preferences", "Make DPO preference pairs",
+        "Scores the model's training answers with FinQA's verdict; each wrong one becomes a pair, the gold reply "
+        "preferred. Fewer pairs than AWS's minimum fail here, before the DPO job.",
+        inputs=[_input("predictions", _job_output(generate_training), f"{PROCESSING}/input/predictions"),
+                _input("prompts", _prepared(prepare, "prompts"), f"{PROCESSING}/input/prompts")],
+        outputs=[_output("train", _execution_path(build, "preferences", "train"), f"{PROCESSING}/output/train"),
+                 _output("report", _execution_path(build, "preferences", "report"), f"{PROCESSING}/output/report")],
+        arguments=["steps.preferences", "--predictions", f"{PROCESSING}/input/predictions/{archive}".rstrip("/"),
+                   "--prompts", f"{PROCESSING}/input/prompts", "--output-dir", f"{PROCESSING}/output",
+                   "--max-length", build.parameters.max_length.to_string()],
+        property_files=[_preferences_report()])
+
+
+# 2. Train: AWS's recipe on the prepared conversations (SFT), on the prepared prompts with the
+# reward Lambda scoring the job's responses (RFT), or on the preference pairs (DPO).
+def _train(build: _Build, prepare, preferences=None):
     from sagemaker.core.training.configs import S3DataSource
     from sagemaker.core.workflow import Join
 
@@ -350,16 +440,28 @@ def _train(build: _Build, prepare):
         channels = {"train": data("train", "S3Prefix")}
         description = (f"AWS's {chosen.id} recipe ({chosen.display_name}) on the prepared FinQA prompts; the "
                        f"reward Lambda {function_name(build.settings)} scores each response with FinQA's verifier.")
+    elif chosen.method == "dpo":
+        # Preference pairs are Converse records (AWS's DPO data format); AWS's pages give DPO no
+        # validation set of its own, and pairs for one would need a second answering job.
+        pairs = preferences.properties.ProcessingOutputConfig.Outputs["train"].S3Output.S3Uri
+        channels = {"train": S3DataSource(s3_data_type="Converse", s3_data_distribution_type="FullyReplicated",
+                                          s3_uri=Join(on="/", values=[pairs, "train.jsonl"]))}
+        description = (f"AWS's {chosen.id} recipe ({chosen.display_name}) on the preference pairs made from the "
+                       "model's own wrong FinQA answers.")
     else:
         channels = {"train": data("train", "Converse"), "validation": data("validation", "Converse")}
         description = f"AWS's {chosen.id} recipe ({chosen.display_name}) on the prepared FinQA conversations."
+    start = ({"base_model": chosen.base_model} if build.source is None
+             else {"base_model_location": build.source.checkpoint})
+    if build.source is not None:
+        description += f" Starts from the checkpoint of {build.source.package_arn} ({build.source.technique})."
     return _nova_step(
         build, name=TRAIN, display_name=f"Fine-tune {chosen.model_name} ({'LoRA' if chosen.peft == 'lora' else 'full-rank'} "
-                                 f"{chosen.method.upper()})",
+                                 f"{build.technique})",
         description=description,
         step_args=_nova_job(build, f"nova-finqa-{chosen.method}", build.images.training,
                             build.parameters.training_instance_type, build.parameters.instance_count(chosen),
-                            TRAINING_MAX_RUNTIME_SECONDS, {"base_model": chosen.base_model},
+                            TRAINING_MAX_RUNTIME_SECONDS, start,
                             {**channels, "recipe": _prepared(prepare, "recipe")}, "training"))
 
 
@@ -468,7 +570,7 @@ def _gate(build: _Build, score, register):
 
 
 # 7. Register: a model package pending review, with what a reviewer needs to decide.
-def _register(build: _Build, prepare, train, checkpoint, score):
+def _register(build: _Build, prepare, train, checkpoint, score, preferences=None):
     from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
     from sagemaker.core.workflow import ExecutionVariables, Join, JsonGet
     from sagemaker.mlops.workflow import ModelStep
@@ -519,7 +621,16 @@ def _register(build: _Build, prepare, train, checkpoint, score):
                 "base_model": build.recipe.base_model,
                 "checkpoint_s3_uri": text(_checkpoint_uri(checkpoint)),
                 "training_job": train.properties.TrainingJobName,
-                "train_records": text(report_count("train")),
+                TECHNIQUE_KEY: build.technique,
+                **({SOURCE_KEY: build.source.package_arn} if build.source is not None else {}),
+                # DPO trains on the pairs made, not on the records asked
+                "train_records": text(report_count("train") if preferences is None else JsonGet(
+                    step_name=PREFERENCES, property_file=preferences.property_files[0], json_path="pairs")),
+                **({"training_questions": text(report_count("train")),
+                    "training_answers_right": text(JsonGet(step_name=PREFERENCES,
+                                                           property_file=preferences.property_files[0],
+                                                           json_path="base_correct"))}
+                   if preferences is not None else {}),
                 "validation_records": text(report_count("validation")),
                 "eval_records": text(report_count("test")),
                 "eval_data_s3_uri": Join(on="/", values=[_prepared(prepare, "eval"), "gen_qa.jsonl"]),

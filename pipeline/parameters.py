@@ -4,7 +4,7 @@ What a recipe allows decides the form: `TrainingInstanceType` and `EvaluationIns
 offer exactly the recipe's instance types (a drop-down), `LoraAlpha` exists for LoRA recipes
 only, `Replicas` where the recipe can run on more than one instance count, and every default
 is the recipe's own (from `steps.catalog`). Reinforcement fine-tuning (RFT) recipes take
-`MaxSteps`, `NumberGeneration` and `ReasoningEffort` instead of `Epochs`. Each recipe value
+`MaxSteps`, `NumberGeneration` and `ReasoningEffort` instead of `Epochs`; DPO recipes add `Beta`. Each recipe value
 reaches the preparation step, which checks it against AWS's allowed values before any GPU
 starts, as it checks its cost estimate against `MaxTrainingCost`.
 """
@@ -30,6 +30,7 @@ class Parameters:
     max_length: object
     global_batch_size: object
     replicas: object | None
+    beta: object | None
     max_steps: object | None
     number_generation: object | None
     reasoning_effort: object | None
@@ -47,7 +48,7 @@ class Parameters:
         """The preparation step's recipe flags (steps.recipes.add_recipe_arguments), with their values as text."""
         flags = (("--epochs", self.epochs), ("--learning-rate", self.learning_rate), ("--lora-alpha", self.lora_alpha),
                  ("--max-length", self.max_length), ("--global-batch-size", self.global_batch_size),
-                 ("--replicas", self.replicas), ("--max-steps", self.max_steps),
+                 ("--replicas", self.replicas), ("--beta", self.beta), ("--max-steps", self.max_steps),
                  ("--number-generation", self.number_generation), ("--reasoning-effort", self.reasoning_effort))
         return [(flag, value.to_string()) for flag, value in flags if value is not None]
 
@@ -80,6 +81,8 @@ def declare(recipe: TrainingRecipe, default_data_location: str) -> Parameters:
         global_batch_size=ParameterInteger("GlobalBatchSize", default_value=field["global_batch_size"].default),
         replicas=ParameterInteger("Replicas", default_value=replicas.default)
         if replicas is not None and replicas.enum is not None and len(replicas.enum) > 1 else None,
+        # DPO recipes: training_config.model.dpo_cfg.beta, which AWS's schema calls adam_beta
+        beta=ParameterFloat("Beta", default_value=float(field["adam_beta"].default)) if "adam_beta" in field else None,
         max_steps=ParameterInteger("MaxSteps", default_value=field["max_steps"].default) if rft else None,
         number_generation=ParameterInteger("NumberGeneration", default_value=field["number_generation"].default)
         if rft else None,

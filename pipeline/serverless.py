@@ -51,6 +51,7 @@ from pipeline.definition import (
     GATE,
     GENERATE_BASE,
     GENERATE_FINE_TUNED,
+    GENERATE_TRAINING,
     PREPARE,
     PROCESSING,
     SCORE,
@@ -62,6 +63,7 @@ from pipeline.definition import (
     _execution_path,
     _input,
     _job_retries,
+    _make_preferences,
     _mlflow_run,
     _output,
     _prepare,
@@ -80,8 +82,6 @@ from steps.recipes import DEFAULT_MAX_NEW_TOKENS, FIXED_VALUES
 from steps.open_weights_models import PIPELINE_TECHNIQUES, PREPARATION_RECIPES
 from steps.serverless_models import API_TECHNIQUE, HubModel
 
-GENERATE_TRAINING = "GenerateTrainingAnswers"
-PREFERENCES = "MakePreferencePairs"
 RECORD = "RecordEvaluation"
 REJECT = "RejectModel"
 
@@ -183,7 +183,7 @@ def _assemble(s: _Serverless) -> BuiltPipeline:
         answers = _generation(s, GENERATE_TRAINING, "Answer FinQA training questions (base model)",
                               _data_file(_prepared(prepare, "prompts"), "gen_qa.jsonl"), None,
                               "The base model answers the training questions; its wrong answers become DPO pairs.")
-        pairs = _preference_pairs(s, prepare, answers)
+        pairs = _make_preferences(build, prepare, answers, archive="")
         steps += [answers, pairs]
         training_data = _data_file(pairs.properties.ProcessingOutputConfig.Outputs["train"].S3Output.S3Uri,
                                    "train.jsonl")
@@ -263,8 +263,10 @@ def hyperparameters(s: _Serverless, prepare=None) -> dict:
 
 def fine_tune_request(s: _Serverless, training_data, prepare=None) -> dict:
     """CreateTrainingJob for the serverless fine-tuning job, as AWS's trainer for the technique builds it."""
-    serverless = {"BaseModelArn": s.base_model_arn, "AcceptEula": s.model.gated, "JobType": "FineTuning",
+    serverless = {"BaseModelArn": s.base_model_arn, "JobType": "FineTuning",
                   "CustomizationTechnique": API_TECHNIQUE[s.technique]}
+    if s.model.gated:  # AWS's trainers send AcceptEula only when true, required for gated models
+        serverless["AcceptEula"] = True
     if s.training_type == "lora":
         serverless["Peft"] = "LORA"
     if s.technique == "rlvr":
@@ -322,27 +324,6 @@ def _generation(s: _Serverless, name: str, display_name: str, data, trained, des
     return _step(name, display_name, description + " (SageMaker AI serverless evaluation, CustomScorerEvaluation "
                  "with FinQA's reward as the evaluator; the gate scores the generations itself.)",
                  generation_request(s, data, trained))
-
-
-# DPO: the base model's wrong answers to training questions become preference pairs.
-def _preference_pairs(s: _Serverless, prepare, answers):
-    from sagemaker.core.workflow import Join
-
-    outputs = [_output("train", _execution_path(s.build, "preferences", "train"), f"{PROCESSING}/output/train"),
-               _output("report", _execution_path(s.build, "preferences", "report"), f"{PROCESSING}/output/report")]
-    return _processing(
-        s.build, PREFERENCES, "nova-finqa-preferences", "Make DPO preference pairs",
-        "Scores the base model's answers to the training questions with FinQA's verdict; each wrong one becomes a "
-        "pair (gold reply preferred).",
-        inputs=[_input("predictions", Join(on="/", values=[answers.properties.OutputDataConfig.S3OutputPath,
-                                                            answers.properties.TrainingJobName, "output"]),
-                       f"{PROCESSING}/input/predictions"),
-                _input("prompts", _prepared(prepare, "prompts"), f"{PROCESSING}/input/prompts")],
-        outputs=outputs,
-        arguments=["steps.preferences", "--predictions", f"{PROCESSING}/input/predictions",
-                   "--prompts", f"{PROCESSING}/input/prompts", "--output-dir", f"{PROCESSING}/output",
-                   "--max-length", s.build.parameters.max_length.to_string()],
-        property_files=[])
 
 
 # 6. Gate: the scores go onto the package either way; a failed gate rejects it.

@@ -63,6 +63,9 @@ _SPECS: tuple[_Spec, ...] = (
     _Spec("mlflow_tracking_arn", "--mlflow-tracking-arn", ("NOVA_MLFLOW_TRACKING_ARN",), None,
           "SageMaker managed MLflow tracking server (or app) ARN the jobs and the scoring step log to; "
           "unset, the pipeline has no MLflow"),
+    _Spec("source_model_package", "--source-model-package", ("NOVA_SOURCE_MODEL_PACKAGE",), None,
+          "ARN of an Approved model package of the group whose checkpoint training starts from instead of the "
+          "base model (e.g. SFT -> DPO; AWS's iterative training); read with DescribeModelPackage at upsert"),
     _Spec("platform", "--platform", ("NOVA_PLATFORM",), "training-jobs",
           "where the model is trained: training-jobs (AWS's recipe on instances you choose, --recipe) or "
           "serverless (SageMaker AI serverless model customization: --base-model, --technique, --training-type)"),
@@ -83,6 +86,8 @@ _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _TAG = re.compile(r"^([^=]+)=(.*)$")
+MODEL_PACKAGE_ARN = re.compile(
+    r"^arn:aws[a-z-]*:sagemaker:([a-z]{2}(-[a-z]+)+-\d):(\d{12}):model-package/([a-zA-Z0-9](-*[a-zA-Z0-9]){0,62})/(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,7 @@ class Settings:
     bedrock_role_arn: str = ""
     provisioned_model_units: str = ""
     mlflow_tracking_arn: str = ""
+    source_model_package: str = ""
     platform: str = "training-jobs"
     base_model: str = DEFAULT_BASE_MODEL
     technique: str = DEFAULT_TECHNIQUE
@@ -189,6 +195,17 @@ class Settings:
                 problems.append(f"--mlflow-tracking-arn {self.mlflow_tracking_arn!r} is not a SageMaker MLflow "
                                 "tracking server or app ARN "
                                 "(arn:aws:sagemaker:<region>:<12-digit account>:mlflow-tracking-server/<name>)")
+        if self.source_model_package:
+            match = MODEL_PACKAGE_ARN.match(self.source_model_package)
+            if not match:
+                problems.append(f"--source-model-package {self.source_model_package!r} is not a versioned model "
+                                "package ARN (arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>)")
+            elif self.model_package_group and match.group(4) != self.model_package_group:
+                problems.append(f"--source-model-package {self.source_model_package!r} is of the group "
+                                f"{match.group(4)!r}, not of --model-package-group {self.model_package_group!r}")
+            elif self.region and match.group(1) != self.region:
+                problems.append(f"--source-model-package {self.source_model_package!r} is in {match.group(1)}, "
+                                f"not in --region {self.region}: a Nova checkpoint is used in its own region")
         if self.recipe:
             try:
                 recipe(self.recipe)
@@ -208,6 +225,10 @@ class Settings:
                     errors.append(str(error))
             else:
                 problems.append(errors[0])
+            if self.source_model_package:
+                problems.append("--source-model-package: continuing from a package is built for --platform "
+                                "training-jobs only; on serverless AWS's trainers take it as ModelPackageConfig."
+                                "SourceModelPackageArn, which this pipeline does not send yet")
         if problems:
             raise SettingsError("; ".join(problems))
 

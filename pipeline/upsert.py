@@ -1,7 +1,8 @@
 """Build, check and deploy the pipeline: `python -m pipeline.upsert [--dry-run] [settings]`.
 
 With --dry-run: builds the definition, checks it and writes it, with no AWS call at all (no
-credentials needed). Without: also uploads the code and recipe (keys that exist are left
+credentials needed), except DescribeModelPackage with --source-model-package, which needs the
+package's checkpoint (`pipeline.source_model`). Without: also uploads the code and recipe (keys that exist are left
 alone), creates the model package group if missing, for a reinforcement fine-tuning recipe
 creates or updates the reward Lambda its recipe names (`pipeline.reward_function`), creates or
 updates the pipeline (merging tags), and prints the pipeline ARN and what changed against the
@@ -54,11 +55,13 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
     from pipeline.checks import definition_problems
     from pipeline.definition import build_pipeline
+    from pipeline.source_model import SourceModelError
     from steps.catalog import RecipeError, UnsupportedRegionError
 
     try:
-        built = build_pipeline(settings)
-    except (UnsupportedRegionError, RecipeError) as error:
+        source = resolve_source_model(settings)
+        built = build_pipeline(settings, source)
+    except (UnsupportedRegionError, RecipeError, SourceModelError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     problems = definition_problems(built.definition)
@@ -87,6 +90,30 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def sagemaker_client(settings: Settings):
+    import boto3
+
+    return boto3.Session(region_name=settings.region).client("sagemaker")
+
+
+def resolve_source_model(settings: Settings):
+    """The approved package training starts from (--source-model-package), or None: DescribeModelPackage."""
+    if not settings.source_model_package:
+        return None
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from pipeline.source_model import SourceModelError, describe_source_model
+    from steps.catalog import recipe
+
+    try:
+        source = describe_source_model(sagemaker_client(settings), settings.source_model_package,
+                                       settings.model_package_group, recipe(settings.recipe))
+    except (BotoCoreError, ClientError) as error:
+        raise SourceModelError(f"--source-model-package {settings.source_model_package}: cannot be read ({error})") from None
+    print(f"training starts from {source.package_arn} ({source.technique}): {source.checkpoint}", file=sys.stderr)
+    return source
 
 
 def deploy(settings: Settings, built) -> str:

@@ -16,6 +16,7 @@ Standard library only: the preparation step runs this inside the processing cont
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -67,6 +68,20 @@ AWS_ESTIMATOR_SFT = {
 }
 
 
+# DPO: nobody publishes a Nova DPO throughput. Per preference pair, DPO (Rafailov et al. 2023,
+# "Direct Preference Optimization", eq. 7) runs the policy forward and backward on both
+# responses and the frozen reference model forward on both: per sequence, one forward pass more
+# than SFT's forward and backward (about three forward passes' work), so 3/4 of SFT's tokens
+# per second, counting both sequences' tokens. This project's derivation, not a measurement.
+# Before the pairs exist the preparation step counts every sampled training record as a pair and
+# the rejected reply as long as the gold one: an upper bound on the tokens.
+DPO_TOKEN_RATE_FACTOR = 0.75
+DPO_RULE = ("DPO taken as 3/4 of SFT's tokens per second, both responses of a pair counted (reference model "
+            "forward on both besides the policy's forward and backward; this project's derivation from the DPO "
+            "paper's loss, not a measurement); pairs counted as every sampled training record, the rejected "
+            "reply as long as the gold one (an upper bound)")
+
+
 @dataclass(frozen=True)
 class _Anchor:
     instance_type: str
@@ -116,7 +131,7 @@ def training_throughput(recipe: TrainingRecipe, instance_type: str) -> Throughpu
     instance; one for another instance, scaled by compute; for LoRA, the model's full-rank
     figure (LoRA computes no weight gradients: AWS's Nova Micro figures have it 1.33x faster);
     Nova 2 Lite, for which nobody publishes a figure, as Nova Lite 1.0."""
-    if recipe.method != "sft":
+    if recipe.method not in ("sft", "dpo"):
         return Throughput(None, f"no throughput figure for {recipe.method.upper()} recipes: their jobs "
                                 "generate and score answers, not a token stream")
     model = recipe.model_name
@@ -138,6 +153,9 @@ def training_throughput(recipe: TrainingRecipe, instance_type: str) -> Throughpu
             return Throughput(None, f"no GPU figures for {instance_type} to scale {anchor.instance_type}'s throughput by")
         rate = rate * target / measured
         source += f"; {SCALING_RULE}: {target:,} / {measured:,}"
+    if recipe.method == "dpo":
+        rate *= DPO_TOKEN_RATE_FACTOR
+        notes.append(DPO_RULE)
     return Throughput(rate, "; ".join([source, *notes]))
 
 
@@ -305,7 +323,8 @@ class JobPlan:
             schedule: dict[str, Any] = {"max_steps": max_steps, "global_batch_size": batch}
         else:
             epochs = int(_value(recipe, rendered, "max_epochs"))
-            processed = epochs * training_tokens
+            # a DPO pair is two sequences, prompt and gold reply, prompt and rejected reply
+            processed = epochs * training_tokens * (2 if recipe.method == "dpo" else 1)
             schedule = {"epochs": epochs}
         training = (Throughput(None, SERVERLESS_THROUGHPUT_SOURCE) if self.serverless
                     else training_throughput(recipe, self.instance_type))
@@ -321,9 +340,15 @@ class JobPlan:
             evaluation = Throughput(None, SERVERLESS_THROUGHPUT_SOURCE)
             evaluation_price = Price(None, SERVERLESS_PRICE_SOURCE)
         else:
-            evaluation = training_throughput(recipe, self.evaluation_instance_type)
+            # DPO adds a third job: the model answers the training questions (their prompts, counted
+            # with the gold reply: a little over).
+            evaluation = training_throughput(_as_sft(recipe), self.evaluation_instance_type)
             evaluation_price = self.prices.price(self.region, self.evaluation_instance_type)
         evaluation_seconds = _seconds(evaluation_tokens, evaluation.tokens_per_second, 1)
+        answering_seconds = (_seconds(training_tokens, evaluation.tokens_per_second, 1)
+                             if recipe.method == "dpo" else 0)
+        evaluation_total = (None if evaluation_seconds is None or answering_seconds is None
+                            else 2 * evaluation_seconds + answering_seconds)
         estimate = {
             "recipe": recipe.id,
             "model": recipe.model_name,
@@ -343,7 +368,8 @@ class JobPlan:
             "price_source": price.source,
             "training_cost_usd": _cost(training_seconds, count, price.usd_per_hour),
             "evaluation_instance_type": self.evaluation_instance_type,
-            "evaluation_jobs": 2,
+            "evaluation_jobs": 3 if recipe.method == "dpo" else 2,
+            "training_answers_seconds": answering_seconds if recipe.method == "dpo" else None,
             "evaluation_records": evaluation_records,
             "evaluation_tokens": evaluation_tokens,
             "evaluation_throughput_source": evaluation.source + "; evaluation taken as fast as training "
@@ -351,8 +377,7 @@ class JobPlan:
             "evaluation_seconds_per_job": evaluation_seconds,
             "evaluation_price_per_hour_usd": evaluation_price.usd_per_hour,
             "evaluation_price_source": evaluation_price.source,
-            "evaluation_cost_usd": _cost(None if evaluation_seconds is None else 2 * evaluation_seconds, 1,
-                                         evaluation_price.usd_per_hour),
+            "evaluation_cost_usd": _cost(evaluation_total, 1, evaluation_price.usd_per_hour),
             "max_training_cost_usd": self.max_training_cost,
             "tables_date": TABLES_DATE,
         }
@@ -379,6 +404,7 @@ class JobPlan:
                 "instance type, or raise MaxTrainingCost (0 = no limit)")
 
 
+<<<<<<< HEAD
 SERVERLESS_PRICE_SOURCE = (
     "no price found (searched 2026-12-06): AWS's SageMaker pages for serverless model customization of "
     "open-weights models (model-customize-open-weight, customizing-models) name no per-token, per-hour or "
@@ -420,6 +446,11 @@ def serverless_estimate(model: str, technique: str, training_type: str, region: 
     estimate["registry"] = {key: "unknown" if estimate[source] is None else str(estimate[source])
                             for key, source in REGISTRY_FIELDS.items()}
     return estimate
+=======
+def _as_sft(recipe: TrainingRecipe) -> TrainingRecipe:
+    """Generating answers is no DPO: an evaluation job is taken as fast as the model's SFT training."""
+    return dataclasses.replace(recipe, method="sft") if recipe.method == "dpo" else recipe
+>>>>>>> serverless
 
 
 def _seconds(tokens: int, rate: float | None, instances: int) -> int | None:
@@ -451,8 +482,10 @@ def summary(estimate: Mapping[str, Any]) -> str:
     price = estimate["price_per_hour_usd"]
     at = "" if price is None else f" at ${price:,.3f}".rstrip("0").rstrip(".") + "/h"
     evaluation = estimate["evaluation_seconds_per_job"]
+    answering = estimate.get("training_answers_seconds")
     evaluating = ("evaluation time unknown" if evaluation is None
-                  else f"evaluation 2 x {evaluation / 3600:.2f} h")
+                  else f"evaluation 2 x {evaluation / 3600:.2f} h"
+                  + (f" + answering the training questions {answering / 3600:.2f} h" if answering else ""))
     return (f"{training} on {estimate['instance_count']} x {estimate['instance_type']}{at}: "
             f"{money(estimate['training_cost_usd'])}; {evaluating} on {estimate['evaluation_instance_type']}: "
             f"{money(estimate['evaluation_cost_usd'])}")

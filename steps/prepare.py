@@ -347,7 +347,8 @@ def prepare(input_dir: Path, output_dir: Path, *, max_train_records: int | None 
             max_eval_records: int | None = None, seed: int = DEFAULT_SEED, strict: bool = False,
             recipe_id: str = DEFAULT_RECIPE, epochs: int | None = None,
             recipe_values: dict[str, Any] | None = None, plan: JobPlan | None = None,
-            mlflow: tuple[str, str] | None = None, open_weights_technique: str | None = None) -> dict[str, Any]:
+            mlflow: tuple[str, str] | None = None, model_name_or_path: str | None = None,
+            open_weights_technique: str | None = None) -> dict[str, Any]:
     """Write the Nova data, the report and the training recipe, all or nothing; return the report.
 
     With `open_weights_technique` (sft, rlvr) the training and validation data are in AWS's
@@ -356,7 +357,8 @@ def prepare(input_dir: Path, output_dir: Path, *, max_train_records: int | None 
     The recipe is AWS's `recipe_id` with `recipe_values` (recipe fields) and `epochs`; with
     `epochs` None no recipe is written. With a plan as well, the report holds the jobs' cost
     estimate, and an estimate over the plan's budget writes nothing; `mlflow` (tracking URI,
-    experiment) fills the recipe's MLflow fields. Raises PrepareError,
+    experiment) fills the recipe's MLflow fields; `model_name_or_path` (a checkpoint's s3:// path)
+    is where training starts instead of the base model. Raises PrepareError,
     NovaDataError, RecipeError or BudgetError.
     """
     chosen = recipe(recipe_id)
@@ -428,6 +430,11 @@ def prepare(input_dir: Path, output_dir: Path, *, max_train_records: int | None 
     elif epochs is not None:
         fields, report["recipe"] = training_values(chosen, epochs=epochs, train_records=written, **values)
         rendered = chosen.render(fields, name=RUN_NAME)
+        if model_name_or_path is not None:
+            # AWS's iterative training: the recipe's model is the earlier job's checkpoint
+            # (https://docs.aws.amazon.com/nova/latest/userguide/nova-iterative-training.html).
+            rendered["run"]["model_name_or_path"] = model_name_or_path
+            report["recipe"]["model_name_or_path"] = model_name_or_path
         if mlflow is not None:
             set_recipe_fields(rendered, *mlflow)
         outputs[RECIPE_FILE] = [recipe_yaml(rendered)]
@@ -498,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
         report = prepare(args.input_dir, args.output_dir, max_train_records=args.max_train_records,
                          max_eval_records=args.max_eval_records, seed=args.seed, strict=args.strict,
                          recipe_id=args.recipe, epochs=args.epochs, recipe_values=values, plan=plan,
-                         mlflow=recipe_tracking_from_args(args),
+                         mlflow=recipe_tracking_from_args(args), model_name_or_path=args.model_name_or_path,
                          open_weights_technique=args.open_weights_technique)
     except (PrepareError, NovaDataError, RecipeError, EstimateError, BudgetError, TrackingError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -44,6 +44,8 @@ PARAMETER_FIELDS = {
     "MaxSteps": "max_steps",
     "NumberGeneration": "number_generation",
     "ReasoningEffort": "reasoning_effort",
+    # AWS's launcher schema names DPO's beta (training_config.model.dpo_cfg.beta) adam_beta.
+    "Beta": "adam_beta",
 }
 FIELD_PARAMETERS = {field: parameter for parameter, field in PARAMETER_FIELDS.items()}
 # Our FinQA data carries no reasoningContent, and AWS's Nova 2 recipes say to turn reasoning
@@ -194,6 +196,12 @@ def _number(parameter: str):
     return parse
 
 
+def _checkpoint_path(text: str) -> str:
+    if not text.startswith("s3://") or len(text) <= len("s3://"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not the s3:// path of a Nova checkpoint")
+    return text
+
+
 def _recipe_id(text: str) -> str:
     try:
         return recipe(text).id
@@ -219,6 +227,11 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
                        help="the recipe's global batch size (default: the recipe's)")
     group.add_argument("--replicas", type=_whole_number("Replicas"), default=None,
                        help="instances to train on, as the recipe allows (default: the recipe's)")
+    group.add_argument("--beta", type=_number("Beta"), default=None,
+                       help="DPO recipes: how strongly the preferences are enforced (dpo_cfg.beta; default: the recipe's)")
+    group.add_argument("--model-name-or-path", type=_checkpoint_path, default=None, metavar="S3_URI",
+                       help="start training from this checkpoint (an approved model package's, AWS's iterative "
+                            "training) instead of the recipe's base model")
     rft = parser.add_argument_group("reinforcement fine-tuning (RFT) recipes only")
     rft.add_argument("--max-steps", type=_whole_number("MaxSteps"), default=None,
                      help="training steps, each one global batch of prompts (default: from --epochs)")
@@ -234,6 +247,7 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
 def recipe_values_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The recipe field values the flags set (those left out keep the recipe's own)."""
     return {"learning_rate": args.learning_rate, "lora_alpha": args.lora_alpha, "max_length": args.max_length,
+            "adam_beta": args.beta,
             "global_batch_size": args.global_batch_size, "replicas": args.replicas, "max_steps": args.max_steps,
             "number_generation": args.number_generation, "reasoning_effort": args.reasoning_effort,
             "reward_lambda_arn": args.reward_lambda_arn, "data_s3_path": args.data_s3_path}

@@ -20,15 +20,17 @@ from tests.conftest import PROJECT_ROOT
 COMMITTED_DEFINITION = PROJECT_ROOT / "pipeline" / "definition.json"
 NOVA_2_RECIPE = "nova_lite_2_0_p5_gpu_lora_sft"
 RFT_RECIPE = "nova_lite_v2_smtj_p5_p5en_gpu_lora_rft"
+DPO_RECIPE = "nova_micro_1_0_g5_g6_12x_gpu_lora_dpo"
 # The README's example settings, for which pipeline/definition.json is committed (and, with
 # --recipe nova_lite_2_0_p5_gpu_lora_sft, pipeline/definition-nova_lite_2_0_p5_gpu_lora_sft.json;
-# with --recipe nova_lite_v2_smtj_p5_p5en_gpu_lora_rft, its definition).
+# with --recipe nova_lite_v2_smtj_p5_p5en_gpu_lora_rft and nova_micro_1_0_g5_g6_12x_gpu_lora_dpo, theirs).
 EXAMPLE = Settings(region="us-east-1", role_arn="arn:aws:iam::111122223333:role/NovaFinQAPipelineRole",
                    bucket="amzn-s3-demo-bucket")
 EXAMPLE_FLAGS = ["--region", EXAMPLE.region, "--role-arn", EXAMPLE.role_arn, "--bucket", EXAMPLE.bucket]
 COMMITTED = {None: COMMITTED_DEFINITION,
              NOVA_2_RECIPE: PROJECT_ROOT / "pipeline" / f"definition-{NOVA_2_RECIPE}.json",
-             RFT_RECIPE: PROJECT_ROOT / "pipeline" / f"definition-{RFT_RECIPE}.json"}
+             RFT_RECIPE: PROJECT_ROOT / "pipeline" / f"definition-{RFT_RECIPE}.json",
+             DPO_RECIPE: PROJECT_ROOT / "pipeline" / f"definition-{DPO_RECIPE}.json"}
 REGIONS = {"us-east-1": "708977205387", "us-west-2": "176779409107", "ap-northeast-1": "878185805882"}
 
 
@@ -243,7 +245,7 @@ def test_registration(definition):
     assert statistics["ContentType"] == "application/json"
     assert "Steps.ScoreAnswers.ProcessingOutputConfig.Outputs['evaluation']" in json.dumps(statistics["S3Uri"])
     metadata = register["CustomerMetadataProperties"]
-    assert set(metadata) == {"recipe", "base_model", "checkpoint_s3_uri", "training_job", "train_records",
+    assert set(metadata) == {"recipe", "base_model", "technique", "checkpoint_s3_uri", "training_job", "train_records",
                              "validation_records", "eval_records", "eval_data_s3_uri", "epochs", "learning_rate",
                              "lora_alpha", "max_length", "global_batch_size", "accuracy", "baseline_accuracy",
                              "estimated_training_hours", "estimated_training_cost_usd", "estimated_evaluation_cost_usd",
@@ -251,6 +253,7 @@ def test_registration(definition):
                              "training_instance_count", "training_billable_seconds", "evaluation_instance_type",
                              "pipeline_execution_arn"}
     assert "splits.train.written" in json.dumps(metadata["train_records"])
+    assert metadata["technique"] == "SFT"
     # The keys the operator scripts read: the Bedrock import and the report.
     from scripts.import_to_bedrock import CHECKPOINT_KEY, EVAL_DATA_KEY
 
