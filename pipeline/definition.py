@@ -307,7 +307,6 @@ def _prepare(build: _Build):
     training_data = [*prepared, "train-records", p.train_records, "max-length", p.max_length,
                      "from", p.data_location]
     recipe_values = [part for flag, value in p.recipe_flags() for part in (flag.lstrip("-"), value)]
-<<<<<<< HEAD
     open_weights, extra_outputs = [], []
     if pipeline_is_open_weights(build.settings):
         # AWS's open-weights data layout (steps/finqa/open_weights.py), and the open model's evaluation set.
@@ -316,12 +315,8 @@ def _prepare(build: _Build):
             *prepared, "eval-records", p.eval_records, "from", p.data_location, OPEN_WEIGHTS_EVAL]),
             f"{PROCESSING}/output/{OPEN_WEIGHTS_EVAL}")]
         training_data += ["open-weights", build.settings.technique]
-    rft = []
-    if build.recipe.method == "rft" and not open_weights:
-=======
     extra_flags = []
-    if build.recipe.method == "rft":
->>>>>>> serverless
+    if build.recipe.method == "rft" and not open_weights:
         # The recipe names the reward function and the S3 object of the training data (as AWS's
         # RFT tooling sets data_s3_path), the same one the training job's channel reads.
         extra_flags = ["--reward-lambda-arn", function_arn(build.settings),

@@ -404,34 +404,32 @@ class JobPlan:
                 "instance type, or raise MaxTrainingCost (0 = no limit)")
 
 
-<<<<<<< HEAD
-SERVERLESS_PRICE_SOURCE = (
-    "no price found (searched 2026-12-06): AWS's SageMaker pages for serverless model customization of "
-    "open-weights models (model-customize-open-weight, customizing-models) name no per-token, per-hour or "
-    "per-job price, and the stored copies of the SageMaker pricing page hold no line for it; the job has no "
-    "instance type to price by hours. Cost unknown: read the bill (scripts/bill.py) after a run")
+def _as_sft(recipe: TrainingRecipe) -> TrainingRecipe:
+    """Generating answers is no DPO: an evaluation job is taken as fast as the model's SFT training."""
+    return dataclasses.replace(recipe, method="sft") if recipe.method == "dpo" else recipe
 
 
 def serverless_estimate(model: str, technique: str, training_type: str, region: str | None, *,
                         training_records: int, training_tokens: int, evaluation_records: int,
                         evaluation_tokens: int, max_training_cost: float | None = None) -> dict[str, Any]:
-    """The estimate for serverless customization: the work is counted, the cost is unknown
-    (SERVERLESS_PRICE_SOURCE), as is the time (no instance type, no published throughput)."""
+    """The estimate for serverless customization of an open-weights model, which renders no Nova
+    recipe for JobPlan.estimate: the work is counted, the cost and time are unknown (SERVERLESS_PRICE_SOURCE,
+    SERVERLESS_THROUGHPUT_SOURCE)."""
     estimate = {
         "model": model,
         "method": f"{training_type} {technique}",
-        "platform": "serverless",
+        "platform": SERVERLESS,
         "region": region,
-        "instance_type": "serverless",
+        "instance_type": SERVERLESS,
         "instance_count": 1,
         "training_records": training_records,
-        "training_tokens": training_tokens,
-        "throughput_source": "serverless: AWS publishes no throughput and chooses the instances",
+        "training_tokens_processed": training_tokens,
+        "throughput_source": SERVERLESS_THROUGHPUT_SOURCE,
         "training_hours": None,
         "price_per_hour_usd": None,
         "price_source": SERVERLESS_PRICE_SOURCE,
         "training_cost_usd": None,
-        "evaluation_instance_type": "serverless",
+        "evaluation_instance_type": SERVERLESS,
         "evaluation_jobs": 2,
         "evaluation_records": evaluation_records,
         "evaluation_tokens": evaluation_tokens,
@@ -446,11 +444,6 @@ def serverless_estimate(model: str, technique: str, training_type: str, region: 
     estimate["registry"] = {key: "unknown" if estimate[source] is None else str(estimate[source])
                             for key, source in REGISTRY_FIELDS.items()}
     return estimate
-=======
-def _as_sft(recipe: TrainingRecipe) -> TrainingRecipe:
-    """Generating answers is no DPO: an evaluation job is taken as fast as the model's SFT training."""
-    return dataclasses.replace(recipe, method="sft") if recipe.method == "dpo" else recipe
->>>>>>> serverless
 
 
 def _seconds(tokens: int, rate: float | None, instances: int) -> int | None:
