@@ -71,6 +71,16 @@ def deployment(model_id: str) -> str:
     return DEPLOYMENT_BY_FAMILY.get(hub_model(model_id).family, SAGEMAKER_ENDPOINT)
 
 
+TABLE_HEADER = ("Hub model (`--base-model`)", "Family", "SFT", "DPO", "RLVR", "Regions", "Deployed by", "Source")
+
+
+def markdown_table() -> str:
+    """The table of docs/open-weights.md (tests/test_open_weights_models.py keeps the page equal to it)."""
+    lines = ["| " + " | ".join(TABLE_HEADER) + " |", "|" + "---|" * len(TABLE_HEADER)]
+    lines += ["| " + " | ".join(row) + " |" for row in table_rows()]
+    return "\n".join(lines) + "\n"
+
+
 def table_rows() -> list[list[str]]:
     """Models x techniques (training types) x regions, with sources, for docs/open-weights.md."""
     labels = {BEDROCK_CONVERSE: "Bedrock import", BEDROCK_INVOKE: "Bedrock import (InvokeModel)",
@@ -79,6 +89,9 @@ def table_rows() -> list[list[str]]:
     for model in open_weights_models():
         cells = [", ".join(kind for kind in ("lora", "full") if technique in model.techniques.get(kind, ())) or "-"
                  for technique in TECHNIQUES]
+        source = "facts file: re-read the page" if "NOVA_SAGEMAKER_FACTS" in model.source else "page"
+        if "docstrings and tests" in model.source:
+            source += "; SDK tests"
         rows.append([f"`{model.model_id}`", model.family, *cells, ", ".join(model.regions),
-                     labels[deployment(model.model_id)], model.source])
+                     labels[deployment(model.model_id)], source])
     return rows

@@ -13,7 +13,7 @@ from pipeline import reward_function
 from pipeline.settings import Settings, SettingsError, add_settings_arguments
 from steps import open_weights_models as models
 from steps.serverless_models import HUB_MODELS, hub_model, offered
-from tests.aws_fixtures import ACCOUNT
+from tests.aws_fixtures import ACCOUNT, PROJECT_ROOT
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/NovaFinQAPipelineRole"
 SDK_TEST_NAMES = ("meta-textgeneration-llama-3-2-1b-instruct", "huggingface-reasoning-qwen3-1-7b",
@@ -85,9 +85,15 @@ def test_the_docs_table_lists_every_open_weights_model_with_its_source():
     rows = models.table_rows()
     assert [row[0] for row in rows] == [f"`{m.model_id}`" for m in models.open_weights_models()]
     llama = next(row for row in rows if "llama" in row[0])
-    assert llama[2:5] == ["lora", "lora", "lora"] and "facts" in llama[-1].lower()
+    assert llama[2:5] == ["lora", "lora", "lora"] and llama[-1] == "facts file: re-read the page; SDK tests"
     qwen = next(row for row in rows if "qwen3-1-7b" in row[0])
-    assert qwen[2:5] == ["lora, full"] * 3
+    assert qwen[2:5] == ["lora, full"] * 3 and qwen[-1] == "page; SDK tests"
+
+
+def test_the_docs_page_holds_the_table_as_the_data_gives_it():
+    page = (PROJECT_ROOT / "docs" / "open-weights.md").read_text(encoding="utf-8")
+    assert models.markdown_table() in page, "regenerate the table: python -c 'from steps.open_weights_models " \
+                                            "import markdown_table; print(markdown_table())'"
 
 
 def test_the_reward_is_deployed_in_the_open_weights_contract_for_an_open_weights_pipeline():
