@@ -55,6 +55,8 @@ PREFERENCES = "MakePreferencePairs"
 SCORE = "ScoreAnswers"
 OPEN_WEIGHTS_EVAL = "eval_open_weights"
 """The preparation step's output with an open model's evaluation set (steps.prepare)."""
+OPEN_WEIGHTS_PROMPTS = "prompts_open_weights"
+"""For open-weights DPO: the training questions in that layout, for the model to answer."""
 GATE = "CheckAccuracy"
 REGISTER = "RegisterModel"
 FAIL = "AccuracyTooLow"
@@ -315,6 +317,9 @@ def _prepare(build: _Build):
             *prepared, "eval-records", p.eval_records, "from", p.data_location, OPEN_WEIGHTS_EVAL]),
             f"{PROCESSING}/output/{OPEN_WEIGHTS_EVAL}")]
         training_data += ["open-weights", build.settings.technique]
+        if build.recipe.method == "dpo":
+            extra_outputs.append(_output(OPEN_WEIGHTS_PROMPTS, Join(on="/", values=[
+                *training_data, OPEN_WEIGHTS_PROMPTS]), f"{PROCESSING}/output/{OPEN_WEIGHTS_PROMPTS}"))
     extra_flags = []
     if build.recipe.method == "rft" and not open_weights:
         # The recipe names the reward function and the S3 object of the training data (as AWS's
@@ -414,7 +419,8 @@ def _make_preferences(build: _Build, prepare, generate_training, archive: str = 
                  _output("report", _execution_path(build, "preferences", "report"), f"{PROCESSING}/output/report")],
         arguments=["steps.preferences", "--predictions", f"{PROCESSING}/input/predictions/{archive}".rstrip("/"),
                    "--prompts", f"{PROCESSING}/input/prompts", "--output-dir", f"{PROCESSING}/output",
-                   "--max-length", build.parameters.max_length.to_string()],
+                   "--max-length", build.parameters.max_length.to_string(),
+                   *(["--layout", "open-weights"] if pipeline_is_open_weights(build.settings) else [])],
         property_files=[_preferences_report()])
 
 

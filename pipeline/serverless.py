@@ -32,7 +32,8 @@ these differences, each as AWS's SDK does it or for want of a source:
   (CustomScorerEvaluator for non-Nova models), on the open model's evaluation set (AWS's OpenAI
   `messages` layout), and the scorer names the model in evaluation.json;
 - the reward Lambda answers in the open-weights contract (pipeline/reward_function.py);
-- SFT and RLVR only: DPO pairs in the open-weights layout are not made yet.
+- DPO: the same pairs from the base model's wrong answers, written in the open-weights layout
+  (steps.preferences --layout open-weights), the questions asked in the evaluation layout.
 
 The fine-tuning job registers its output as a model package of the pipeline's group itself
 (ModelPackageConfig). The gate then decides what becomes of it: RecordEvaluation writes the
@@ -48,6 +49,7 @@ from pipeline.artifacts import code_artifact
 from pipeline.definition import (
     FAIL,
     OPEN_WEIGHTS_EVAL,
+    OPEN_WEIGHTS_PROMPTS,
     GATE,
     GENERATE_BASE,
     GENERATE_FINE_TUNED,
@@ -76,10 +78,10 @@ from pipeline.images import PROCESSING_INSTANCE_TYPE, SKLEARN_VERSION, Images, i
 from pipeline.parameters import declare
 from pipeline.reward_evaluator import evaluator_arn
 from pipeline.sdk import offline_sdk, pipeline_session
-from pipeline.settings import Settings, SettingsError
+from pipeline.settings import Settings
 from steps.catalog import TrainingRecipe, recipe
 from steps.recipes import DEFAULT_MAX_NEW_TOKENS, FIXED_VALUES
-from steps.open_weights_models import PIPELINE_TECHNIQUES, PREPARATION_RECIPES
+from steps.open_weights_models import PREPARATION_RECIPES
 from steps.serverless_models import API_TECHNIQUE, HubModel
 
 RECORD = "RecordEvaluation"
@@ -135,11 +137,6 @@ def serverless_recipe(settings: Settings) -> TrainingRecipe:
     for an open-weights model, the one whose max_length the preparation step checks (PREPARATION_RECIPES)."""
     model = settings.hub_model
     if not model.is_nova:
-        if settings.technique not in PIPELINE_TECHNIQUES:
-            raise SettingsError(
-                f"--base-model {model.model_id} --technique {settings.technique}: the pipeline builds "
-                f"{', '.join(PIPELINE_TECHNIQUES)} for open-weights models (DPO pairs in their layout are not made "
-                "yet); AWS offers it, see docs/open-weights.md")
         return recipe(PREPARATION_RECIPES[settings.technique])
     return recipe(model.recipe_id(settings.technique, settings.training_type))
 
@@ -180,8 +177,9 @@ def _assemble(s: _Serverless) -> BuiltPipeline:
     steps = [prepare]
     training_data = _data_file(_prepared(prepare, "train"), "train.jsonl")
     if s.technique == "dpo":
-        answers = _generation(s, GENERATE_TRAINING, "Answer FinQA training questions (base model)",
-                              _data_file(_prepared(prepare, "prompts"), "gen_qa.jsonl"), None,
+        questions = (_data_file(_prepared(prepare, "prompts"), "gen_qa.jsonl") if s.model.is_nova
+                     else _data_file(_prepared(prepare, OPEN_WEIGHTS_PROMPTS), "prompts.jsonl"))
+        answers = _generation(s, GENERATE_TRAINING, "Answer FinQA training questions (base model)", questions, None,
                               "The base model answers the training questions; its wrong answers become DPO pairs.")
         pairs = _make_preferences(build, prepare, answers, archive="")
         steps += [answers, pairs]

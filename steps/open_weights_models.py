@@ -42,14 +42,13 @@ BEDROCK_IMPORT_SOURCE = ("Bedrock user guide, 'Code samples for custom model imp
                          "(custom-model-import-code-samples), read 2026-12-06")
 
 
-PREPARATION_RECIPES = {"sft": "nova_lite_1_0_g5_g6_12x_gpu_lora_sft", "rlvr": "nova_lite_v2_smtj_p5_p5en_gpu_lora_rft"}
-"""The catalog recipe whose `max_length` (8192) the preparation step checks an open-weights
-model's records against (by a token estimate meant to be above any BPE tokenizer's count). Only
-that: no Nova recipe is rendered for an open-weights job, and none of its fields reaches it."""
-PIPELINE_TECHNIQUES = tuple(PREPARATION_RECIPES)
-"""What the pipeline builds for an open-weights model: SFT and RLVR. DPO needs preference pairs
-in the open-weights layout (steps/finqa/open_weights.py `dpo_line`), which the pipeline's DPO
-steps (steps/preferences.py) do not write yet."""
+PREPARATION_RECIPES = {"sft": "nova_lite_1_0_g5_g6_12x_gpu_lora_sft",
+                       "dpo": "nova_lite_1_0_p5_p4d_gpu_lora_dpo",
+                       "rlvr": "nova_lite_v2_smtj_p5_p5en_gpu_lora_rft"}
+"""The catalog recipe of the technique whose `max_length` the preparation step checks an
+open-weights model's records against (by a token estimate meant to be above any BPE tokenizer's
+count), and whose method shapes the graph (DPO: the model answers the training questions first).
+Only that: no Nova recipe is rendered for an open-weights job, and none of its fields reaches it."""
 
 
 def pipeline_is_open_weights(settings) -> bool:

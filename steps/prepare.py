@@ -4,7 +4,7 @@
         [--max-eval-records N] [--seed S] [--max-length TOKENS] [--strict]
         [--epochs N] [--learning-rate LR] [--lora-alpha A] [--global-batch-size B]
         [--max-steps N] [--number-generation N] [--reasoning-effort high|low|none]
-        [--reward-lambda-arn ARN] [--data-s3-path S3_URI] [--open-weights-technique sft|rlvr]
+        [--reward-lambda-arn ARN] [--data-s3-path S3_URI] [--open-weights-technique sft|dpo|rlvr]
 
 Writes, under the output directory:
 - train/train.jsonl, validation/validation.jsonl: Nova `bedrock-conversation-2024` records, or
@@ -94,7 +94,10 @@ OPEN_WEIGHTS_EVAL_FILE = Path("eval_open_weights") / "eval.jsonl"
 (SageMaker developer guide, "Supported Dataset Formats for Bring-Your-Own-Dataset (BYOD)
 Tasks"), the gold response as the assistant turn. Its own folder: a channel reads a whole
 prefix, and eval/ holds gen_qa.jsonl."""
-OPEN_WEIGHTS_TECHNIQUES = ("sft", "rlvr")
+OPEN_WEIGHTS_TECHNIQUES = ("sft", "dpo", "rlvr")
+OPEN_WEIGHTS_PROMPTS_FILE = Path("prompts_open_weights") / "prompts.jsonl"
+"""For open-weights DPO: the training questions the base model answers (its wrong answers become
+the pairs), in the open model's evaluation layout, as OPEN_WEIGHTS_EVAL_FILE is to gen_qa.jsonl."""
 # For a DPO recipe the training sample is written as gen_qa prompts instead: the model answers them
 # (GenerateTrainingAnswers) and steps.preferences turns its wrong answers into preference pairs.
 PREFERENCE_PROMPTS_FILE = Path("prompts") / "gen_qa.jsonl"
@@ -351,8 +354,9 @@ def prepare(input_dir: Path, output_dir: Path, *, max_train_records: int | None 
             open_weights_technique: str | None = None) -> dict[str, Any]:
     """Write the Nova data, the report and the training recipe, all or nothing; return the report.
 
-    With `open_weights_technique` (sft, rlvr) the training and validation data are in AWS's
-    format for open-weights models, and the open model's evaluation dataset is written too.
+    With `open_weights_technique` (sft, dpo, rlvr) the training and validation data are in AWS's
+    format for open-weights models (for DPO: the training questions, as for Nova DPO, and the same
+    in the open model's evaluation layout), and the open model's evaluation dataset is written too.
 
     The recipe is AWS's `recipe_id` with `recipe_values` (recipe fields) and `epochs`; with
     `epochs` None no recipe is written. With a plan as well, the report holds the jobs' cost
@@ -365,16 +369,20 @@ def prepare(input_dir: Path, output_dir: Path, *, max_train_records: int | None 
     values = {key: value for key, value in (recipe_values or {}).items() if value is not None}
     max_length = values.get("max_length", chosen.default("max_length"))
     # Outputs of an earlier run go first: if this run fails, nothing looks like its result.
-    for relative in (*OUTPUT_FILES.values(), OPEN_WEIGHTS_EVAL_FILE, PREFERENCE_PROMPTS_FILE, REPORT_FILE,
-                     RECIPE_FILE):
+    for relative in (*OUTPUT_FILES.values(), OPEN_WEIGHTS_EVAL_FILE, OPEN_WEIGHTS_PROMPTS_FILE,
+                     PREFERENCE_PROMPTS_FILE, REPORT_FILE, RECIPE_FILE):
         (output_dir / relative).unlink(missing_ok=True)
     files, ignored = find_split_files(input_dir)
-    if open_weights_technique is not None and open_weights_technique not in OPEN_WEIGHTS_TRAINING:
-        raise PrepareError(f"--open-weights-technique {open_weights_technique!r}: one of {', '.join(OPEN_WEIGHTS_TRAINING)}")
+    if open_weights_technique is not None and open_weights_technique not in OPEN_WEIGHTS_TECHNIQUES:
+        raise PrepareError(f"--open-weights-technique {open_weights_technique!r}: one of {', '.join(OPEN_WEIGHTS_TECHNIQUES)}")
     training = {"rft": _rft_candidate, "dpo": _preference_prompt_candidate}.get(chosen.method, _training_candidate)
     validation = _rft_candidate if chosen.method == "rft" else _training_candidate
     output_files = {**OUTPUT_FILES, **({"train": PREFERENCE_PROMPTS_FILE} if chosen.method == "dpo" else {})}
-    if open_weights_technique is not None:
+    if open_weights_technique == "dpo":
+        # As for Nova DPO: the training questions, for the model to answer (steps/preferences.py).
+        training, validation = _preference_prompt_candidate, _open_weights_sft_candidate
+        output_files = {**OUTPUT_FILES, "train": PREFERENCE_PROMPTS_FILE}
+    elif open_weights_technique is not None:
         training = validation = OPEN_WEIGHTS_TRAINING[open_weights_technique]
         output_files = OUTPUT_FILES
     results = {
@@ -411,11 +419,16 @@ def prepare(input_dir: Path, output_dir: Path, *, max_train_records: int | None 
     outputs = {output_files[name]: [candidate.line for candidate in result.written]
                for name, result in results.items()}
     if open_weights_technique is not None:
-        for name in ("train", "validation"):
-            open_weights.check_lines(outputs[OUTPUT_FILES[name]], open_weights_technique, OUTPUT_FILES[name].as_posix())
-        # The same test records, prompts and gold responses as gen_qa.jsonl, which the scorer reads.
-        outputs[OPEN_WEIGHTS_EVAL_FILE] = [open_weights.sft_line(row["system"], row["query"], row["response"])
-                                           for row in map(json.loads, outputs[OUTPUT_FILES["test"]])]
+        layouts = {"validation": "sft"} if open_weights_technique == "dpo" else dict.fromkeys(
+            ("train", "validation"), open_weights_technique)
+        for name, layout in layouts.items():
+            open_weights.check_lines(outputs[OUTPUT_FILES[name]], layout, OUTPUT_FILES[name].as_posix())
+        # The same records, prompts and gold responses as the gen_qa.jsonl files the scorer reads.
+        as_messages = {OPEN_WEIGHTS_EVAL_FILE: OUTPUT_FILES["test"], OPEN_WEIGHTS_PROMPTS_FILE: PREFERENCE_PROMPTS_FILE}
+        for target, source in as_messages.items():
+            if source in outputs:
+                outputs[target] = [open_weights.sft_line(row["system"], row["query"], row["response"])
+                                   for row in map(json.loads, outputs[source])]
         report["splits"]["test"]["open_weights_eval_file"] = OPEN_WEIGHTS_EVAL_FILE.as_posix()
         # No Nova recipe: a serverless job takes the hub model's own hyperparameters.
         if plan is not None:

@@ -135,3 +135,53 @@ def test_the_nova_record_bounds_do_not_apply_to_open_weights(sample_finqa, tmp_p
     report = prepare(sample_finqa, tmp_path, open_weights_technique="sft")
     assert report["settings"]["open_weights_technique"] == "sft"
     assert report["splits"]["train"]["written"] >= 1
+
+
+def test_open_weights_dpo_pairs_are_the_model_own_wrong_answers_in_awss_dpo_layout(shared_finqa, tmp_path):
+    # The pipeline's DPO: the preparation step writes the training questions (and the same in the
+    # open model's evaluation layout), the base model answers them, its wrong answers become pairs.
+    from steps.preferences import make_preferences
+    from tests.test_dpo_preferences import wrong_reply
+
+    prepare(shared_finqa, tmp_path / "prepared", max_eval_records=5, open_weights_technique="dpo")
+    prompts = [json.loads(line) for line in
+               (tmp_path / "prepared" / "prompts" / "gen_qa.jsonl").read_text().splitlines()]
+    asked = [json.loads(line) for line in
+             (tmp_path / "prepared" / "prompts_open_weights" / "prompts.jsonl").read_text().splitlines()]
+    assert [row["messages"][1]["content"] for row in asked] == [p["query"] for p in prompts]
+    for line in (tmp_path / "prepared" / "validation" / "validation.jsonl").read_text().splitlines():
+        check_sft_record(json.loads(line))
+    # the open model's answers carry no metadata: matched to the questions by their prompt
+    answers = [{"prompt": str(row["messages"][:2]),
+                "inference": prompt["response"] if n % 3 == 0 else wrong_reply(prompt)}
+               for n, (row, prompt) in enumerate(zip(asked, prompts))]
+    (tmp_path / "answers.jsonl").write_text("".join(json.dumps(a) + "\n" for a in answers))
+    report = make_preferences(tmp_path / "answers.jsonl", tmp_path / "prepared" / "prompts", tmp_path / "out",
+                              max_length=16384, layout="open-weights")
+    lines = (tmp_path / "out" / "train" / "train.jsonl").read_text().splitlines()
+    right = sum(1 for n in range(len(prompts)) if n % 3 == 0)
+    assert report["layout"] == "open-weights" and report["pairs"] == len(lines) == len(prompts) - right
+    check_lines(lines, "dpo", "train.jsonl")
+    by_query = {p["query"]: p for p in prompts}
+    for line in lines:
+        row = json.loads(line)
+        system, user, chosen = row["chosen"]
+        prompt = by_query[user["content"]]
+        assert (system["content"], chosen["content"]) == (prompt["system"], prompt["response"])
+        assert row["rejected"][2]["content"] == wrong_reply(prompt)
+
+
+def test_open_weights_dpo_with_no_wrong_answer_writes_nothing(shared_finqa, tmp_path):
+    from steps.finqa.preferences import PreferenceError
+    from steps.preferences import make_preferences
+
+    prepare(shared_finqa, tmp_path / "prepared", max_eval_records=5, open_weights_technique="dpo")
+    prompts = [json.loads(line) for line in
+               (tmp_path / "prepared" / "prompts" / "gen_qa.jsonl").read_text().splitlines()]
+    (tmp_path / "answers.jsonl").write_text("".join(
+        json.dumps({"prompt": str([{"role": "system", "content": p["system"]}, {"role": "user", "content": p["query"]}]),
+                    "inference": p["response"]}) + "\n" for p in prompts))
+    with pytest.raises(PreferenceError, match="no preference pairs"):
+        make_preferences(tmp_path / "answers.jsonl", tmp_path / "prepared" / "prompts", tmp_path / "out",
+                         max_length=16384, layout="open-weights")
+    assert not (tmp_path / "out" / "train" / "train.jsonl").exists()

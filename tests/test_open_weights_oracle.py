@@ -1,4 +1,4 @@
-"""The open-weights FineTune request against AWS's own SFTTrainer / RLVRTrainer, built for the same
+"""The open-weights FineTune request against AWS's own SFTTrainer / DPOTrainer / RLVRTrainer, built for the same
 inputs under a PipelineSession with exactly their build-time AWS calls answered (the harness of
 tests/test_serverless_oracle.py: DescribeHubContent, the hub recipe's override file, the model
 package group, STS, the output path's S3 checks; any other call fails).
@@ -6,7 +6,8 @@ package group, STS, the output path's S3 checks; any other call fails).
 Differences, each deliberate (pipeline/serverless.py says why):
 - BaseModelArn: AWS's trainer pins the version DescribeHubContent returns; ours has none
   (SageMaker takes the latest either way: botocore's ServerlessJobConfig documentation).
-- The training data's S3 URI: the preparation step's output in ours, a plain URI given to theirs.
+- The training data's S3 URI: the preparation (or, for DPO, the preference) step's output in ours,
+  a plain URI given to theirs.
 - HyperParameters: AWS's trainer sends every default of the hub model's override file; ours sends
   none, so the job takes the hub recipe's own. The file cannot be read offline: with an empty one
   the requests are equal; with one that has defaults, those defaults are the only other difference.
@@ -27,6 +28,7 @@ CASES = {
     "qwen3-1-7b-rlvr-lora": ("huggingface-reasoning-qwen3-1-7b", "rlvr", "lora"),
     "gpt-oss-20b-rlvr-full": ("openai-reasoning-gpt-oss-20b", "rlvr", "full"),
     "qwen3-1-7b-sft-full": ("huggingface-reasoning-qwen3-1-7b", "sft", "full"),
+    "qwen3-1-7b-dpo-lora": ("huggingface-reasoning-qwen3-1-7b", "dpo", "lora"),
 }
 HUB_DEFAULTS = {"learning_rate": {"type": "float", "default": 0.0001, "min": 1e-7, "max": 1.0},
                 "num_epochs": {"type": "integer", "default": 3, "min": 1, "max": 10}}
@@ -47,12 +49,12 @@ def _sdk_request(model, technique: str, training_type: str, spec: dict, evaluato
     with offline_sdk():
         from sagemaker.core.workflow.pipeline_context import PipelineSession
         from sagemaker.mlops.workflow import TrainingStep
-        from sagemaker.train import RLVRTrainer, SFTTrainer
+        from sagemaker.train import DPOTrainer, RLVRTrainer, SFTTrainer
         from sagemaker.train.common import TrainingType
 
         pipeline_session = PipelineSession(boto_session=session, default_bucket=oracle.BUCKET)
         pipeline_session.sagemaker_config = {}
-        trainer_class = {"sft": SFTTrainer, "rlvr": RLVRTrainer}[technique]
+        trainer_class = {"sft": SFTTrainer, "dpo": DPOTrainer, "rlvr": RLVRTrainer}[technique]
         extra = {"custom_reward_function": evaluator_arn, "skip_reward_validation": True} if technique == "rlvr" else {}
         trainer = trainer_class(
             mlflow_resource_arn=oracle.MLFLOW_ARN, mlflow_experiment_name="nova-finqa-sft",

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from pipeline.checks import definition_problems
-from pipeline.settings import Settings, SettingsError
+from pipeline.settings import Settings
 from tests.test_pipeline import steps_by_name
 
 ROLE = "arn:aws:iam::111122223333:role/NovaFinQAPipelineRole"
@@ -86,8 +86,22 @@ def test_the_package_records_its_base_model_and_no_nova_recipe(definitions):
     assert base["Std:Join"]["Values"][1] == "meta-textgeneration-llama-3-2-1b-instruct"
 
 
-def test_dpo_of_an_open_weights_model_is_refused_saying_why():
+def test_open_weights_dpo_asks_the_questions_in_its_layout_and_writes_its_pairs():
     from pipeline.definition import build_pipeline
 
-    with pytest.raises(SettingsError, match="DPO pairs in their layout are not made yet"):
-        build_pipeline(dataclasses.replace(BASE, base_model="huggingface-reasoning-qwen3-1-7b", technique="dpo"))
+    definition = json.loads(build_pipeline(dataclasses.replace(
+        BASE, base_model="huggingface-reasoning-qwen3-1-7b", technique="dpo")).definition)
+    assert definition_problems(json.dumps(definition)) == []
+    steps = steps_by_name(definition)
+    asked = steps["GenerateTrainingAnswers"]["Arguments"]["InputDataConfig"][0]["DataSource"]["S3DataSource"]
+    assert asked["S3Uri"]["Std:Join"]["Values"] == [
+        {"Get": "Steps.PrepareFinQAData.ProcessingOutputConfig.Outputs['prompts_open_weights'].S3Output.S3Uri"},
+        "prompts.jsonl"]
+    pairs = steps["MakePreferencePairs"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert pairs[pairs.index("--layout") + 1] == "open-weights"
+    fine_tune = steps["FineTune"]["Arguments"]
+    assert fine_tune["ServerlessJobConfig"]["CustomizationTechnique"] == "DPO"
+    assert fine_tune["HyperParameters"] == {}
+    assert "MakePreferencePairs" in json.dumps(fine_tune["InputDataConfig"])
+    prepare = steps["PrepareFinQAData"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert prepare[prepare.index("--open-weights-technique") + 1] == "dpo"

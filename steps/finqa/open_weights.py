@@ -9,7 +9,9 @@ non-Nova model):
   "content": ...}, {"role": "user", ...}, {"role": "assistant", ...}]}`, content a string, the
   system message optional and first;
 - DPO (`customizing-models-dpo`, "Format 1: messages"): `{"chosen": [...], "rejected": [...]}`,
-  each a full message list; the system message, when present, first and the same in both;
+  each a full message list; the system message, when present, first and the same in both. The
+  pairs are the ones steps/finqa/preferences.py makes (the gold reply chosen, the model's own
+  wrong reply rejected), re-laid out;
 - RLVR (`customizing-models-rft`, "RLVR > Dataset format"): verl's layout, `{"data_source",
   "prompt": [messages], "ability", "reward_model": {"ground_truth", "style": "rule"}}`, the
   ground truth a string (the page's example: "72"). FinQA's ground truth is the reference the
@@ -56,6 +58,14 @@ def sft_line(system: str, user: str, assistant: str) -> str:
 def dpo_line(system: str, user: str, chosen: str, rejected: str) -> str:
     """One DPO record (`chosen` / `rejected`, the same system and user turns in both)."""
     return f'{{"chosen":{_messages(system, user, chosen)},"rejected":{_messages(system, user, rejected)}}}\n'
+
+
+def dpo_line_from_pair(pair: dict[str, Any]) -> str:
+    """A preference pair as steps/finqa/preferences.py makes it (Nova's layout: the gold reply the
+    `preferred` candidate, the model's own wrong reply the `non-preferred`) in the open-weights layout."""
+    candidates = {c["preferenceLabel"]: c["content"][0]["text"] for c in pair["messages"][-1]["candidates"]}
+    return dpo_line(pair["system"][0]["text"], pair["messages"][0]["content"][0]["text"],
+                    candidates["preferred"], candidates["non-preferred"])
 
 
 def ground_truth(record: FinQARecord) -> str:
