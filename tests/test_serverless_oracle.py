@@ -22,10 +22,8 @@ is that given the same hyperparameters the requests agree in everything else.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import datetime
 import json
-import os
 from io import BytesIO
 
 import boto3
