@@ -143,7 +143,8 @@ def test_the_zip_is_deterministic_and_runs_on_its_own(tmp_path):
     assert "scripts/import_to_bedrock.py" in names and "pipeline/bedrock_rules.py" in names
     # Of the job code, only the recipe catalog that tells LoRA from full-rank.
     assert {name for name in names if name.startswith("steps/")} == {
-        "steps/__init__.py", "steps/catalog.py", "steps/catalog_data.py", "steps/tracking.py"}
+        "steps/__init__.py", "steps/catalog.py", "steps/catalog_data.py", "steps/serverless_models.py",
+        "steps/tracking.py"}
     assert not any(name.startswith("tests/") or "__pycache__" in name for name in names)
     assert not any(name.startswith("botocore/data/ec2/") for name in names)
     # -S: no site-packages, so only what the zip holds (and the standard library) is importable.
