@@ -509,8 +509,10 @@ def _generate(build: _Build, prepare, name: str, checkpoint):
 
 
 # 5. Score: FinQA execution accuracy of both, from the generated programs and answers.
-def _score(build: _Build, prepare, train, generate_fine_tuned, generate_base, archive: str = "output.tar.gz"):
-    """`archive`: the file of the generation jobs' output the scorer reads ("" for the whole folder)."""
+def _score(build: _Build, prepare, train, generate_fine_tuned, generate_base, archive: str = "output.tar.gz",
+           billed_by_time: bool = True):
+    """`archive`: the file of the generation jobs' output the scorer reads ("" for the whole folder);
+    `billed_by_time`: whether the jobs' BillableTimeInSeconds is theirs to log (not for serverless ones)."""
     from sagemaker.core.workflow import Join, PropertyFile
 
     mlflow = _mlflow_run(build)
@@ -522,8 +524,8 @@ def _score(build: _Build, prepare, train, generate_fine_tuned, generate_base, ar
                           "--mlflow-experiment", mlflow["MlflowExperimentName"],
                           "--mlflow-run-name", mlflow["MlflowRunName"],
                           "--data-report", f"{PROCESSING}/input/report/data_report.json"]
-        for job, step in (("training", train), ("fine_tuned_evaluation", generate_fine_tuned),
-                          ("base_evaluation", generate_base)):
+        billed = (("training", train), ("fine_tuned_evaluation", generate_fine_tuned), ("base_evaluation", generate_base))
+        for job, step in billed if billed_by_time else ():
             tracking_flags += ["--billable-seconds", Join(on="=", values=[job, step.properties.BillableTimeInSeconds])]
     return _processing(
         build, SCORE, "nova-finqa-score", "Score answers (FinQA accuracy)",

@@ -68,6 +68,12 @@ def search_keywords() -> list[str]:
     return ["method:lambda", "@subtype:aws/evaluator", "@evaluatortype:rewardfunction", "@contenttype:byolambda"]
 
 
+def hub_client(session):
+    """The SageMaker client the hub calls go through (its own, so that tests can stand in for the
+    hub APIs moto does not implement)."""
+    return session.client("sagemaker")
+
+
 def deploy(sagemaker, settings: Settings) -> str:
     """Create the AI Registry hub and the evaluator where missing; the evaluator's ARN.
 

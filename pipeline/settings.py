@@ -19,7 +19,6 @@ from steps.serverless_models import (
     DEFAULT_TRAINING_TYPE,
     HUB_MODELS,
     TECHNIQUES,
-    TRAINING_TYPES,
     HubModel,
     ServerlessModelError,
     offered,

@@ -20,6 +20,8 @@ from typing import Any
 
 from pipeline.settings import Settings, SettingsError, add_settings_arguments
 
+SERVERLESS_DESCRIPTION = ("FinQA -> {model} on SageMaker AI serverless model customization ({technique}, "
+                          "{training_type}), evaluation against the base model, accuracy gate, Model Registry")
 PIPELINE_DESCRIPTION = ("FinQA -> Amazon Nova fine-tuning with AWS's recipe {recipe}, evaluation against the "
                         "base model, accuracy gate, Model Registry")
 
@@ -42,9 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     from pipeline.bedrock_rules import deployment_problem
-    from steps.catalog import recipe
 
-    problem = deployment_problem(recipe(settings.recipe), settings.region, settings.model_units)
+    problem = deployment_problem(trained_recipe(settings), settings.region, settings.model_units)
     if problem:
         print(f"warning: the approval hook could not serve this pipeline's models: {problem}", file=sys.stderr)
     # The SDK makes clients when imported and needs a region by then: the settings' one.
@@ -82,11 +83,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from pipeline.reward_evaluator import EvaluatorError
     from pipeline.reward_function import RewardFunctionError
 
     try:
         deploy(settings, built)
-    except (BotoCoreError, ClientError, RewardFunctionError) as error:
+    except (BotoCoreError, ClientError, RewardFunctionError, EvaluatorError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
@@ -116,11 +118,28 @@ def resolve_source_model(settings: Settings):
     return source
 
 
+def trained_recipe(settings: Settings):
+    """The catalog recipe the pipeline trains with: --recipe, or on serverless the combination's."""
+    from steps.catalog import recipe
+
+    if settings.serverless:
+        from pipeline.serverless import serverless_recipe
+
+        return serverless_recipe(settings)
+    return recipe(settings.recipe)
+
+
+def pipeline_description(settings: Settings) -> str:
+    if settings.serverless:
+        return SERVERLESS_DESCRIPTION.format(technique=settings.technique.upper(), training_type=settings.training_type,
+                                             model=settings.base_model)
+    return PIPELINE_DESCRIPTION.format(recipe=settings.recipe)
+
+
 def deploy(settings: Settings, built) -> str:
     import boto3
 
-    from pipeline import reward_function
-    from steps.catalog import recipe
+    from pipeline import reward_evaluator, reward_function
 
     session = boto3.Session(region_name=settings.region)
     s3 = session.client("s3")
@@ -130,18 +149,22 @@ def deploy(settings: Settings, built) -> str:
         print(f"{'uploaded' if uploaded else 'already in S3'}: s3://{settings.bucket}/{artifact.key}")
     if _ensure_model_package_group(sagemaker, settings):
         print(f"created model package group {settings.model_package_group}")
-    if recipe(settings.recipe).method == "rft":
+    if settings.serverless:
+        # Serverless RLVR and the generation jobs name the reward as an AI Registry evaluator.
+        print(f"reward function: {reward_function.deploy(session, settings)}")
+        print(f"reward evaluator: {reward_evaluator.deploy(reward_evaluator.hub_client(session), settings)}")
+    elif trained_recipe(settings).method == "rft":
         print(f"reward function: {reward_function.deploy(session, settings)}")
     previous = _deployed_definition(sagemaker, settings.pipeline_name)
     if previous is None:
         arn = sagemaker.create_pipeline(
             PipelineName=settings.pipeline_name, PipelineDefinition=built.definition,
-            PipelineDescription=PIPELINE_DESCRIPTION.format(recipe=settings.recipe), RoleArn=settings.role_arn,
+            PipelineDescription=pipeline_description(settings), RoleArn=settings.role_arn,
             **({"Tags": settings.tag_list} if settings.tags else {}))["PipelineArn"]
     else:
         arn = sagemaker.update_pipeline(
             PipelineName=settings.pipeline_name, PipelineDefinition=built.definition,
-            PipelineDescription=PIPELINE_DESCRIPTION.format(recipe=settings.recipe), RoleArn=settings.role_arn)["PipelineArn"]
+            PipelineDescription=pipeline_description(settings), RoleArn=settings.role_arn)["PipelineArn"]
         _merge_tags(sagemaker, arn, settings.tags)
     print(arn)
     for line in change_summary(previous, built.definition):

@@ -17,7 +17,8 @@ Where the model comes from: a package of SageMaker's restricted type (`ManagedSt
 Restricted`) is imported by its ARN, which Bedrock's API model calls "the preferred method for
 new SageMaker AI training outputs" and AWS's SDK (BedrockModelBuilder) uses for those; any
 other package by the escrow checkpoint path in its metadata (`checkpoint_s3_uri`), which
-Bedrock reads with the import role (--bedrock-role-arn). The path taken is logged and written
+Bedrock reads with the import role (--bedrock-role-arn); a package a serverless job registered
+without being restricted, by its container's model data URI. The path taken is logged and written
 as `bedrock_import_source`.
 
 An open-weights model (the package's metadata `base_model` names a Llama, Qwen or GPT-OSS hub
@@ -142,6 +143,15 @@ class _Plan:
     """The open-weights hub model it was fine-tuned from; "" for Nova."""
     served_by: str = BEDROCK_CONVERSE
     """BEDROCK_CONVERSE or BEDROCK_INVOKE: how the smoke test asks it."""
+
+
+def _registered_model_data(package: dict) -> str:
+    """Where a package that a serverless job registered itself keeps its weights, when it is not
+    restricted: the S3 URI of its first container (ModelDataSource, or ModelDataUrl). The pipeline's
+    own registration writes `checkpoint_s3_uri`; a serverless job's package has no such metadata."""
+    containers = (package.get("InferenceSpecification") or {}).get("Containers") or [{}]
+    source = (containers[0].get("ModelDataSource") or {}).get("S3DataSource") or {}
+    return (source.get("S3Uri") or containers[0].get("ModelDataUrl") or "").strip()
 
 
 def check_package_arn(arn: str, group: str, region: str) -> None:
@@ -280,7 +290,7 @@ class BedrockImport:
             raise ImportFailed(problem)
         if package.get("ManagedStorageType") == "Restricted":
             return _Plan(FROM_MODEL_PACKAGE, "", trained, self.model_units)
-        checkpoint = metadata.get(CHECKPOINT_KEY, "").strip()
+        checkpoint = metadata.get(CHECKPOINT_KEY, "").strip() or _registered_model_data(package)
         try:
             split_s3_uri(checkpoint)
         except ValueError:

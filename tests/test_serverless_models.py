@@ -92,3 +92,22 @@ def test_every_listed_combination_is_offered_and_nothing_else():
                     else:
                         with pytest.raises(ServerlessModelError):
                             offered(*key)
+
+
+def test_each_combination_takes_a_catalog_recipe_of_its_technique_and_training_type():
+    from steps.catalog import recipe
+
+    for model in HUB_MODELS:
+        for training_type, techniques in model.techniques.items():
+            for technique in techniques:
+                chosen = recipe(model.recipe_id(technique, training_type))
+                assert {"rft": "rlvr"}.get(chosen.method, chosen.method) == technique, chosen.id
+                assert (chosen.peft == "lora") == (training_type == "lora"), chosen.id
+                assert chosen.model_type.startswith(model.model_id), (chosen.id, chosen.model_type)
+
+
+def test_docs_table_is_the_one_the_model_table_makes():
+    from scripts import serverless_table
+
+    page = serverless_table.PAGE.read_text(encoding="utf-8")
+    assert serverless_table.replaced(page) == page, "docs/serverless.md is stale: `python -m scripts.serverless_table --write`"

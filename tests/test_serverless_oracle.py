@@ -22,10 +22,8 @@ is that given the same hyperparameters the requests agree in everything else.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import datetime
 import json
-import os
 from io import BytesIO
 
 import boto3
@@ -264,3 +262,41 @@ def test_version_pinning_makes_no_difference_to_what_sagemaker_runs():
     shape = botocore.session.get_session().get_service_model("sagemaker").shape_for("ServerlessJobConfig")
     documentation = shape.members["BaseModelArn"].documentation
     assert "always selects the latest version" in documentation
+
+
+@pytest.mark.parametrize("case", ["nova-2-lite-sft-lora", "nova-micro-dpo-lora"])
+def test_generation_jobs_are_aws_custom_scorer_template_rendered_for_nova(case):
+    """Our GenerateFineTunedAnswers / GenerateBaseModelAnswers against AWS's CUSTOM_SCORER_TEMPLATE
+    (sagemaker-train evaluate/pipeline_templates.py) rendered with the context CustomScorerEvaluator
+    builds for a Nova model and a custom evaluator (task and strategy gen_qa, metric all,
+    lambda_type rft, postprocessing True, aggregation mean), the same inference values and paths."""
+    import jinja2
+    from sagemaker.train.evaluate.pipeline_templates import CUSTOM_SCORER_TEMPLATE
+
+    from pipeline.definition import build_pipeline
+    from pipeline.reward_evaluator import evaluator_arn
+    from pipeline.serverless import INFERENCE_HYPERPARAMETERS
+
+    model_id, technique, training_type = CASES[case]
+    settings = Settings(region=REGION, role_arn=ROLE, bucket=BUCKET, platform="serverless", base_model=model_id,
+                        technique=technique, training_type=training_type)
+    definition = json.loads(build_pipeline(settings).definition)
+    steps = {step["Name"]: step["Arguments"] for step in definition["Steps"]}
+    data, package = "s3://amzn-s3-demo-bucket/nova-finqa/prepared/eval/gen_qa.jsonl", "<FineTune package>"
+    rendered = json.loads(jinja2.Template(CUSTOM_SCORER_TEMPLATE).render(
+        mlflow_resource_arn=MLFLOW_ARN, evaluate_base_model=True, role_arn=ROLE,
+        base_model_arn=hub_model(model_id).base_model_arn(REGION), evaluator_arn=evaluator_arn(settings),
+        task="gen_qa", strategy="gen_qa", metric="all", lambda_type="rft", postprocessing="True", aggregation="mean",
+        **INFERENCE_HYPERPARAMETERS, s3_output_path=f"s3://{BUCKET}/nova-finqa/generations", dataset_uri=data,
+        model_package_group_arn=f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package-group/nova-finqa",
+        source_model_package_arn=package, pipeline_name="p", dataset_artifact_arn="a", action_arn_prefix="b"))
+    theirs = {step["Name"]: step["Arguments"] for step in rendered["Steps"]}
+    for ours_name, their_name in (("GenerateBaseModelAnswers", "EvaluateBaseModel"),
+                                  ("GenerateFineTunedAnswers", "EvaluateCustomModel")):
+        ours = json.loads(json.dumps(steps[ours_name]))
+        ours["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] = data
+        if "ModelPackageConfig" in ours:
+            assert ours["ModelPackageConfig"]["SourceModelPackageArn"] == {"Get": "Steps.FineTune.OutputModelPackageArn"}
+            ours["ModelPackageConfig"]["SourceModelPackageArn"] = package
+        assert ours == theirs[their_name], (ours_name, json.dumps({"ours": ours, "theirs": theirs[their_name]},
+                                                                  indent=1, sort_keys=True))
