@@ -45,7 +45,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from pipeline.bedrock_rules import deployment_problem
 
-    problem = deployment_problem(trained_recipe(settings), settings.region, settings.model_units)
+    from steps.open_weights_models import deployment_problem as open_weights_deployment_problem
+    from steps.open_weights_models import pipeline_is_open_weights
+
+    if pipeline_is_open_weights(settings):
+        problem = open_weights_deployment_problem(settings.base_model, settings.model_units)
+    else:
+        problem = deployment_problem(trained_recipe(settings), settings.region, settings.model_units)
     if problem:
         print(f"warning: the approval hook could not serve this pipeline's models: {problem}", file=sys.stderr)
     # The SDK makes clients when imported and needs a region by then: the settings' one.

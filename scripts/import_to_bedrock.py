@@ -64,14 +64,8 @@ from pipeline.bedrock_rules import deployment_problem, region_problem
 from pipeline.settings import Settings, SettingsError, add_settings_arguments
 from scripts.aws import configure_logging, error_code, session_for, split_s3_uri
 from steps.catalog import RecipeError, TrainingRecipe, recipe
-from steps.open_weights_models import (
-    BEDROCK_CONVERSE,
-    BEDROCK_IMPORT_SOURCE,
-    BEDROCK_INVOKE,
-    SAGEMAKER_ENDPOINT,
-    deployment,
-    is_open_weights,
-)
+from steps.open_weights_models import BEDROCK_CONVERSE, BEDROCK_INVOKE, deployment, is_open_weights
+from steps.open_weights_models import deployment_problem as open_weights_deployment_problem
 
 LOG = logging.getLogger("scripts.import_to_bedrock")
 
@@ -305,15 +299,10 @@ class BedrockImport:
         return _Plan(FROM_ESCROW, checkpoint, trained, self.model_units)
 
     def _open_weights_plan(self, package: dict, base_model: str) -> _Plan:
+        problem = open_weights_deployment_problem(base_model, self.model_units)
+        if problem:
+            raise ImportFailed(problem)
         served_by = deployment(base_model)
-        if served_by == SAGEMAKER_ENDPOINT:
-            raise ImportFailed(
-                f"{base_model}: Bedrock Custom Model Import does not take its architecture ({BEDROCK_IMPORT_SOURCE}); "
-                "deploy the model package to a SageMaker endpoint instead (not done by this command)")
-        if self.model_units:
-            raise ImportFailed(
-                f"{base_model}: Provisioned Throughput (--provisioned-model-units) is for Nova models here; an "
-                "imported open-weights model answers on demand by its ARN: leave the flag out")
         if package.get("ManagedStorageType") == "Restricted":
             return _Plan(FROM_MODEL_PACKAGE, "", None, None, base_model, served_by)
         containers = (package.get("InferenceSpecification") or {}).get("Containers") or [{}]

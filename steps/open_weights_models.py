@@ -80,6 +80,18 @@ def markdown_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def deployment_problem(model_id: str, model_units: int | None = None) -> str:
+    """Why the approval hook could not serve a model fine-tuned from `model_id`, or "" if it can.
+    The one rule for both `pipeline.upsert`'s warning and `scripts.import_to_bedrock`."""
+    if deployment(model_id) == SAGEMAKER_ENDPOINT:
+        return (f"{model_id}: Bedrock Custom Model Import does not take its architecture ({BEDROCK_IMPORT_SOURCE}); "
+                "deploy the model package to a SageMaker endpoint instead (not done by this project)")
+    if model_units:
+        return (f"{model_id}: Provisioned Throughput (--provisioned-model-units) is for Nova models here; an "
+                "imported open-weights model answers on demand by its ARN: leave the setting out")
+    return ""
+
+
 def table_rows() -> list[list[str]]:
     """Models x techniques (training types) x regions, with sources, for docs/open-weights.md."""
     labels = {BEDROCK_CONVERSE: "Bedrock import", BEDROCK_INVOKE: "Bedrock import (InvokeModel)",

@@ -105,3 +105,17 @@ def test_open_weights_dpo_asks_the_questions_in_its_layout_and_writes_its_pairs(
     assert "MakePreferencePairs" in json.dumps(fine_tune["InputDataConfig"])
     prepare = steps["PrepareFinQAData"]["Arguments"]["AppSpecification"]["ContainerArguments"]
     assert prepare[prepare.index("--open-weights-technique") + 1] == "dpo"
+
+
+def test_upsert_warns_by_the_open_weights_deployment_rule_not_novas(capsys):
+    # The preparation recipe of RLVR is Nova 2 Lite's, which Bedrock serves on demand nowhere; an
+    # imported GPT-OSS model answers on demand: no warning. Provisioned Throughput is Nova's path here.
+    from pipeline.upsert import main
+
+    flags = ["--dry-run", "--region", "us-east-1", "--role-arn", ROLE, "--bucket", "amzn-s3-demo-bucket",
+             "--platform", "serverless", "--base-model", "openai-reasoning-gpt-oss-20b", "--technique", "rlvr",
+             "--definition-out", "/dev/null"]
+    assert main(flags) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert main([*flags, "--provisioned-model-units", "1"]) == 0
+    assert "Provisioned Throughput (--provisioned-model-units) is for Nova models here" in capsys.readouterr().err
