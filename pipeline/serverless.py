@@ -77,8 +77,8 @@ from pipeline.reward_evaluator import evaluator_arn
 from pipeline.sdk import offline_sdk, pipeline_session
 from pipeline.settings import Settings
 from steps.catalog import TrainingRecipe, recipe
-from steps.recipes import DEFAULT_MAX_NEW_TOKENS, FIXED_VALUES
 from steps.open_weights_models import PREPARATION_RECIPES
+from steps.recipes import DEFAULT_MAX_NEW_TOKENS, FIXED_VALUES, PARAMETER_FIELDS
 from steps.serverless_models import API_TECHNIQUE, HubModel
 
 RECORD = "RecordEvaluation"
@@ -149,8 +149,8 @@ def build_serverless_pipeline(settings: Settings) -> BuiltPipeline:
             # No Nova recipe reaches an open-weights job: of the recipe's parameters, only MaxLength
             # (the preparation step's token limit) stays on the form.
             parameters = dataclasses.replace(parameters, epochs=None, learning_rate=None, lora_alpha=None,
-                                             global_batch_size=None, max_steps=None, number_generation=None,
-                                             reasoning_effort=None)
+                                             global_batch_size=None, beta=None, max_steps=None,
+                                             number_generation=None, reasoning_effort=None)
         build = _Build(settings=settings, recipe=chosen, images=images,
                        parameters=parameters, session=pipeline_session(settings.region, settings.bucket),
                        code=code_artifact(settings.prefix), base_recipe=None)
@@ -238,15 +238,14 @@ def hyperparameters(s: _Serverless, prepare=None) -> dict:
     records written, Epochs and GlobalBatchSize (steps.recipes), read from its data report."""
     from sagemaker.core.workflow import Join, JsonGet
 
-    p = s.build.parameters
-    studio = {"max_epochs": p.epochs, "learning_rate": p.learning_rate, "lora_alpha": p.lora_alpha,
-              "max_length": p.max_length, "global_batch_size": p.global_batch_size, "max_steps": p.max_steps,
-              "number_generation": p.number_generation, "reasoning_effort": p.reasoning_effort}
+    # Each Studio parameter of a recipe field (steps.recipes.PARAMETER_FIELDS: Epochs -> max_epochs, Beta -> adam_beta ...)
+    studio = {PARAMETER_FIELDS[parameter.name]: parameter for parameter in s.build.parameters.all
+              if parameter.name in PARAMETER_FIELDS}
     values = {}
     for name, field in s.recipe.fields.items():
         if name in PLATFORM_FIELDS:
             continue
-        if name == "max_steps" and studio["max_steps"] is None and prepare is not None:
+        if name == "max_steps" and "max_steps" not in studio and prepare is not None:
             values[name] = Join(on="", values=[JsonGet(step_name=PREPARE, property_file=prepare.property_files[0],
                                                        json_path="recipe.max_steps")])
         elif studio.get(name) is not None:

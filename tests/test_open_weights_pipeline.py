@@ -99,6 +99,9 @@ def test_open_weights_dpo_asks_the_questions_in_its_layout_and_writes_its_pairs(
         "prompts.jsonl"]
     pairs = steps["MakePreferencePairs"]["Arguments"]["AppSpecification"]["ContainerArguments"]
     assert pairs[pairs.index("--layout") + 1] == "open-weights"
+    assert [p["Name"] for p in definition["Parameters"]] == [
+        "DataLocation", "TrainingRecords", "EvaluationRecords", "MaxLength", "MaxTrainingCost",
+        "AccuracyThreshold", "ModelApprovalStatus"]  # no Nova DPO Beta either
     fine_tune = steps["FineTune"]["Arguments"]
     assert fine_tune["ServerlessJobConfig"]["CustomizationTechnique"] == "DPO"
     assert fine_tune["HyperParameters"] == {}

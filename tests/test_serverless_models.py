@@ -113,3 +113,47 @@ def test_docs_table_is_the_one_the_model_table_makes():
 
     page = serverless_table.PAGE.read_text(encoding="utf-8")
     assert serverless_table.replaced(page) == page, "docs/serverless.md is stale: `python -m scripts.serverless_table --write`"
+
+
+def _hub(summaries):
+    """A session whose ListHubContents answers `summaries` (name -> keywords); any other call fails."""
+    import boto3
+    from botocore.awsrequest import AWSResponse
+
+    session = boto3.Session(region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def answer(model, **kwargs):
+        assert model.name == "ListHubContents", model.name
+        return AWSResponse("https://stand-in.invalid", 200, {}, None), {"HubContentSummaries": [
+            {"HubContentName": name, "HubContentArn": f"arn:aws:sagemaker:us-east-1:aws:hub-content/SageMakerPublicHub/"
+             f"Model/{name}/1.0.0", "HubContentVersion": "1.0.0", "HubContentType": "Model",
+             "DocumentSchemaVersion": "2.0.0", "HubContentStatus": "Available", "CreationTime": "2026-12-06T00:00:00Z",
+             "HubContentSearchKeywords": keywords} for name, keywords in summaries.items()]}
+
+    session._session.register("before-call", answer)
+    return session
+
+
+def test_the_hub_check_agrees_when_the_hub_lists_what_the_table_offers(monkeypatch, capsys):
+    from scripts import check_serverless_models
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    summaries = {m.hub_content_name: [f"@recipe:finetuning_{t}_{k}" for k, ts in m.techniques.items() for t in ts]
+                 for m in HUB_MODELS}
+    assert check_serverless_models.main(["--region", "us-east-1"], session=_hub(summaries)) == 0
+
+
+def test_the_hub_check_names_each_disagreement(monkeypatch, capsys):
+    from scripts import check_serverless_models
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    summaries = {m.hub_content_name: [f"@recipe:finetuning_{t}_{k}" for k, ts in m.techniques.items() for t in ts]
+                 for m in HUB_MODELS}
+    summaries["nova-textgeneration-micro"] = ["@recipe:finetuning_sft_lora"]  # no DPO in this hub
+    summaries["nova-textgeneration-lite-v2"].append("@recipe:finetuning_dpo_lora")  # DPO the table refuses
+    summaries["nova-textgeneration-premier"] = ["@recipe:finetuning_sft_lora"]  # a Nova model not in the table
+    assert check_serverless_models.main(["--region", "us-east-1"], session=_hub(summaries)) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["nova-textgeneration-premier SFT: listed by the hub in us-east-1, not in the table",
+                   "amazon.nova-micro-v1 DPO: in the table for us-east-1, not listed by the hub",
+                   "amazon.nova-2-lite-v1 DPO: listed by the hub in us-east-1, refused by the table"]

@@ -232,3 +232,22 @@ def test_upsert_twice_against_moto_server(moto_server, monkeypatch, capsys):
     sagemaker.describe_model_package_group(ModelPackageGroupName="nova-finqa")
     lambda_client = boto3.client("lambda", region_name="us-east-1", endpoint_url=moto_server)
     assert lambda_client.get_function(FunctionName="SageMaker-nova-finqa-reward")["Configuration"]["FunctionArn"]
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_every_studio_parameter_of_a_recipe_field_reaches_the_job(definitions, case):
+    from pipeline.serverless import PLATFORM_FIELDS, serverless_recipe
+    from steps.recipes import PARAMETER_FIELDS
+
+    definition = json.loads(definitions[case])
+    hyperparameters = _steps(definition)["FineTune"]["Arguments"]["HyperParameters"]
+    fields = serverless_recipe(_settings(*CASES[case])).fields
+    reached = 0
+    for parameter in definition["Parameters"]:
+        field = PARAMETER_FIELDS.get(parameter["Name"])
+        if field in fields and field not in PLATFORM_FIELDS:
+            assert json.dumps(hyperparameters[field]).count(f'"Parameters.{parameter["Name"]}"') == 1, field
+            reached += 1
+    assert reached >= 4
+    if CASES[case][1] == "dpo":
+        assert "Parameters.Beta" in json.dumps(hyperparameters["adam_beta"])
