@@ -178,9 +178,9 @@ def test_open_weights_dpo_with_no_wrong_answer_writes_nothing(shared_finqa, tmp_
     prepare(shared_finqa, tmp_path / "prepared", max_eval_records=5, open_weights_technique="dpo")
     prompts = [json.loads(line) for line in
                (tmp_path / "prepared" / "prompts" / "gen_qa.jsonl").read_text().splitlines()]
+    asked = [[{"role": "system", "content": p["system"]}, {"role": "user", "content": p["query"]}] for p in prompts]
     (tmp_path / "answers.jsonl").write_text("".join(
-        json.dumps({"prompt": str([{"role": "system", "content": p["system"]}, {"role": "user", "content": p["query"]}]),
-                    "inference": p["response"]}) + "\n" for p in prompts))
+        json.dumps({"prompt": str(turns), "inference": p["response"]}) + "\n" for turns, p in zip(asked, prompts)))
     with pytest.raises(PreferenceError, match="no preference pairs"):
         make_preferences(tmp_path / "answers.jsonl", tmp_path / "prepared" / "prompts", tmp_path / "out",
                          max_length=16384, layout="open-weights")

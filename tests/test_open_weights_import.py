@@ -14,8 +14,9 @@ from moto import mock_aws
 
 from scripts import import_to_bedrock as imp
 from steps import open_weights_models
+from tests import test_import_to_bedrock as nova_import
 from tests.aws_fixtures import ACCOUNT
-from tests.test_import_to_bedrock import (  # noqa: F401 (fixtures)
+from tests.test_import_to_bedrock import (
     EVAL_URI,
     GROUP,
     REGION,
@@ -26,9 +27,11 @@ from tests.test_import_to_bedrock import (  # noqa: F401 (fixtures)
     _not_found,
     _settings,
     _stub_smoke_test,
-    finqa_question,
-    sagemaker_update_keeps_what_it_is_not_given,
 )
+
+# The Nova import tests' fixtures: the FinQA smoke question, and moto's UpdateModelPackage as SageMaker's.
+finqa_question = nova_import.finqa_question
+sagemaker_update_keeps_what_it_is_not_given = nova_import.sagemaker_update_keeps_what_it_is_not_given
 
 LLAMA = "meta-textgeneration-llama-3-2-1b-instruct"
 GPT_OSS = "openai-reasoning-gpt-oss-20b"
@@ -44,8 +47,8 @@ def aws(finqa_question):
     with mock_aws():
         sagemaker, s3 = _aws(REGION, finqa_question)
         # what a serverless open-weights job leaves: merged Hugging Face weights under checkpoints/
-        s3.put_object(Bucket="example-bucket", Key="nova-finqa/exec-1/train/output/model/checkpoints/hf_merged/config.json",
-                      Body=b"{}")
+        s3.put_object(Bucket="example-bucket", Body=b"{}",
+                      Key="nova-finqa/exec-1/train/output/model/checkpoints/hf_merged/config.json")
         yield sagemaker, s3
 
 

@@ -57,7 +57,8 @@ def test_open_weights_combinations_resolve_to_the_version_less_hub_arn(model_id,
 @pytest.mark.parametrize("argv, says", [
     # Llama 3.2 1B: LoRA only on AWS's page
     (["--base-model", "meta-textgeneration-llama-3-2-1b-instruct", "--training-type", "full"],
-     "--technique dpo --training-type lora, --technique rlvr --training-type lora, --technique sft --training-type lora"),
+     "--technique dpo --training-type lora, --technique rlvr --training-type lora, "
+     "--technique sft --training-type lora"),
     (["--base-model", "meta-textgeneration-llama-3-2-70b-instruct"], "meta-textgeneration-llama-3-2-1b-instruct"),
 ])
 def test_what_aws_does_not_offer_is_refused_with_the_list(argv, says):

@@ -23,8 +23,9 @@ container applies each model's own, so one layout serves every family.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from json.encoder import encode_basestring_ascii
-from typing import Any, Sequence
+from typing import Any
 
 from .nova import NovaDataError
 from .records import FinQARecord
@@ -86,7 +87,8 @@ def _check_messages(messages: Any, where: str, *, last: str) -> None:
         if not isinstance(message, dict) or set(message) != {"role", "content"}:
             raise OpenWeightsDataError(f"{where} message {number} must be exactly {{'role': ..., 'content': ...}}")
         if message["role"] not in ROLES:
-            raise OpenWeightsDataError(f"{where} message {number} has role {message['role']!r}; roles are {', '.join(ROLES)}")
+            raise OpenWeightsDataError(
+                f"{where} message {number} has role {message['role']!r}; roles are {', '.join(ROLES)}")
         if not isinstance(message["content"], str) or not message["content"].strip():
             raise OpenWeightsDataError(f"{where} message {number} has no text")
         if message["role"] == "system" and number != 0:
