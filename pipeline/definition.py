@@ -165,7 +165,8 @@ def _assemble(build: _Build) -> BuiltPipeline:
     checkpoint = _find_checkpoint(build, train)
     generate_fine_tuned = _generate(build, prepare, GENERATE_FINE_TUNED, checkpoint)
     generate_base = _generate(build, prepare, GENERATE_BASE, None)
-    score = _score(build, prepare, train, generate_fine_tuned, generate_base)
+    score = _score(build, prepare, train, generate_fine_tuned, generate_base,
+                   preference_steps[0] if preference_steps else None)
     gate = _gate(build, score, _register(build, prepare, train, checkpoint, score, preferences))
     pipeline = Pipeline(name=build.settings.pipeline_name, parameters=build.parameters.all,
                         steps=[prepare, *preference_steps, train, checkpoint, generate_fine_tuned, generate_base,
@@ -509,8 +510,8 @@ def _generate(build: _Build, prepare, name: str, checkpoint):
 
 
 # 5. Score: FinQA execution accuracy of both, from the generated programs and answers.
-def _score(build: _Build, prepare, train, generate_fine_tuned, generate_base, archive: str = "output.tar.gz",
-           billed_by_time: bool = True):
+def _score(build: _Build, prepare, train, generate_fine_tuned, generate_base, generate_training=None,
+           archive: str = "output.tar.gz", billed_by_time: bool = True):
     """`archive`: the file of the generation jobs' output the scorer reads ("" for the whole folder);
     `billed_by_time`: whether the jobs' BillableTimeInSeconds is theirs to log (not for serverless ones)."""
     from sagemaker.core.workflow import Join, PropertyFile
@@ -524,8 +525,10 @@ def _score(build: _Build, prepare, train, generate_fine_tuned, generate_base, ar
                           "--mlflow-experiment", mlflow["MlflowExperimentName"],
                           "--mlflow-run-name", mlflow["MlflowRunName"],
                           "--data-report", f"{PROCESSING}/input/report/data_report.json"]
-        billed = (("training", train), ("fine_tuned_evaluation", generate_fine_tuned), ("base_evaluation", generate_base))
-        for job, step in billed if billed_by_time else ():
+        jobs = [("training", train), ("fine_tuned_evaluation", generate_fine_tuned), ("base_evaluation", generate_base)]
+        if generate_training is not None:
+            jobs.append(("training_answers", generate_training))
+        for job, step in jobs if billed_by_time else ():
             tracking_flags += ["--billable-seconds", Join(on="=", values=[job, step.properties.BillableTimeInSeconds])]
     return _processing(
         build, SCORE, "nova-finqa-score", "Score answers (FinQA accuracy)",

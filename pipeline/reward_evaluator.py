@@ -60,8 +60,8 @@ def evaluator_arn(settings: Settings) -> str:
 
 def document(settings: Settings) -> str:
     """The hub content document AWS's Evaluator.create writes for a Lambda reward function."""
-    return json.dumps({"SubType": SUBTYPE,
-                       "JsonContent": json.dumps({"Reference": function_arn(settings), "EvaluatorType": EVALUATOR_TYPE})})
+    content = {"Reference": function_arn(settings), "EvaluatorType": EVALUATOR_TYPE}
+    return json.dumps({"SubType": SUBTYPE, "JsonContent": json.dumps(content)})
 
 
 def search_keywords() -> list[str]:

@@ -1,8 +1,9 @@
 """The pipeline on SageMaker AI serverless model customization (`--platform serverless`), no AWS call.
 
-    PrepareFinQAData ──> FineTune ──> GenerateFineTunedAnswers ──┐
-          │                 (registers the package)              ├─> ScoreAnswers ─> CheckAccuracy ─┬─> RecordEvaluation
-          └──────────────────────> GenerateBaseModelAnswers ─────┘                                  └─> RejectModel ─> AccuracyTooLow
+    PrepareFinQAData ─> FineTune ─> GenerateFineTunedAnswers ─┐
+          │          (registers the package)                 ├─> ScoreAnswers ─> CheckAccuracy ─┬─> RecordEvaluation
+          └────────────────> GenerateBaseModelAnswers ───────┘                                  └─> RejectModel
+                                                                                                     └─> AccuracyTooLow
 
 For DPO the training data is made from the model's own answers first, as the training-job DPO
 pipeline makes it (steps/preferences.py):
@@ -238,7 +239,7 @@ def hyperparameters(s: _Serverless, prepare=None) -> dict:
     records written, Epochs and GlobalBatchSize (steps.recipes), read from its data report."""
     from sagemaker.core.workflow import Join, JsonGet
 
-    # Each Studio parameter of a recipe field (steps.recipes.PARAMETER_FIELDS: Epochs -> max_epochs, Beta -> adam_beta ...)
+    # Each Studio parameter of a recipe field (steps.recipes.PARAMETER_FIELDS: Epochs -> max_epochs, Beta -> adam_beta)
     studio = {PARAMETER_FIELDS[parameter.name]: parameter for parameter in s.build.parameters.all
               if parameter.name in PARAMETER_FIELDS}
     values = {}
@@ -371,7 +372,8 @@ def _package_step(s: _Serverless, prepare, train, score, name: str):
                  "--verdict", "keep" if keep else "reject", "--region", s.settings.region,
                  "--accuracy-threshold", p.accuracy_threshold.to_string(),
                  *(["--approval-status", p.approval_status] if keep else []),
-                 *[part for key, value in metadata.items() for part in ("--metadata", Join(on="=", values=[key, value]))]]
+                 *[part for key, value in metadata.items()
+                   for part in ("--metadata", Join(on="=", values=[key, value]))]]
     step = _processing(
         s.build, name, "nova-finqa-package",
         "Keep the model for review" if keep else "Reject the model",

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from steps.catalog import RecipeError, TrainingRecipe, recipe as catalog_recipe
+from steps.catalog import RecipeError, TrainingRecipe
+from steps.catalog import recipe as catalog_recipe
 
 CHECKPOINT_KEY = "checkpoint_s3_uri"
 """The metadata key RegisterModel writes the checkpoint under (pipeline/definition.py)."""
@@ -51,8 +52,9 @@ class SourceModel:
 def describe_source_model(sagemaker, package_arn: str, group: str, chosen: TrainingRecipe) -> SourceModel:
     """The checkpoint of `package_arn`, checked against the pipeline's group and recipe."""
     if chosen.method not in CONTINUABLE_METHODS:
+        offered = ", ".join(method.upper() for method in CONTINUABLE_METHODS)
         raise SourceModelError(f"--source-model-package: {chosen.id} is an {chosen.method.upper()} recipe; training "
-                               f"from a package's checkpoint is offered for {', '.join(m.upper() for m in CONTINUABLE_METHODS)}")
+                               f"from a package's checkpoint is offered for {offered}")
     package = sagemaker.describe_model_package(ModelPackageName=package_arn)
     where = f"--source-model-package {package_arn}"
     status = package.get("ModelApprovalStatus")
@@ -65,8 +67,8 @@ def describe_source_model(sagemaker, package_arn: str, group: str, chosen: Train
     metadata = package.get("CustomerMetadataProperties", {})
     checkpoint = metadata.get(CHECKPOINT_KEY, "")
     if not checkpoint.startswith("s3://"):
-        raise SourceModelError(f"{where}: its metadata has no {CHECKPOINT_KEY} (an s3:// checkpoint); only packages "
-                               "this pipeline registered can be trained from")
+        raise SourceModelError(f"{where}: its metadata has no {CHECKPOINT_KEY} (an s3:// checkpoint); only "
+                               "packages this pipeline registered can be trained from")
     if metadata.get("base_model") != chosen.base_model:
         raise SourceModelError(f"{where}: it is a fine-tuned {metadata.get('base_model')!r}, and {chosen.id} trains "
                                f"{chosen.base_model!r}: iterative training keeps the model type")

@@ -119,7 +119,8 @@ def resolve_source_model(settings: Settings):
         source = describe_source_model(sagemaker_client(settings), settings.source_model_package,
                                        settings.model_package_group, recipe(settings.recipe))
     except (BotoCoreError, ClientError) as error:
-        raise SourceModelError(f"--source-model-package {settings.source_model_package}: cannot be read ({error})") from None
+        raise SourceModelError(f"--source-model-package {settings.source_model_package}: "
+                               f"cannot be read ({error})") from None
     print(f"training starts from {source.package_arn} ({source.technique}): {source.checkpoint}", file=sys.stderr)
     return source
 

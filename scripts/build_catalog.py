@@ -47,7 +47,8 @@ RECIPES_SRC = "hyperpod_recipes/recipes_src"
 REPOSITORY = "aws/sagemaker-hyperpod-recipes"
 OUTPUT = Path(__file__).resolve().parent.parent / "steps" / "catalog_data.py"
 
-_TRAINING = re.compile(r"^nova_(micro|lite|pro)_(1_0|2_0)_.*_sft$|^nova_lite_v2_smtj_.*_rft$|^nova_(micro|lite|pro)_1_0_.*_dpo$")
+_TRAINING = re.compile(r"^nova_(micro|lite|pro)_(1_0|2_0)_.*_sft$|^nova_lite_v2_smtj_.*_rft$"
+                       r"|^nova_(micro|lite|pro)_1_0_.*_dpo$")
 _EVALUATION = re.compile(r"^nova_(micro|lite|pro)_(1_0|2_0)_p5_48xl_gpu_bring_your_own_dataset_eval$")
 # PyYAML reads YAML 1.1, where `1e-5` (no dot) is a string; the recipes mean a number, and the
 # Nova containers read them as numbers.

@@ -1,4 +1,4 @@
-"""Accuracy of every registered model version against the base model, by training-set size.
+"""Accuracy of every registered model version against the base model, by technique and training-set size.
 
     python -m scripts.report [--output-dir DIR] [settings flags]
     python -m scripts.report --from-files [RECORDS=]PATH [[RECORDS=]PATH ...] [--output-dir DIR]
@@ -10,13 +10,20 @@ point at; the training-set size from `train_records` and the recipe from `epochs
 from evaluation.json's baseline. `--from-files` reads local evaluation.json files instead,
 so it works offline: a PATH is a run's evaluation.json, a folder holding one, or a folder of
 runs (every evaluation.json below it, each a run); a folder with none is refused. Prefix a
-single run with its training-set size (`100=runs/small/evaluation.json`).
+single run with its training-set size (`100=runs/small/evaluation.json`). An evaluation.json
+may name its base model (`model`, from `steps.evaluate --base-model`): an open-weights model
+(docs/open-weights.md) then gets its own base row beside Nova's, its runs labelled with it. A run's folder may also
+hold `model_package.json` (its DescribeModelPackage answer, e.g. `aws sagemaker
+describe-model-package --model-package-name ARN > model_package.json`): its metadata then gives
+the technique, recipe, training-set size and the training job's cost, as from the registry.
 
-Models side by side: an evaluation.json names the base model it was measured against (`model`,
-written by `steps.evaluate --base-model`; a registered version's metadata `base_model`); none
-means Nova Lite, as before. Each base model gets its own row and bar, and a fine-tuned version
-from another base model than Nova Lite is labelled with it, so Nova and an open-weights model
-(Llama, Qwen, GPT-OSS) are read side by side on the same metric.
+Every version is labelled by technique (SFT, DPO, RFT, or SFT -> DPO for training started from
+an approved package's checkpoint), training records and recipe. Every accuracy carries its 95%
+Wilson score interval (scripts/significance.py), drawn as error bars; the base model is the
+reference line. Two models scored on the same test records (each version against the base
+model, from the base model's verdicts in per_record.jsonl; two versions whose per_record.jsonl
+hold the same records) are compared with McNemar's test, and the report says in words whether
+their difference is more than noise. per_record.jsonl is read from beside evaluation.json.
 
 Writes DIR/accuracy_report.md (a Markdown table) and DIR/accuracy_by_training_size.png (a bar
 chart, each fine-tuned bar labelled by its training-set size and recipe). A version without
@@ -44,6 +51,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pipeline.settings import Settings, SettingsError, add_settings_arguments
 from scripts.aws import session_for, split_s3_uri
 from scripts.bill import Bill, execution_bill
+from scripts.significance import McNemar, in_words, mcnemar, wilson_interval
+from steps.catalog import RecipeError, recipe as catalog_recipe
 from steps.estimate import PriceTable
 
 REPORT_NAME = "accuracy_report.md"
@@ -53,6 +62,10 @@ CHART_SIZE_INCHES = (8.0, 4.5)
 CHART_DPI = 100
 DEFAULT_OUTPUT_DIR = Path("out/report")
 EVALUATION_FILE = "evaluation.json"
+PER_RECORD_FILE = "per_record.jsonl"
+PACKAGE_FILE = "model_package.json"
+PAIRED_METRIC = "execution_accuracy"
+"""The verdict the paired tests compare: FinQA's official execution accuracy."""
 MIN_BAR_PERCENT = 0.8
 """A bar of 0% would be no bar at all, as if the figure were missing: it is drawn this high
 (in percentage points), still labelled with its true value."""
@@ -79,15 +92,23 @@ class Result:
     """What the preparation step estimated, from the package's metadata."""
     bill: Bill | None = None
     billing_note: str = ""
-    model: str = ""
-    """The base model the version was fine-tuned from, as `--base-model` names it; "" = Nova Lite."""
+    technique: str = ""
+    """SFT, DPO, RFT, SFT -> DPO ..."""
+    recipe_id: str = ""
+    correct: int | None = None
+    total: int | None = None
+    baseline_correct: int | None = None
+    baseline_total: int | None = None
+    verdicts: dict | None = None
+    """Record id -> right (execution accuracy), from per_record.jsonl."""
+    baseline_verdicts: dict | None = None
+    base_model: str = ""
+    """The model people name, e.g. Nova Lite, when the recipe is known."""
 
-
-DEFAULT_MODEL_TITLE = "Nova Lite"
-
-
-def model_title(model: str) -> str:
-    return model or DEFAULT_MODEL_TITLE
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        """The 95% Wilson score interval of the accuracy, when its counts are known."""
+        return None if not self.total or self.correct is None else wilson_interval(self.correct, self.total)
 
 
 def _number(value: Any, what: str) -> float:
@@ -123,17 +144,49 @@ def figures_from_evaluation(evaluation: Any, source: str) -> dict[str, Any]:
             from None
     metric = metrics["accuracy"].get("metric") or evaluation.get("primary_metric") or ""
     detail = metrics.get(metric) if isinstance(metrics.get(metric), dict) else {}
-    scored = f"{detail['correct']}/{detail['total']}" if {"correct", "total"} <= set(detail) else ""
-    baseline = None
+    counted = {"correct", "total"} <= set(detail)
+    scored = f"{detail['correct']}/{detail['total']}" if counted else ""
+    baseline, baseline_counts = None, (None, None)
     baseline_metrics = (evaluation.get("baseline") or {}).get("metrics") or {}
     for name in ("accuracy", metric):
         if isinstance(baseline_metrics.get(name), dict) and "value" in baseline_metrics[name]:
             baseline = _number(baseline_metrics[name]["value"], f"{source} baseline.metrics.{name}.value")
+            found = baseline_metrics[name]
+            if {"correct", "total"} <= set(found):
+                baseline_counts = (_count(found["correct"]), _count(found["total"]))
             break
     model = evaluation.get("model") or ""
     if not isinstance(model, str):
         raise ReportInputError(f"{source} model is {model!r}, not a model name")
-    return {"accuracy": accuracy, "baseline": baseline, "metric": metric, "scored": scored, "model": model}
+    return {"accuracy": accuracy, "baseline": baseline, "metric": metric, "scored": scored, "model": model,
+            "correct": _count(detail["correct"]) if counted else None,
+            "total": _count(detail["total"]) if counted else None,
+            "baseline_correct": baseline_counts[0], "baseline_total": baseline_counts[1]}
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def verdicts_from_lines(lines: list[str], source: str) -> tuple[dict, dict | None]:
+    """Each record's execution-accuracy verdict (right or not) from per_record.jsonl, and the base
+    model's where steps.evaluate wrote them (its `baseline`)."""
+    verdicts: dict = {}
+    baseline: dict | None = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            verdicts[str(row["id"])] = row[PAIRED_METRIC]["verdict"] == "correct"
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise ReportInputError(f"{source} line {number}: not a steps.evaluate per-record verdict") from None
+        base = row.get("baseline")
+        if baseline is not None and isinstance(base, dict) and PAIRED_METRIC in base:
+            baseline[str(row["id"])] = base[PAIRED_METRIC] == "correct"
+        else:
+            baseline = None
+    return verdicts, baseline or None
 
 
 def _read_s3_json(s3, uri: str) -> Any:
@@ -156,7 +209,8 @@ def result_from_package(package: dict, s3) -> Result:
     label = f"v{package.get('ModelPackageVersion', '?')}"
     base = Result(label=label, train_records=None, accuracy=None,
                   approval=package.get("ModelApprovalStatus", ""), training_job=metadata.get("training_job", ""),
-                  recipe=recipe_label(metadata), model=metadata.get("base_model", ""))
+                  recipe=recipe_label(metadata), technique=technique_label(metadata),
+                  recipe_id=metadata.get("recipe", ""), base_model=model_name(metadata))
     try:
         base = replace(base, train_records=_records(metadata.get("train_records"), f"{label} train_records"))
         figures: dict[str, Any] = {}
@@ -174,10 +228,67 @@ def result_from_package(package: dict, s3) -> Result:
                     else figures["accuracy"])
         baseline = (_number(metadata["baseline_accuracy"], f"{label} baseline_accuracy")
                     if metadata.get("baseline_accuracy") else figures.get("baseline"))
-        return replace(base, accuracy=accuracy, baseline=baseline, metric=figures.get("metric", ""),
-                       scored=figures.get("scored", ""), note=figures.get("note", ""))
+        counts = _counts_from(figures, metadata, accuracy, baseline)
+        result = replace(base, accuracy=accuracy, baseline=baseline, metric=figures.get("metric", ""),
+                         scored=figures.get("scored", ""), note=figures.get("note", ""), **counts)
+        if statistics and "correct" in figures:
+            result = _with_verdicts(result, lambda: _read_s3_lines(s3, _beside(statistics, PER_RECORD_FILE)),
+                                    _beside(statistics, PER_RECORD_FILE))
+        return result
     except ReportInputError as error:
         return replace(base, note=f"no metrics: {error}")
+
+
+def _beside(location: str, name: str) -> str:
+    return location.rsplit("/", 1)[0] + "/" + name
+
+
+def _read_s3_lines(s3, uri: str) -> list[str]:
+    bucket, key = split_s3_uri(uri)
+    try:
+        return s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8").splitlines()
+    except (ClientError, BotoCoreError, UnicodeDecodeError) as error:
+        raise ReportInputError(f"{uri} cannot be read ({error})") from None
+
+
+def _with_verdicts(result: Result, read, source: str) -> Result:
+    """The result with its per-record verdicts, or a note saying why the paired tests leave it out."""
+    try:
+        verdicts, baseline = verdicts_from_lines(read(), source)
+    except ReportInputError as error:
+        return replace(result, note="; ".join(filter(None, [result.note, f"no paired test: {error}"])))
+    return replace(result, verdicts=verdicts, baseline_verdicts=baseline)
+
+
+def _counts_from(figures: dict, metadata: dict, accuracy: float, baseline: float | None) -> dict:
+    """Correct and total for the intervals: evaluation.json's counts, else the metadata's accuracy x eval_records."""
+    counts = {key: figures.get(key) for key in ("correct", "total", "baseline_correct", "baseline_total")}
+    records = _records(metadata.get("eval_records"), "eval_records") if metadata.get("eval_records") else None
+    if counts["total"] is None and records:
+        counts["correct"], counts["total"] = round(accuracy * records), records
+    if counts["baseline_total"] is None and records and baseline is not None:
+        counts["baseline_correct"], counts["baseline_total"] = round(baseline * records), records
+    return counts
+
+
+def technique_label(metadata: dict) -> str:
+    """How the version was trained: the package's `technique` ("SFT then DPO" shown as SFT -> DPO), else its
+    recipe's method."""
+    if metadata.get("technique"):
+        return metadata["technique"].replace(" then ", " -> ")
+    try:
+        return catalog_recipe(metadata.get("recipe", "")).method.upper()
+    except RecipeError:
+        return ""
+
+
+def model_name(metadata: dict) -> str:
+    """The model people name (Nova Lite ...) from the recipe; an open-weights version (no recipe) by
+    its hub model (`base_model`), as docs/open-weights.md shows them side by side."""
+    try:
+        return catalog_recipe(metadata.get("recipe", "")).model_name
+    except RecipeError:
+        return metadata.get("base_model", "")
 
 
 def recipe_label(metadata: dict) -> str:
@@ -209,14 +320,46 @@ def results_from_files(specs: list[str]) -> list[Result]:
         try:
             evaluation = json.loads(path.read_text(encoding="utf-8"))
             figures = figures_from_evaluation(evaluation, str(path))
+            package = _package_beside(path)
         except (OSError, json.JSONDecodeError, ReportInputError) as error:
             results.append(Result(label, train_records, None, note=f"no metrics: {error}"))
             continue
+        metadata = package.get("CustomerMetadataProperties") or {}
+        model = model_name(metadata) or figures["model"]  # steps.evaluate --base-model names an open model
         if figures["model"]:
             label += f" ({figures['model']})"
-        results.append(Result(label, train_records, figures["accuracy"], figures["baseline"],
-                              figures["metric"], figures["scored"], note=f"from {path}", model=figures["model"]))
+        if train_records is None:
+            train_records = _records(metadata.get("train_records"), f"{path.parent / PACKAGE_FILE} train_records")
+        bill = metadata_bill(metadata)
+        result = Result(label, train_records, figures["accuracy"], figures["baseline"],
+                        figures["metric"], figures["scored"], note=f"from {path}",
+                        approval=package.get("ModelApprovalStatus", ""),
+                        training_job=metadata.get("training_job", ""), recipe=recipe_label(metadata),
+                        estimate=estimate_label(metadata), bill=bill,
+                        billing_note="training job only, from the package's metadata" if bill else "",
+                        technique=technique_label(metadata), recipe_id=metadata.get("recipe", ""),
+                        base_model=model,
+                        **_counts_from(figures, metadata, figures["accuracy"], figures["baseline"]))
+        per_record = path.parent / PER_RECORD_FILE
+        if per_record.is_file():
+            result = _with_verdicts(result, lambda path=per_record: path.read_text(encoding="utf-8").splitlines(),
+                                    str(per_record))
+        results.append(result)
     return results
+
+
+def _package_beside(path: Path) -> dict:
+    """The run's DescribeModelPackage answer (model_package.json beside its evaluation.json), or {}."""
+    package = path.parent / PACKAGE_FILE
+    if not package.is_file():
+        return {}
+    try:
+        data = json.loads(package.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ReportInputError(f"{package} is not JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise ReportInputError(f"{package} is not a DescribeModelPackage answer (a JSON object)")
+    return data
 
 
 def _runs(spec: str) -> list[tuple[int | None, Path]]:
@@ -248,66 +391,163 @@ def _percent(value: float | None) -> str:
 
 
 def base_model_results(results: list[Result]) -> list[Result]:
-    """Each base model's figure, in the order the models first appear: from the newest of its
-    results that measured one."""
+    """The base model's figure, one per model (Nova Micro, Nova 2 Lite ...): from the newest result of
+    that model that measured one."""
+    by_model: dict[str, list[Result]] = {}
+    for r in results:
+        if r.baseline is not None:
+            by_model.setdefault(r.base_model, []).append(r)
     bases = []
-    for model in dict.fromkeys(r.model for r in results):
-        measured = [r for r in results if r.model == model and r.baseline is not None]
-        if not measured:
-            continue
+    for model, measured in by_model.items():
         newest = measured[-1]
         others = sorted({round(r.baseline, 6) for r in measured} - {round(newest.baseline, 6)})
         note = f"measured with {newest.label}"
         if others:
             note += "; other runs measured " + ", ".join(_percent(v) for v in others) + " (different eval sets?)"
-        bases.append(Result(f"Base {model_title(model)}", 0, newest.baseline, metric=newest.metric, note=note,
-                            model=model))
+        bases.append(Result(f"Base {model or 'Nova Lite'}", 0, newest.baseline, metric=newest.metric, note=note,
+                            technique="base model", correct=newest.baseline_correct, total=newest.baseline_total,
+                            base_model=model, scored=(f"{newest.baseline_correct}/{newest.baseline_total}"
+                                                      if newest.baseline_total else "")))
     return bases
+
+
+def base_model_result(results: list[Result]) -> Result | None:
+    """The base model's figure: from the newest result that measured one."""
+    measured = [r for r in results if r.baseline is not None]
+    if not measured:
+        return None
+    return next(b for b in base_model_results(results) if b.base_model == measured[-1].base_model)
+
+
+def _interval_text(result: Result) -> str:
+    interval = result.interval
+    return "-" if interval is None else f"{interval[0] * 100:.1f}% to {interval[1] * 100:.1f}%"
+
+
+def _model_cost(result: Result) -> str:
+    cost = result.bill.model_cost_usd if result.bill else None
+    return "-" if cost is None else _dollars(cost)
 
 
 def render_markdown(results: list[Result], source: str, chart_written: bool, cost_chart_written: bool = False) -> str:
     bases = base_model_results(results)
     metrics = sorted({r.metric for r in results if r.metric})
-    models = list(dict.fromkeys(model_title(r.model) for r in results)) or [DEFAULT_MODEL_TITLE]
+    open_models = [model for model in dict.fromkeys(r.base_model for r in results)
+                   if model and not model.startswith("Nova")]
     lines = [
-        f"# {' vs '.join(models)} on FinQA: accuracy by training-set size",
+        f"# {' vs '.join(['Nova', *open_models])} on FinQA: accuracy by technique and training-set size",
         "",
         f"Source: {source}. Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.",
-        f"Accuracy metric: {', '.join(metrics) or 'as registered (see the metadata key accuracy)'}.",
+        f"Accuracy metric: {', '.join(metrics) or 'as registered (see the metadata key accuracy)'}. "
+        "95% interval: Wilson score interval of correct/total (scripts/significance.py).",
         "",
-        "| Model | Training records | Accuracy | Correct/total | Approval | Training job | Notes |",
-        "|---|---:|---:|---:|---|---|---|",
+        "| Model | Training records | Accuracy | Correct/total | 95% interval (Wilson) | Technique | Recipe | "
+        "Cost | Approval | Training job | Notes |",
+        "|---|---:|---:|---:|---|---|---|---:|---|---|---|",
     ]
-    rows = bases + results
-    for r in rows:
+    for r in bases + results:
         records = "-" if r.train_records is None else f"{r.train_records:,}"
-        cells = [r.label, records, _percent(r.accuracy), r.scored or "-", r.approval or "-",
-                 r.training_job or "-", r.note.replace("|", "/") or ""]
+        recipe = ", ".join(filter(None, [r.recipe_id, r.recipe])) or "-"
+        cells = [r.label, records, _percent(r.accuracy), r.scored or "-", _interval_text(r), r.technique or "-",
+                 recipe, _model_cost(r), r.approval or "-", r.training_job or "-", r.note.replace("|", "/") or ""]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     if chart_written:
-        lines += [f"![accuracy by training-set size]({CHART_NAME})", ""]
+        lines += [f"![accuracy by technique and training-set size]({CHART_NAME})", ""]
     else:
         lines += ["No chart: no version has metrics yet.", ""]
+    lines += paired_lines(results, bases)
     lines += cost_lines(results, cost_chart_written)
     return "\n".join(lines)
 
 
-def chart_bars(results: list[Result]) -> list[tuple[str, float, bool]]:
-    """(label, accuracy, is_base) for every bar: the base model first, then the fine-tuned
-    versions by training-set size (unknown sizes last), each labelled by its size and recipe;
-    versions alike in both are told apart by their names in the table."""
-    bars = [(f"Base\n{model_title(base.model)}", base.accuracy, True) for base in base_model_results(results)]
+@dataclass(frozen=True)
+class Comparison:
+    first: str
+    second: str
+    test: McNemar
+
+
+def paired_comparisons(results: list[Result], bases: list[Result] | None = None) -> list[Comparison]:
+    """McNemar's test for every version against its base model (same records, from its per_record.jsonl),
+    and for every two versions whose per_record.jsonl hold the same records."""
+    base_labels = {b.base_model: b.label for b in bases or []}
+    comparisons = []
+    for r in results:
+        if r.verdicts and r.baseline_verdicts and set(r.verdicts) == set(r.baseline_verdicts):
+            ids = sorted(r.verdicts)
+            comparisons.append(Comparison(r.label, base_labels.get(r.base_model, "Base model"), mcnemar(
+                [r.verdicts[i] for i in ids], [r.baseline_verdicts[i] for i in ids])))
+    with_verdicts = [r for r in results if r.verdicts]
+    for index, first in enumerate(with_verdicts):
+        for second in with_verdicts[index + 1:]:
+            if set(first.verdicts) == set(second.verdicts):
+                ids = sorted(first.verdicts)
+                comparisons.append(Comparison(first.label, second.label, mcnemar(
+                    [first.verdicts[i] for i in ids], [second.verdicts[i] for i in ids])))
+    return comparisons
+
+
+def paired_lines(results: list[Result], bases: list[Result]) -> list[str]:
+    comparisons = paired_comparisons(results, bases)
+    if not comparisons:
+        return []
+    names = {r.label: (f"{r.label} ({r.technique})" if r.technique else r.label) for r in results}
+    lines = ["## Paired comparisons", "",
+             "Two models answered the same test records: McNemar's test on the records only one of them got right "
+             f"({PAIRED_METRIC}, per_record.jsonl); the exact binomial test below 25 such records, the "
+             "continuity-corrected chi-square test from 25 up. More than noise: p below 0.05.", "",
+             "| First | Second | Records | First only right | Second only right | Test | p |",
+             "|---|---|---:|---:|---:|---|---:|"]
+    for c in comparisons:
+        lines.append(f"| {names.get(c.first, c.first)} | {names.get(c.second, c.second)} | {c.test.records} | "
+                     f"{c.test.first_only} | {c.test.second_only} | {c.test.method} | {c.test.p_value:.3g} |")
+    lines.append("")
+    lines += [f"- {in_words(names.get(c.first, c.first), names.get(c.second, c.second), c.test)}"
+              for c in comparisons]
+    lines.append("")
+    return lines
+
+
+@dataclass(frozen=True)
+class _Bar:
+    label: str
+    value: float
+    is_base: bool
+    interval: tuple[float, float] | None
+
+
+def _bars(results: list[Result]) -> list[_Bar]:
+    bars = [_Bar(base.label.replace(" ", "\n", 1), base.accuracy, True, base.interval)
+            for base in base_model_results(results)]
     tuned = [r for r in results if r.accuracy is not None]
     tuned.sort(key=lambda r: (r.train_records is None, r.train_records or 0))
     # one recipe value a line: side by side, bars are too narrow for the whole recipe
-    labels = ["\n".join(filter(None, [r.model, "size unknown" if r.train_records is None
-                                       else f"{r.train_records:,} records", *r.recipe.split(", ")])) for r in tuned]
+    labels = ["\n".join(filter(None, [r.technique, _recipe_kind(r.recipe_id) or r.base_model,
+                                       "size unknown" if r.train_records is None
+                                       else f"{r.train_records:,} records", *r.recipe.split(", "),
+                                       "" if _model_cost(r) == "-" else _model_cost(r)])) for r in tuned]
     for r, label in zip(tuned, labels):
         if labels.count(label) > 1:
             label += f"\n({r.label})"
-        bars.append((label, r.accuracy, False))
+        bars.append(_Bar(label, r.accuracy, False, r.interval))
     return bars
+
+
+def _recipe_kind(recipe_id: str) -> str:
+    """The model and LoRA or full rank of a recipe, e.g. Nova Micro LoRA: a recipe id is too long for a bar."""
+    try:
+        chosen = catalog_recipe(recipe_id)
+    except RecipeError:
+        return ""
+    return f"{chosen.model_name} {'LoRA' if chosen.peft == 'lora' else 'full-rank'}"
+
+
+def chart_bars(results: list[Result]) -> list[tuple[str, float, bool]]:
+    """(label, accuracy, is_base) for every bar: the base model first, then the fine-tuned
+    versions by training-set size (unknown sizes last), each labelled by its technique, size,
+    recipe and cost; versions alike in all are told apart by their names in the table."""
+    return [(bar.label, bar.value, bar.is_base) for bar in _bars(results)]
 
 
 @contextmanager
@@ -331,17 +571,24 @@ def _chart(path: Path, title: str) -> Iterator[Any]:
 
 
 def write_chart(results: list[Result], path: Path) -> bool:
-    bars = chart_bars(results)
+    bars = _bars(results)
     if not bars:
         return False
-    models = " vs ".join(dict.fromkeys(model_title(r.model) for r in results))
-    with _chart(path, f"Base {models} vs fine-tuned, by training-set size") as axes:
+    with _chart(path, "Base model vs fine-tuned, by technique and training-set size (95% intervals)") as axes:
         positions = range(len(bars))
-        values = [value * 100 for _, value, _ in bars]
-        colours = ["#9e9e9e" if is_base else "#1f77b4" for _, _, is_base in bars]
+        values = [bar.value * 100 for bar in bars]
+        colours = ["#9e9e9e" if bar.is_base else "#1f77b4" for bar in bars]
         drawn = axes.bar(positions, [max(v, MIN_BAR_PERCENT) for v in values], color=colours)
-        axes.bar_label(drawn, labels=[f"{v:.1f}%" for v in values], padding=2)
-        axes.set_xticks(list(positions), [label for label, _, _ in bars], fontsize=8)
+        axes.bar_label(drawn, labels=[f"{v:.1f}%" for v in values], padding=2, fontsize=8)
+        for position, bar in zip(positions, bars):
+            if bar.interval is not None:
+                low, high = bar.interval
+                axes.errorbar(position, bar.value * 100, yerr=[[bar.value * 100 - low * 100],
+                                                               [high * 100 - bar.value * 100]],
+                              color="#212121", capsize=4, linewidth=1)
+        for base in (bar for bar in bars if bar.is_base):  # the reference line: each base model's accuracy
+            axes.axhline(base.value * 100, color="#616161", linestyle="--", linewidth=1, zorder=0)
+        axes.set_xticks(list(positions), [bar.label for bar in bars], fontsize=7)
     return True
 
 
@@ -470,9 +717,10 @@ def write_cost_chart(results: list[Result], path: Path) -> bool:
                      color="#1f77b4", s=60, zorder=3)
         for label, cost, accuracy in points:
             axes.annotate(label, (cost, accuracy * 100), textcoords="offset points", xytext=(6, 6), fontsize=8)
-        for base in base_model_results(results):
+        base = base_model_result(results)
+        if base is not None:
             axes.axhline(base.accuracy * 100, color="#9e9e9e", linestyle="--", zorder=2)
-            axes.annotate(f"base {model_title(base.model)} {base.accuracy * 100:.1f}%", (0, base.accuracy * 100),
+            axes.annotate(f"{base.label.lower()} {base.accuracy * 100:.1f}%", (0, base.accuracy * 100),
                           textcoords="offset points", xytext=(4, 4), fontsize=8, color="#616161")
         axes.set_xlim(0, max(cost for _, cost, _ in points) * 1.25)
         axes.set_xlabel("what the model cost (USD, every job of its execution)")

@@ -12,7 +12,8 @@
   file). Each line's `metadata` (JSON text) carries the record's id, gold program,
   exe_ans, answer and table.
 
-Writes OUT/evaluation.json and OUT/per_record.jsonl; with the MLflow flags, logs the scores,
+Writes OUT/evaluation.json and OUT/per_record.jsonl (each record's verdicts, and with
+--baseline-predictions the base model's under `baseline`); with the MLflow flags, logs the scores,
 the data report's estimate and the jobs' cost to the execution's run (steps/tracking.py).
 
 Metrics (all always reported; the denominator is every eval record, so a record with no
@@ -487,7 +488,11 @@ def evaluate(predictions_path: Path, eval_data: Path, *, baseline_path: Optional
         evaluation["model"] = model
     if baseline_path is not None:
         baseline_predictions = read_predictions(baseline_path, records, option="--baseline-predictions")
-        _, baseline_metrics = score_predictions(records, baseline_predictions, tolerance)
+        baseline_per_record, baseline_metrics = score_predictions(records, baseline_predictions, tolerance)
+        # The base model's verdict beside the model's on each record: a paired test
+        # (scripts/report.py, McNemar's) compares the two on the same records.
+        for result, baseline_result in zip(per_record, baseline_per_record):
+            result["baseline"] = {name: baseline_result[name]["verdict"] for name in METRICS}
         evaluation["baseline"] = {
             "metrics": baseline_metrics,
             "counts": _counts(records, baseline_predictions),

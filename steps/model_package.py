@@ -26,8 +26,9 @@ import argparse
 import json
 import re
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any
 
 KEEP, REJECT = "keep", "reject"
 APPROVAL_STATUSES = ("PendingManualApproval", "Approved")
@@ -48,7 +49,7 @@ def metadata_value(value: Any) -> str:
     return text[:MAX_VALUE]
 
 
-def _figure(evaluation: Mapping[str, Any], *path: str) -> Optional[float]:
+def _figure(evaluation: Mapping[str, Any], *path: str) -> float | None:
     node: Any = evaluation
     for key in path:
         if not isinstance(node, Mapping) or key not in node:
@@ -69,7 +70,7 @@ def figures(evaluation: Mapping[str, Any], report: Mapping[str, Any]) -> dict[st
     return {key: metadata_value("unknown" if value is None else value) for key, value in values.items()}
 
 
-def _description(verdict: str, found: Mapping[str, str], threshold: Optional[float]) -> str:
+def _description(verdict: str, found: Mapping[str, str], threshold: float | None) -> str:
     measured = (f"FinQA {found['primary_metric']} {found['accuracy']} (base model {found['baseline_accuracy']}) "
                 f"on {found['eval_records']} test records")
     if verdict == REJECT:
@@ -81,8 +82,8 @@ def _description(verdict: str, found: Mapping[str, str], threshold: Optional[flo
 
 
 def record(sagemaker, package_arn: str, evaluation: Mapping[str, Any], report: Mapping[str, Any], verdict: str,
-           approval_status: str = APPROVAL_STATUSES[0], metadata: Optional[Mapping[str, str]] = None,
-           threshold: Optional[float] = None) -> dict[str, Any]:
+           approval_status: str = APPROVAL_STATUSES[0], metadata: Mapping[str, str] | None = None,
+           threshold: float | None = None) -> dict[str, Any]:
     """The UpdateModelPackage request this verdict makes, after making it."""
     if not _ARN.match(package_arn):
         raise PackageError(f"--model-package-arn {package_arn!r} is not a versioned model package ARN "
@@ -133,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None, sagemaker=None) -> int:
+def main(argv: Sequence[str] | None = None, sagemaker=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         evaluation = _read_json(args.evaluation, "--evaluation")

@@ -24,8 +24,9 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 from steps.evaluate import (
     ANSWER,
@@ -71,11 +72,11 @@ def make_preferences(predictions: Path, prompts: Path, output_dir: Path, *,
     answers = read_predictions(predictions, records)
     attempts = []
     for record in records:
-        verdicts = score_record(record, answers.by_id.get(record.id), DEFAULT_TOLERANCE)
         if not record.response.strip() or not record.system.strip():
             raise EvaluationInputError(
                 f"--prompts {prompts}: record {record.id!r} has no gold reply or system prompt; pass the "
                 "preparation step's DPO prompts (gen_qa.jsonl with system, query and response)")
+        verdicts = score_record(record, answers.by_id.get(record.id), DEFAULT_TOLERANCE)
         attempts.append(Attempt(id=record.id, system=record.system, user=record.query,
                                 gold_reply=record.response, reply=answers.by_id.get(record.id),
                                 correct=verdicts[EXECUTION]["verdict"] == CORRECT,
@@ -139,7 +140,7 @@ def _positive(text: str) -> int:
     return value
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m steps.preferences", description=__doc__.split("\n\n")[0])
     parser.add_argument("--predictions", type=Path, default=Path(DEFAULT_PREDICTIONS),
                         help="the evaluation job's output on the training prompts (default: %(default)s)")

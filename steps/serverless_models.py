@@ -33,8 +33,8 @@ How the Nova entries were decided (read 2026-12-06):
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping
 
 PUBLIC_HUB = "SageMakerPublicHub"
 TECHNIQUES = ("sft", "dpo", "rlvr")
@@ -107,7 +107,8 @@ HUB_MODELS: tuple[HubModel, ...] = (
         ("dpo", "lora"): "nova_pro_1_0_p5_p4d_gpu_lora_dpo", ("dpo", "full"): "nova_pro_1_0_p5_gpu_dpo"}),
     _nova("amazon.nova-2-lite-v1", "nova-textgeneration-lite-v2", {
         ("sft", "lora"): "nova_lite_2_0_p5_gpu_lora_sft", ("sft", "full"): "nova_lite_2_0_p5_gpu_sft",
-        ("rlvr", "lora"): "nova_lite_v2_smtj_p5_p5en_gpu_lora_rft", ("rlvr", "full"): "nova_lite_v2_smtj_p5_p5en_gpu_rft"},
+        ("rlvr", "lora"): "nova_lite_v2_smtj_p5_p5en_gpu_lora_rft",
+        ("rlvr", "full"): "nova_lite_v2_smtj_p5_p5en_gpu_rft"},
           source=f"{_SDK}; {_RECIPE_CATALOG} (SFT); sagemaker-train RLVRTrainer, AWS's SDK integration tests "
                  "(aws/sagemaker-python-sdk sagemaker-train/tests/integ/train/nova_capacity.py: \"Nova serverless "
                  "fine-tuning jobs (e.g. nova-textgeneration-lite-v2 SFT/RLVR)\") (RLVR)",

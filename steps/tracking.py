@@ -41,7 +41,8 @@ ROUTING_HEADERS = {"mlflow-tracking-server": "x-mlflow-sm-tracking-server-arn", 
 SIGNING_SERVICES = {"mlflow-tracking-server": "sagemaker-mlflow", "mlflow-app": "sagemaker"}
 CUSTOM_ENDPOINT_ENV = "SAGEMAKER_MLFLOW_CUSTOM_ENDPOINT"
 TIMEOUT_SECONDS = 30
-BILLED_JOBS = ("training", "fine_tuned_evaluation", "base_evaluation")
+BILLED_JOBS = ("training", "fine_tuned_evaluation", "base_evaluation", "training_answers")
+"""The GPU jobs of an execution; training_answers is DPO's answering of the training questions."""
 
 
 class TrackingError(Exception):

@@ -114,13 +114,15 @@ def test_the_dpo_graph(definitions, recipe_id):
     assert referenced(steps["MakePreferencePairs"]) == {"GenerateTrainingAnswers", "PrepareFinQAData"}
     assert referenced(steps["FineTune"]) == {"MakePreferencePairs", "PrepareFinQAData"}
     # the base model answers the training questions with the same image and recipe as its test answers
-    training_answers, base = (steps[name]["Arguments"] for name in ("GenerateTrainingAnswers", "GenerateBaseModelAnswers"))
+    training_answers, base = (steps[name]["Arguments"]
+                              for name in ("GenerateTrainingAnswers", "GenerateBaseModelAnswers"))
     channels = {name: {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in job["InputDataConfig"]}
                 for name, job in (("train", training_answers), ("base", base))}
     assert channels["train"]["recipe"] == channels["base"]["recipe"]
     assert training_answers["HyperParameters"] == base["HyperParameters"] == {
         "base_model": chosen.base_model, "sagemaker_recipe_local_path": "/opt/ml/input/data/recipe/recipe.yaml"}
-    assert channels["train"]["train"] == {"Get": "Steps.PrepareFinQAData.ProcessingOutputConfig.Outputs['prompts'].S3Output.S3Uri"}
+    assert channels["train"]["train"] == {
+        "Get": "Steps.PrepareFinQAData.ProcessingOutputConfig.Outputs['prompts'].S3Output.S3Uri"}
     # its inputs do not change between executions: a cache hit after the first
     prompts = next(o for o in steps["PrepareFinQAData"]["Arguments"]["ProcessingOutputConfig"]["Outputs"]
                    if o["OutputName"] == "prompts")
@@ -132,7 +134,8 @@ def test_the_dpo_graph(definitions, recipe_id):
     # the pairs: FinQA's verdict on the answers, the recipe's max_length
     pairs = steps["MakePreferencePairs"]["Arguments"]["AppSpecification"]["ContainerArguments"]
     assert pairs[:2] == ["steps.preferences", "--predictions"]
-    assert pairs[pairs.index("--max-length") + 1] == {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.MaxLength"}]}}
+    assert pairs[pairs.index("--max-length") + 1] == {
+        "Std:Join": {"On": "", "Values": [{"Get": "Parameters.MaxLength"}]}}
     # DPO trains on the pairs only, as Converse records (AWS's DPO format)
     train = steps["FineTune"]["Arguments"]
     data = {c["ChannelName"]: c["DataSource"]["S3DataSource"] for c in train["InputDataConfig"]}
@@ -142,7 +145,8 @@ def test_the_dpo_graph(definitions, recipe_id):
     # then the SFT pipeline's evaluation, gate and registry
     assert [s["Name"] for s in steps["CheckAccuracy"]["Arguments"]["IfSteps"]] == ["RegisterModel"]
     metadata = steps["RegisterModel"]["Arguments"]["CustomerMetadataProperties"]
-    assert metadata["technique"] == "DPO" and metadata["beta"] == {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.Beta"}]}}
+    assert metadata["technique"] == "DPO"
+    assert metadata["beta"] == {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.Beta"}]}}
     assert "Steps.MakePreferencePairs.PropertyFiles.Preferences" in json.dumps(metadata["train_records"])
     assert '"pairs"' in json.dumps(metadata["train_records"])
     assert "splits.train.written" in json.dumps(metadata["training_questions"])
@@ -154,6 +158,7 @@ def test_the_committed_dpo_example_is_regenerated_by_its_command():
     assert G5_RECIPE in COMMITTED and COMMITTED[G5_RECIPE].exists()
 
 
+@pytest.mark.integration
 def test_the_preparation_step_writes_the_dpo_prompts_and_estimate(tmp_path, shared_finqa):
     """The preparation step the DPO pipeline runs, with its arguments for the default DPO recipe."""
     result = subprocess.run([sys.executable, "-m", "steps.prepare", "--input-dir", str(shared_finqa), "--output-dir",
@@ -166,3 +171,45 @@ def test_the_preparation_step_writes_the_dpo_prompts_and_estimate(tmp_path, shar
     estimate = report["estimate"]
     assert estimate["evaluation_jobs"] == 3 and "DPO taken as 3/4 of SFT" in estimate["throughput_source"]
     assert "answering the training questions" in estimate["summary"]
+
+
+@pytest.mark.parametrize("param, refused", [("Beta=0.5", "adam_beta (parameter Beta) 0.5 is above 0.1"),
+                                            ("Beta=0.0001", "below 0.001"), ("Beta=0.05", None),
+                                            ("MaxLength=8192", "is not allowed"), ("MaxLength=2048", None)])
+def test_start_execution_checks_dpo_values_against_the_recipe(param, refused):
+    """`python -m scripts.start_execution` on the committed DPO definition: AWS's bounds, before anything starts."""
+    import io
+
+    import boto3
+    from moto import mock_aws
+
+    from scripts import start_execution
+    from tests.test_pipeline import COMMITTED
+
+    with mock_aws():
+        client = boto3.client("sagemaker", region_name="us-east-1")
+        client.create_pipeline(PipelineName="nova-finqa-dpo", RoleArn="arn:aws:iam::111122223333:role/pipeline",
+                               PipelineDefinition=COMMITTED[G5_RECIPE].read_text())
+        err = io.StringIO()
+        code = start_execution.main(["--pipeline-name", "nova-finqa-dpo", "--param", param], sagemaker=client,
+                                    out=io.StringIO(), err=err)
+        started = client.list_pipeline_executions(PipelineName="nova-finqa-dpo")["PipelineExecutionSummaries"]
+    if refused:
+        assert code == start_execution.EXIT_USAGE and refused in err.getvalue() and not started
+    else:
+        assert code == 0, err.getvalue()
+        assert len(started) == 1
+
+
+def test_with_mlflow_the_training_answers_job_is_billed_to_the_run_too():
+    from pipeline.definition import build_pipeline
+
+    arn = "arn:aws:sagemaker:us-east-1:111122223333:mlflow-tracking-server/finqa"
+    definition = json.loads(build_pipeline(dataclasses.replace(EXAMPLE, recipe=G5_RECIPE,
+                                                               mlflow_tracking_arn=arn)).definition)
+    assert definition_problems(json.dumps(definition)) == []
+    score = steps_by_name(definition)["ScoreAnswers"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    billed = [score[i + 1]["Std:Join"]["Values"] for i, arg in enumerate(score) if arg == "--billable-seconds"]
+    assert [values[0] for values in billed] == ["training", "fine_tuned_evaluation", "base_evaluation",
+                                                "training_answers"]
+    assert billed[-1][1] == {"Get": "Steps.GenerateTrainingAnswers.BillableTimeInSeconds"}

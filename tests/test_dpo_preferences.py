@@ -42,15 +42,16 @@ def prepared(tmp_path_factory, shared_finqa) -> Path:
 
 @pytest.fixture(scope="module")
 def prompts(prepared) -> list[dict]:
-    return [json.loads(line) for line in (prepared / "prompts" / "gen_qa.jsonl").read_text(encoding="utf-8").splitlines()]
+    lines = (prepared / "prompts" / "gen_qa.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
 
 
 @pytest.fixture(scope="module")
 def sft_replies(tmp_path_factory, shared_finqa) -> dict[str, str]:
     """The assistant turn of each SFT training record, by the user turn: what SFT trains on."""
     output = tmp_path_factory.mktemp("sft-prepared")
-    subprocess.run([sys.executable, "-m", "steps.prepare", "--input-dir", str(shared_finqa), "--output-dir", str(output)],
-                   cwd=PROJECT_ROOT, check=True, capture_output=True, text=True)
+    subprocess.run([sys.executable, "-m", "steps.prepare", "--input-dir", str(shared_finqa),
+                    "--output-dir", str(output)], cwd=PROJECT_ROOT, check=True, capture_output=True, text=True)
     records = [json.loads(line) for line in (output / "train" / "train.jsonl").read_text().splitlines()]
     return {r["messages"][0]["content"][0]["text"]: r["messages"][1]["content"][0]["text"] for r in records}
 
@@ -75,6 +76,7 @@ def base_output(tmp_path: Path, prompts: list[dict], reply) -> Path:
     return nova_archive(tmp_path / "base" / "output.tar.gz", jsonl(lines))
 
 
+@pytest.mark.integration
 def test_wrong_answers_become_pairs_in_aws_dpo_format(tmp_path, prepared, prompts, sft_replies):
     # every third record right, one empty reply, one with no reply at all, one with a reserved string
     def reply(example):
@@ -120,6 +122,7 @@ def test_wrong_answers_become_pairs_in_aws_dpo_format(tmp_path, prepared, prompt
         check_preference_record(record)
 
 
+@pytest.mark.integration
 def test_too_few_pairs_fails_before_the_dpo_job_with_the_numbers(tmp_path, prepared, prompts):
     wrong = {example["query"] for example in prompts[:MIN_PAIRS - 1]}
     predictions = base_output(tmp_path, prompts,
@@ -160,3 +163,20 @@ def test_a_file_outside_aws_sample_bounds_is_refused():
     line = json.dumps(preference_record("s", "q", "a", "b"))
     with pytest.raises(PreferenceError, match="7 preference pairs; Nova 1.0 DPO takes 8"):
         check_preference_lines([line] * 7, "train.jsonl")
+
+
+@pytest.mark.integration
+def test_prompts_without_a_gold_reply_are_refused_naming_the_input(tmp_path, prepared, prompts):
+    stripped = tmp_path / "prompts" / "gen_qa.jsonl"
+    stripped.parent.mkdir()
+    stripped.write_text("".join(json.dumps({**example, "system": ""}) + "\n" for example in prompts))
+    result = run(base_output(tmp_path, prompts, wrong_reply), stripped.parent, tmp_path / "out")
+    assert result.returncode == 1
+    assert f"--prompts {stripped.parent}" in result.stderr and "no gold reply or system prompt" in result.stderr
+
+
+@pytest.mark.integration
+def test_the_step_runs_locally_with_help():
+    result = subprocess.run([sys.executable, "-m", "steps.preferences", "--help"], cwd=PROJECT_ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and "--predictions" in result.stdout and "--max-length" in result.stdout

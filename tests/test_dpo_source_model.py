@@ -142,6 +142,7 @@ def test_upsert_reads_the_package_and_refuses_one_pending_approval(monkeypatch, 
     assert "approval status is PendingManualApproval" in capsys.readouterr().err
 
 
+@pytest.mark.integration
 def test_prepare_renders_the_training_recipe_from_the_checkpoint(tmp_path, sample_finqa):
     command = [sys.executable, "-m", "steps.prepare", "--input-dir", str(sample_finqa), "--recipe", DPO_RECIPE]
     for name, extra in (("base", []), ("source", ["--model-name-or-path", CHECKPOINT])):

@@ -54,7 +54,7 @@ def test_a_report_from_files_puts_nova_and_an_open_model_side_by_side(shared_fin
 
     def cell(right):
         return f"{len(right) / total * 100:.1f}%"
-    assert table.startswith(f"# Nova Lite vs {LLAMA} on FinQA")
+    assert table.startswith(f"# Nova vs {LLAMA} on FinQA")
     assert f"| Base Nova Lite | 0 | {cell(base_right)} |" in table
     assert f"| Base {LLAMA} | 0 | {cell(base_right)} |" in table
     assert f"| run 1 | 100 | {cell(nova_right)} | {len(nova_right)}/{total} |" in table

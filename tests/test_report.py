@@ -91,8 +91,8 @@ def test_registry_report_table_and_chart(registry, tmp_path, capsys):
     assert rows["Base Nova Lite"][1:3] == ["0", "25.0%"]
     assert rows["v1"][1:3] == ["100", "50.0%"]
     assert rows["v2"][1:4] == ["6,000", "75.0%", "3/4"]
-    assert rows["v3"][2] == "no metrics" and "neither an accuracy" in rows["v3"][6]
-    assert rows["v4"][2] == "no metrics" and "runs/gone/evaluation.json cannot be read" in rows["v4"][6]
+    assert rows["v3"][2] == "no metrics" and "neither an accuracy" in rows["v3"][10]
+    assert rows["v4"][2] == "no metrics" and "runs/gone/evaluation.json cannot be read" in rows["v4"][10]
     assert "execution_accuracy" in table and report.CHART_NAME in table
     pixels = _chart_pixels(tmp_path / report.CHART_NAME)
     blue, grey = _count(pixels, BLUE), _count(pixels, GREY)

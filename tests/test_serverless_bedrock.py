@@ -37,16 +37,16 @@ def _serverless_package(sagemaker, **container) -> str:
     return arn
 
 
-def _import(clients: _Clients, package_arn: str, finqa_question: dict, source: dict) -> dict:
+def _import(clients: _Clients, package_arn: str, question: dict, source: dict) -> dict:
     with Stubber(clients.bedrock) as bedrock, Stubber(clients.runtime) as runtime:
-        _stub_fresh_import(bedrock, runtime, package_arn, finqa_question, source=source)
+        _stub_fresh_import(bedrock, runtime, package_arn, question, source=source)
         outcome = clients.importer().run(package_arn)
         bedrock.assert_no_pending_responses()
         runtime.assert_no_pending_responses()
     return outcome
 
 
-def test_a_restricted_serverless_package_is_imported_by_its_arn(aws, restricted, finqa_question):
+def test_a_restricted_serverless_package_is_imported_by_its_arn(aws, restricted, finqa_question):  # noqa: F811 (fixtures)
     sagemaker, s3 = aws
     package_arn = _serverless_package(sagemaker)
     restricted.add(package_arn)
@@ -56,7 +56,7 @@ def test_a_restricted_serverless_package_is_imported_by_its_arn(aws, restricted,
     assert _metadata(sagemaker, package_arn)["accuracy"] == "0.71"
 
 
-def test_an_unrestricted_serverless_package_is_imported_from_its_model_data(aws, finqa_question):
+def test_an_unrestricted_serverless_package_is_imported_from_its_model_data(aws, finqa_question):  # noqa: F811 (fixtures)
     sagemaker, s3 = aws
     package_arn = _serverless_package(sagemaker, ModelDataSource={"S3DataSource": {
         "S3Uri": SERVERLESS_OUTPUT, "S3DataType": "S3Prefix", "CompressionType": "None"}})

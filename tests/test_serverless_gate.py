@@ -52,7 +52,8 @@ def _scored(tmp_path: Path, sample_finqa: Path, fine_tuned_right: int, base_righ
                                    for i, e in enumerate(examples)])):
         folder = tmp_path / who / "nova-finqa-eval" / "output" / "eval_results"
         folder.mkdir(parents=True)
-        (folder / "inference_output.jsonl").write_text(jsonl(nova_line(e, a) for e, a in zip(examples, answers)))
+        lines = (nova_line(e, a) for e, a in zip(examples, answers, strict=True))
+        (folder / "inference_output.jsonl").write_text(jsonl(lines))
     subprocess.run([sys.executable, "-m", "steps.evaluate", "--predictions", str(tmp_path / "fine-tuned"),
                     "--baseline-predictions", str(tmp_path / "base"), "--eval-data", str(prepared / "eval"),
                     "--output-dir", str(tmp_path / "evaluation"), "--primary-metric", "execution_accuracy"],
@@ -95,7 +96,8 @@ def _run_gate(definition: dict, scored: Path, threshold: float | None = None) ->
     for step in branch:
         if step["Type"] != "Processing":
             continue
-        arguments = [str(_value(a, evaluation, defaults)) for a in step["Arguments"]["AppSpecification"]["ContainerArguments"]]
+        container_arguments = step["Arguments"]["AppSpecification"]["ContainerArguments"]
+        arguments = [str(_value(a, evaluation, defaults)) for a in container_arguments]
         assert arguments[0] == "steps.model_package"
         arguments = [a.replace(f"{CONTAINER}/input/evaluation", str(scored / "evaluation"))
                       .replace(f"{CONTAINER}/input/report", str(scored / "prepared" / "report")) for a in arguments[1:]]
@@ -145,7 +147,8 @@ def test_bad_inputs_are_refused_by_name(tmp_path):
     (tmp_path / "e.json").write_text("{}")
     client = boto3.client("sagemaker", region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t")
     with Stubber(client):  # no response queued: any call would fail
-        assert model_package.main(["--model-package-arn", "arn:aws:sagemaker:us-east-1:111122223333:model-package-group/x",
+        group_arn = "arn:aws:sagemaker:us-east-1:111122223333:model-package-group/x"
+        assert model_package.main(["--model-package-arn", group_arn,
                                    "--evaluation", str(tmp_path / "e.json"), "--data-report", str(tmp_path / "e.json"),
                                    "--verdict", "keep"], sagemaker=client) == 1
         assert model_package.main(["--model-package-arn", PACKAGE, "--evaluation", str(tmp_path / "missing.json"),

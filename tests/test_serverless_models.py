@@ -112,7 +112,8 @@ def test_docs_table_is_the_one_the_model_table_makes():
     from scripts import serverless_table
 
     page = serverless_table.PAGE.read_text(encoding="utf-8")
-    assert serverless_table.replaced(page) == page, "docs/serverless.md is stale: `python -m scripts.serverless_table --write`"
+    assert serverless_table.replaced(page) == page, (
+        "docs/serverless.md is stale: `python -m scripts.serverless_table --write`")
 
 
 def _hub(summaries):

@@ -104,7 +104,7 @@ def _override_spec(chosen) -> dict:
 
 
 def _answers(model, technique: str, training_type: str, spec: dict, template: dict) -> dict:
-    now = datetime.datetime(2026, 12, 6, tzinfo=datetime.timezone.utc)
+    now = datetime.datetime(2026, 12, 6, tzinfo=datetime.UTC)
     recipe = {"CustomizationTechnique": technique.upper(), "SmtjRecipeTemplateS3Uri": f"s3://{HUB_BUCKET}/{TEMPLATE_KEY}",
               "SmtjOverrideParamsS3Uri": f"s3://{HUB_BUCKET}/{OVERRIDE_KEY}"}
     if training_type == "lora":
@@ -296,7 +296,8 @@ def test_generation_jobs_are_aws_custom_scorer_template_rendered_for_nova(case):
         ours = json.loads(json.dumps(steps[ours_name]))
         ours["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] = data
         if "ModelPackageConfig" in ours:
-            assert ours["ModelPackageConfig"]["SourceModelPackageArn"] == {"Get": "Steps.FineTune.OutputModelPackageArn"}
+            source = ours["ModelPackageConfig"]["SourceModelPackageArn"]
+            assert source == {"Get": "Steps.FineTune.OutputModelPackageArn"}
             ours["ModelPackageConfig"]["SourceModelPackageArn"] = package
         assert ours == theirs[their_name], (ours_name, json.dumps({"ours": ours, "theirs": theirs[their_name]},
                                                                   indent=1, sort_keys=True))

@@ -22,8 +22,9 @@ steps/evaluate.py's FinQA scoring), so no FinQA rule is written here.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any
 
 from .nova import (
     MAX_TRAINING_RECORDS,
@@ -41,8 +42,10 @@ LABELS = (PREFERRED, NON_PREFERRED)
 MIN_PAIRS = MIN_TRAINING_RECORDS
 """AWS's validator: 8 to 20,000 samples for every Nova 1.0 model (MODEL_TO_NUM_SAMPLES_MAP)."""
 MAX_PAIRS = MAX_TRAINING_RECORDS
-# AWS's validator bans these as well as the reserved strings steps/finqa/prompts.py neutralises
-# (its INVALID_TOKENS_TEXT); a model's reply may hold them, FinQA's own text does not.
+# AWS's validator lists these too besides the reserved strings steps/finqa/prompts.py neutralises
+# (INVALID_TOKENS_TEXT; missing commas there glue "Thought:" to its neighbours, so as written it
+# catches "<unk>" and not "Thought:" alone; the service's own check is not published, so both are
+# kept out). A model's reply may hold them; FinQA's text does not.
 VALIDATOR_ONLY_TOKENS = ("thought:", "<unk>")
 
 # Why a record gives no pair; each is counted in the report.
@@ -72,7 +75,7 @@ class Attempt:
     system: str
     user: str
     gold_reply: str
-    reply: Optional[str]
+    reply: str | None
     correct: bool
     answer_correct: bool = False
     """Whether the reply's final answer was right although its program was not (reported only)."""
