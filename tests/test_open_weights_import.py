@@ -14,6 +14,7 @@ from moto import mock_aws
 
 from scripts import import_to_bedrock as imp
 from steps import open_weights_models
+from steps.prepare import prepare
 from tests import test_import_to_bedrock as nova_import
 from tests.aws_fixtures import ACCOUNT
 from tests.test_import_to_bedrock import (
@@ -29,9 +30,16 @@ from tests.test_import_to_bedrock import (
     _stub_smoke_test,
 )
 
-# The Nova import tests' fixtures: the FinQA smoke question, and moto's UpdateModelPackage as SageMaker's.
-finqa_question = nova_import.finqa_question
+# The Nova import tests' moto UpdateModelPackage, made to keep what SageMaker keeps.
 sagemaker_update_keeps_what_it_is_not_given = nova_import.sagemaker_update_keeps_what_it_is_not_given
+
+
+@pytest.fixture(scope="module")
+def finqa_question(sample_finqa, tmp_path_factory) -> dict:
+    """The first FinQA test question as the pipeline writes it (eval/gen_qa.jsonl), prepared in-process."""
+    output = tmp_path_factory.mktemp("prepared")
+    prepare(sample_finqa, output, max_eval_records=1, open_weights_technique="sft")
+    return json.loads((output / "eval" / "gen_qa.jsonl").read_text(encoding="utf-8").splitlines()[0])
 
 LLAMA = "meta-textgeneration-llama-3-2-1b-instruct"
 GPT_OSS = "openai-reasoning-gpt-oss-20b"
