@@ -62,8 +62,10 @@ from pipeline.parameters import declare
 from pipeline.reward_evaluator import evaluator_arn
 from pipeline.sdk import offline_sdk, pipeline_session
 from pipeline.settings import Settings
+from pipeline.source_model import TECHNIQUE_KEY
+from steps import package_metadata as keys
 from steps.catalog import TrainingRecipe, recipe
-from steps.recipes import DEFAULT_MAX_NEW_TOKENS, FIXED_VALUES, PARAMETER_FIELDS
+from steps.recipes import DEFAULT_MAX_NEW_TOKENS, FIXED_VALUES, RECIPE_PARAMETERS
 from steps.serverless_models import API_TECHNIQUE, HubModel
 
 RECORD = "RecordEvaluation"
@@ -120,8 +122,12 @@ def build_serverless_pipeline(settings: Settings) -> BuiltPipeline:
     model = settings.hub_model
     chosen = serverless_recipe(settings)
     with offline_sdk():
-        parameters = dataclasses.replace(declare(chosen, f"{settings.s3_root}/data/finqa/"), replicas=None,
-                                         training_instance_type=None, evaluation_instance_type=None)
+        declared = declare(chosen, f"{settings.s3_root}/data/finqa/")
+        # AWS picks the instances: no instance types, no replicas.
+        parameters = dataclasses.replace(
+            declared, training_instance_type=None, evaluation_instance_type=None,
+            recipe={name: value for name, value in declared.recipe.items()
+                    if RECIPE_PARAMETERS[name].field not in PLATFORM_FIELDS})
         build = _Build(settings=settings, recipe=chosen, images=images_for(settings.region, chosen),
                        parameters=parameters, session=pipeline_session(settings.region, settings.bucket),
                        code=code_artifact(settings.prefix), base_recipe=None)
@@ -198,9 +204,8 @@ def hyperparameters(s: _Serverless, prepare=None) -> dict:
     records written, Epochs and GlobalBatchSize (steps.recipes), read from its data report."""
     from sagemaker.core.workflow import Join, JsonGet
 
-    # Each Studio parameter of a recipe field (steps.recipes.PARAMETER_FIELDS: Epochs -> max_epochs, Beta -> adam_beta)
-    studio = {PARAMETER_FIELDS[parameter.name]: parameter for parameter in s.build.parameters.all
-              if parameter.name in PARAMETER_FIELDS}
+    # Each Studio parameter of a recipe field (steps.recipes.RECIPE_PARAMETERS: Epochs -> max_epochs, Beta -> adam_beta)
+    studio = {RECIPE_PARAMETERS[name].field: parameter for name, parameter in s.build.parameters.recipe.items()}
     values = {}
     for name, field in s.recipe.fields.items():
         if name in PLATFORM_FIELDS:
@@ -304,19 +309,19 @@ def _package_step(s: _Serverless, prepare, train, score, name: str):
     p = s.build.parameters
     keep = name == RECORD
     metadata = {
-        "platform": "serverless",
-        "recipe": s.recipe.id,
-        "base_model": s.model.model_id,
-        "base_model_arn": s.base_model_arn,
-        "technique": s.technique,
-        "training_type": s.training_type,
-        "training_job": train.properties.TrainingJobName,
-        "eval_data_s3_uri": Join(on="/", values=[_prepared(prepare, "eval"), "gen_qa.jsonl"]),
-        "evaluation_s3_uri": Join(on="/", values=[
+        keys.PLATFORM: "serverless",
+        keys.RECIPE: s.recipe.id,
+        keys.BASE_MODEL: s.model.model_id,
+        keys.BASE_MODEL_ARN: s.base_model_arn,
+        TECHNIQUE_KEY: API_TECHNIQUE[s.technique],
+        keys.TRAINING_TYPE: s.training_type,
+        keys.TRAINING_JOB: train.properties.TrainingJobName,
+        keys.EVAL_DATA_S3_URI: Join(on="/", values=[_prepared(prepare, "eval"), "gen_qa.jsonl"]),
+        keys.EVALUATION_S3_URI: Join(on="/", values=[
             score.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri, "evaluation.json"]),
-        "pipeline_execution_arn": ExecutionVariables.PIPELINE_EXECUTION_ARN,
-        **({"reward_evaluator_arn": evaluator_arn(s.settings)} if s.technique == "rlvr" else {}),
-        **{flag[2:].replace("-", "_"): value for flag, value in p.recipe_flags()},
+        keys.PIPELINE_EXECUTION_ARN: ExecutionVariables.PIPELINE_EXECUTION_ARN,
+        **({keys.REWARD_EVALUATOR_ARN: evaluator_arn(s.settings)} if s.technique == "rlvr" else {}),
+        **{RECIPE_PARAMETERS[name].dest: value.to_string() for name, value in p.recipe.items()},
     }
     inputs = [_input("evaluation", score.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri,
                      f"{PROCESSING}/input/evaluation"),

@@ -165,7 +165,8 @@ def deploy(settings: Settings, built) -> str:
     else:
         arn = sagemaker.update_pipeline(
             PipelineName=settings.pipeline_name, PipelineDefinition=built.definition,
-            PipelineDescription=pipeline_description(settings), RoleArn=settings.role_arn)["PipelineArn"]
+            PipelineDescription=pipeline_description(settings),
+            RoleArn=settings.role_arn)["PipelineArn"]
         _merge_tags(sagemaker, arn, settings.tags)
     print(arn)
     for line in change_summary(previous, built.definition):
@@ -207,7 +208,8 @@ def _ensure_model_package_group(sagemaker, settings: Settings) -> bool:
             raise
     sagemaker.create_model_package_group(
         ModelPackageGroupName=settings.model_package_group,
-        ModelPackageGroupDescription="Nova Lite fine-tuned on FinQA, registered by the pipeline after its accuracy gate",
+        ModelPackageGroupDescription=("Nova Lite fine-tuned on FinQA, registered by the pipeline after its "
+                                      "accuracy gate"),
         **({"Tags": settings.tag_list} if settings.tags else {}))
     return True
 
