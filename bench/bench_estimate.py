@@ -66,12 +66,12 @@ def main() -> None:
                     print(f"| {size:,} | | {recipe} | {instance_type} | {error} |")
                     continue
                 seconds = figures["training_seconds"]
-                cost = figures["training_cost_usd"]
+                cost, evaluation_cost = figures["training_cost_usd"], figures["evaluation_cost_usd"]
                 workshop = WORKSHOP.get(size, "") if instance_type == "ml.g5.12xlarge" and "g5_g6_12x" in recipe else ""
                 print(f"| {size:,} | {workshop} | {recipe} | {figures['instance_count']} x {instance_type} "
                       f"| {figures['training_tokens_processed']:,} | {seconds / 60:,.1f} min ({seconds / 3600:.2f} h) "
                       f"| {'unknown' if cost is None else f'${cost:,.2f}'} "
-                      f"| {'unknown' if figures['evaluation_cost_usd'] is None else '$%.2f' % figures['evaluation_cost_usd']} |")
+                      f"| {'unknown' if evaluation_cost is None else f'${evaluation_cost:.2f}'} |")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
     python bench/bench_evaluate.py [--shared DIR] [--repeat N]
 
 The 1,147 eval records are the 100 real test records of ../shared/finqa repeated with new
-ids (and "(copy N)" after the question, so that prompts are distinct), turned into gen_qa.jsonl by the real preparation step, so the figures are for real
+ids (and "(copy N)" after the question, so that prompts are distinct), turned into gen_qa.jsonl by the real
+preparation step, so the figures are for real
 FinQA records at FinQA's size, not for the real test split. The predictions mix the shapes
 a model writes: the gold two lines, the same after a <think> block, a free-text answer, a
 wrong program, and hostile output (truncated, dividing by zero, a huge exponent).
@@ -47,7 +48,8 @@ def make_eval_data(shared: Path, work: Path) -> Path:
     (source / "test.json").write_text(json.dumps(repeated))
     for name in ("train_100.json", "dev_200.json"):
         (source / name).write_text((shared / name).read_text())
-    subprocess.run([sys.executable, "-m", "steps.prepare", "--input-dir", str(source), "--output-dir", str(work / "prepared")],
+    subprocess.run([sys.executable, "-m", "steps.prepare", "--input-dir", str(source),
+                    "--output-dir", str(work / "prepared")],
                    cwd=ROOT, check=True, capture_output=True)
     return work / "prepared" / "eval"
 
@@ -126,10 +128,12 @@ def main() -> None:
               f"lenient_execution_accuracy {metrics['lenient_execution_accuracy']['value']:.3f}, "
               f"answer_accuracy {metrics['answer_accuracy']['value']:.3f} (mixed shapes, by design)")
         common = ["--eval-data", str(eval_dir), "--output-dir", str(work / "out")]
-        print(f"CLI, jsonl (fresh process, start-up included): {cli_seconds('--predictions', str(predictions), *common):.3f} s")
+        print("CLI, jsonl (fresh process, start-up included): "
+              f"{cli_seconds('--predictions', str(predictions), *common):.3f} s")
         print(f"CLI, output.tar.gz: {cli_seconds('--predictions', str(archive), *common):.3f} s")
         print(f"CLI, with --baseline-predictions (scores twice): "
-              f"{cli_seconds('--predictions', str(predictions), '--baseline-predictions', str(archive), *common):.3f} s")
+              f"{cli_seconds('--predictions', str(predictions), '--baseline-predictions', str(archive), *common):.3f}"
+              " s")
         started = time.perf_counter()
         matched = read_predictions(no_metadata, load_eval_records(eval_dir))
         print(f"in-process, matching by prompt (no metadata): {time.perf_counter() - started:.3f} s, "

@@ -1,8 +1,10 @@
 """The SageMaker Pipeline, built from the settings by `build_pipeline`, with no AWS call.
 
-    PrepareFinQAData ──> FineTune ──> FindCheckpoint ──> GenerateFineTunedAnswers ──┐
-          │                                                                        ├─> ScoreAnswers ─> CheckAccuracy ─┬─> RegisterModel
-          └────────────────────────────> GenerateBaseModelAnswers ─────────────────┘                                  └─> AccuracyTooLow
+    PrepareFinQAData ─> FineTune ─> FindCheckpoint ─> GenerateFineTunedAnswers ─┐
+          │                                                                     ├─> ScoreAnswers ─> CheckAccuracy ─┐
+          └────────────────> GenerateBaseModelAnswers ──────────────────────────┘                                  │
+                                                                                            RegisterModel <─ pass ─┤
+                                                                                           AccuracyTooLow <─ fail ─┘
 
 A DPO recipe puts two stages before FineTune: the model answers the sampled training questions
 (GenerateTrainingAnswers, a Nova evaluation job whose inputs do not change between executions,
@@ -40,8 +42,9 @@ from pipeline.reward_function import function_arn, function_name
 from pipeline.sdk import offline_sdk, pipeline_session
 from pipeline.settings import Settings
 from pipeline.source_model import SOURCE_KEY, TECHNIQUE_KEY, SourceModel
+from steps import package_metadata as keys
 from steps.catalog import RecipeError, TrainingRecipe, recipe
-from steps.estimate import REGISTRY_FIELDS, SERVERLESS
+from steps.estimate import SERVERLESS
 from steps.open_weights_models import pipeline_is_open_weights
 
 # Step names, as Studio shows them.
@@ -307,7 +310,7 @@ def _prepare(build: _Build):
     p = build.parameters
     prepared = [build.root, "prepared", build.code.digest[:16], build.recipe.id]
     # Training and validation data depend on the same things: one key prefix for both.
-    training_data = [*prepared, "train-records", p.train_records, "max-length", p.max_length,
+    training_data = [*prepared, "train-records", p.train_records, "max-length", p.recipe["MaxLength"],
                      "from", p.data_location]
     recipe_values = [part for flag, value in p.recipe_flags() for part in (flag.lstrip("-"), value)]
     open_weights, extra_outputs = [], []
@@ -420,7 +423,7 @@ def _make_preferences(build: _Build, prepare, generate_training, archive: str = 
                  _output("report", _execution_path(build, "preferences", "report"), f"{PROCESSING}/output/report")],
         arguments=["steps.preferences", "--predictions", f"{PROCESSING}/input/predictions/{archive}".rstrip("/"),
                    "--prompts", f"{PROCESSING}/input/prompts", "--output-dir", f"{PROCESSING}/output",
-                   "--max-length", build.parameters.max_length.to_string(),
+                   "--max-length", build.parameters.recipe["MaxLength"].to_string(),
                    *(["--layout", "open-weights"] if pipeline_is_open_weights(build.settings) else [])],
         property_files=[_preferences_report()])
 
@@ -458,8 +461,9 @@ def _train(build: _Build, prepare, preferences=None):
     if build.source is not None:
         description += f" Starts from the checkpoint of {build.source.package_arn} ({build.source.technique})."
     return _nova_step(
-        build, name=TRAIN, display_name=f"Fine-tune {chosen.model_name} ({'LoRA' if chosen.peft == 'lora' else 'full-rank'} "
-                                 f"{build.technique})",
+        build, name=TRAIN,
+        display_name=f"Fine-tune {chosen.model_name} ({'LoRA' if chosen.peft == 'lora' else 'full-rank'} "
+                     f"{build.technique})",
         description=description,
         step_args=_nova_job(build, f"nova-finqa-{chosen.method}", build.images.training,
                             build.parameters.training_instance_type, build.parameters.instance_count(chosen),
@@ -621,35 +625,35 @@ def _register(build: _Build, prepare, train, checkpoint, score, preferences=None
             approval_status=p.approval_status,
             model_metrics=ModelMetrics(model_statistics=MetricsSource(
                 content_type="application/json", s3_uri=evaluation_json)),
-            # Keys as scripts/import_to_bedrock.py and scripts/report.py read them.
+            # Keys as scripts/import_to_bedrock.py and scripts/report.py read them (steps.package_metadata).
             customer_metadata_properties={
-                "recipe": build.recipe.id,
-                "base_model": build.recipe.base_model,
-                "checkpoint_s3_uri": text(_checkpoint_uri(checkpoint)),
-                "training_job": train.properties.TrainingJobName,
+                keys.RECIPE: build.recipe.id,
+                keys.BASE_MODEL: build.recipe.base_model,
+                keys.CHECKPOINT_S3_URI: text(_checkpoint_uri(checkpoint)),
+                keys.TRAINING_JOB: train.properties.TrainingJobName,
                 TECHNIQUE_KEY: build.technique,
                 **({SOURCE_KEY: build.source.package_arn} if build.source is not None else {}),
                 # DPO trains on the pairs made, not on the records asked
-                "train_records": text(report_count("train") if preferences is None else JsonGet(
+                keys.TRAIN_RECORDS: text(report_count("train") if preferences is None else JsonGet(
                     step_name=PREFERENCES, property_file=preferences.property_files[0], json_path="pairs")),
                 **({"training_questions": text(report_count("train")),
                     "training_answers_right": text(JsonGet(step_name=PREFERENCES,
                                                            property_file=preferences.property_files[0],
                                                            json_path="base_correct"))}
                    if preferences is not None else {}),
-                "validation_records": text(report_count("validation")),
-                "eval_records": text(report_count("test")),
-                "eval_data_s3_uri": Join(on="/", values=[_prepared(prepare, "eval"), "gen_qa.jsonl"]),
+                keys.VALIDATION_RECORDS: text(report_count("validation")),
+                keys.EVAL_RECORDS: text(report_count("test")),
+                keys.EVAL_DATA_S3_URI: Join(on="/", values=[_prepared(prepare, "eval"), "gen_qa.jsonl"]),
                 **recipe_values,
-                **({"reward_lambda_arn": function_arn(build.settings)} if build.recipe.method == "rft" else {}),
-                "accuracy": text(accuracy),
-                "baseline_accuracy": text(baseline_accuracy),
+                **({keys.REWARD_LAMBDA_ARN: function_arn(build.settings)} if build.recipe.method == "rft" else {}),
+                keys.ACCURACY: text(accuracy),
+                keys.BASELINE_ACCURACY: text(baseline_accuracy),
                 # The estimate beside what was billed; scripts/report.py prices every job of the execution.
-                **{key: estimated(key) for key in REGISTRY_FIELDS},
-                "training_instance_type": p.training_instance_type,
-                "training_instance_count": text(train.properties.ResourceConfig.InstanceCount),
-                "training_billable_seconds": text(train.properties.BillableTimeInSeconds),
-                "evaluation_instance_type": p.evaluation_instance_type,
-                "pipeline_execution_arn": ExecutionVariables.PIPELINE_EXECUTION_ARN,
+                **{key: estimated(key) for key in keys.REGISTRY_FIELDS},
+                keys.TRAINING_INSTANCE_TYPE: p.training_instance_type,
+                keys.TRAINING_INSTANCE_COUNT: text(train.properties.ResourceConfig.InstanceCount),
+                keys.TRAINING_BILLABLE_SECONDS: text(train.properties.BillableTimeInSeconds),
+                keys.EVALUATION_INSTANCE_TYPE: p.evaluation_instance_type,
+                keys.PIPELINE_EXECUTION_ARN: ExecutionVariables.PIPELINE_EXECUTION_ARN,
             }),
         retry_policies=[_api_retry()])

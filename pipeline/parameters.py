@@ -1,11 +1,12 @@
-"""The pipeline's parameters, as Studio's form shows them: declared here, and only here.
+"""The pipeline's parameters, as Studio's form shows them: made here, and only here.
 
 What a recipe allows decides the form: `TrainingInstanceType` and `EvaluationInstanceType`
 offer exactly the recipe's instance types (a drop-down), `LoraAlpha` exists for LoRA recipes
 only, `Replicas` where the recipe can run on more than one instance count, and every default
 is the recipe's own (from `steps.catalog`). Reinforcement fine-tuning (RFT) recipes take
-`MaxSteps`, `NumberGeneration` and `ReasoningEffort` instead of `Epochs`; DPO recipes add `Beta`. Each recipe value
-reaches the preparation step, which checks it against AWS's allowed values before any GPU
+`MaxSteps`, `NumberGeneration` and `ReasoningEffort` instead of `Epochs`; DPO recipes add `Beta`. The recipe's values
+are declared once each, with the flag that carries them, in `steps.recipes.RECIPE_PARAMETERS`;
+each reaches the preparation step, which checks it against AWS's allowed values before any GPU
 starts, as it checks its cost estimate against `MaxTrainingCost`.
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from steps.catalog import TrainingRecipe
-from steps.recipes import DEFAULT_EPOCHS, REASONING_OFF
+from steps.recipes import RECIPE_PARAMETERS
 
 DEFAULT_ACCURACY_THRESHOLD = 0.5
 APPROVAL_STATUSES = ["PendingManualApproval", "Approved"]
@@ -24,16 +25,7 @@ class Parameters:
     data_location: object
     train_records: object
     eval_records: object
-    epochs: object | None
-    learning_rate: object
-    lora_alpha: object | None
-    max_length: object
-    global_batch_size: object
-    replicas: object | None
-    beta: object | None
-    max_steps: object | None
-    number_generation: object | None
-    reasoning_effort: object | None
+    recipe: dict[str, object]  # the recipe's values (steps.recipes.RECIPE_PARAMETERS it is offered), by name
     training_instance_type: object
     evaluation_instance_type: object
     max_training_cost: object
@@ -42,20 +34,18 @@ class Parameters:
 
     @property
     def all(self) -> list:
-        return [value for value in vars(self).values() if value is not None]
+        return [self.data_location, self.train_records, self.eval_records, *self.recipe.values(),
+                self.training_instance_type, self.evaluation_instance_type, self.max_training_cost,
+                self.accuracy_threshold, self.approval_status]
 
     def recipe_flags(self) -> list[tuple[str, object]]:
         """The preparation step's recipe flags (steps.recipes.add_recipe_arguments), with their values as text."""
-        flags = (("--epochs", self.epochs), ("--learning-rate", self.learning_rate), ("--lora-alpha", self.lora_alpha),
-                 ("--max-length", self.max_length), ("--global-batch-size", self.global_batch_size),
-                 ("--replicas", self.replicas), ("--beta", self.beta), ("--max-steps", self.max_steps),
-                 ("--number-generation", self.number_generation), ("--reasoning-effort", self.reasoning_effort))
-        return [(flag, value.to_string()) for flag, value in flags if value is not None]
+        return [(RECIPE_PARAMETERS[name].flag, value.to_string()) for name, value in self.recipe.items()]
 
     def instance_count(self, recipe: TrainingRecipe):
         """The training job's instance count: the recipe's replicas (a parameter where it may vary)."""
-        if self.replicas is not None:
-            return self.replicas
+        if "Replicas" in self.recipe:
+            return self.recipe["Replicas"]
         replicas = recipe.fields.get("replicas")
         # AWS's RFT recipes for training jobs state no other replicas than their own
         return replicas.default if replicas is not None else recipe.template["run"].get("replicas", 1)
@@ -64,31 +54,22 @@ class Parameters:
 def declare(recipe: TrainingRecipe, default_data_location: str) -> Parameters:
     from sagemaker.core.workflow import ParameterFloat, ParameterInteger, ParameterString
 
-    field = recipe.fields
-    replicas = field.get("replicas")
-    rft = recipe.method == "rft"
-    reasoning = field.get("reasoning_effort")
+    def recipe_parameter(parameter):
+        choices = parameter.choices(recipe)
+        if parameter.type == "Integer":
+            return ParameterInteger(parameter.name, default_value=parameter.default(recipe))
+        if parameter.type == "Float":
+            return ParameterFloat(parameter.name, default_value=parameter.default(recipe))
+        if choices is None:
+            return ParameterString(parameter.name, default_value=parameter.default(recipe))
+        return ParameterString(parameter.name, default_value=parameter.default(recipe), enum_values=choices)
+
     return Parameters(
         data_location=ParameterString("DataLocation", default_value=default_data_location),
         train_records=ParameterString("TrainingRecords", default_value="all"),
         eval_records=ParameterString("EvaluationRecords", default_value="all"),
-        epochs=None if rft else ParameterInteger(
-            "Epochs", default_value=field["max_epochs"].default if "max_epochs" in field else DEFAULT_EPOCHS),
-        learning_rate=ParameterFloat("LearningRate", default_value=float(field["learning_rate"].default)),
-        lora_alpha=ParameterInteger("LoraAlpha", default_value=field["lora_alpha"].default)
-        if "lora_alpha" in field else None,
-        max_length=ParameterInteger("MaxLength", default_value=field["max_length"].default),
-        global_batch_size=ParameterInteger("GlobalBatchSize", default_value=field["global_batch_size"].default),
-        replicas=ParameterInteger("Replicas", default_value=replicas.default)
-        if replicas is not None and replicas.enum is not None and len(replicas.enum) > 1 else None,
-        # DPO recipes: training_config.model.dpo_cfg.beta, which AWS's schema calls adam_beta
-        beta=ParameterFloat("Beta", default_value=float(field["adam_beta"].default)) if "adam_beta" in field else None,
-        max_steps=ParameterInteger("MaxSteps", default_value=field["max_steps"].default) if rft else None,
-        number_generation=ParameterInteger("NumberGeneration", default_value=field["number_generation"].default)
-        if rft else None,
-        reasoning_effort=ParameterString(
-            "ReasoningEffort", default_value=_text(reasoning.default), enum_values=[_text(v) for v in reasoning.enum])
-        if rft else None,
+        recipe={name: recipe_parameter(parameter) for name, parameter in RECIPE_PARAMETERS.items()
+                if parameter.offered_for(recipe)},
         training_instance_type=ParameterString("TrainingInstanceType", default_value=recipe.instance_types[0],
                                                enum_values=list(recipe.instance_types)),
         evaluation_instance_type=ParameterString("EvaluationInstanceType",
@@ -100,7 +81,3 @@ def declare(recipe: TrainingRecipe, default_data_location: str) -> Parameters:
         approval_status=ParameterString("ModelApprovalStatus", default_value=APPROVAL_STATUSES[0],
                                         enum_values=APPROVAL_STATUSES),
     )
-
-
-def _text(value: str | None) -> str:
-    return REASONING_OFF if value is None else value

@@ -21,8 +21,9 @@ import functools
 import logging
 import os
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
+
 
 class LocalClientStandIn:
     """What ProcessingStep reads from the SDK's local-mode client: one method's name."""
@@ -75,7 +76,7 @@ def offline_sdk() -> Iterator[None]:
             os.environ["SAGEMAKER_VALIDATE_ROLE"] = previous_role_check
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _boto_session(region: str):
     """One boto3 session per region and process: its loader parses each service model once
     (about 0.7 s for the ten clients a PipelineSession makes), not once per build."""

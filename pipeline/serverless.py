@@ -49,12 +49,12 @@ import dataclasses
 from pipeline.artifacts import code_artifact
 from pipeline.definition import (
     FAIL,
-    OPEN_WEIGHTS_EVAL,
-    OPEN_WEIGHTS_PROMPTS,
     GATE,
     GENERATE_BASE,
     GENERATE_FINE_TUNED,
     GENERATE_TRAINING,
+    OPEN_WEIGHTS_EVAL,
+    OPEN_WEIGHTS_PROMPTS,
     PREPARE,
     PROCESSING,
     TRAIN,
@@ -77,9 +77,11 @@ from pipeline.parameters import declare
 from pipeline.reward_evaluator import evaluator_arn
 from pipeline.sdk import offline_sdk, pipeline_session
 from pipeline.settings import Settings
+from pipeline.source_model import TECHNIQUE_KEY
+from steps import package_metadata as keys
 from steps.catalog import TrainingRecipe, recipe
 from steps.open_weights_models import PREPARATION_RECIPES
-from steps.recipes import DEFAULT_MAX_NEW_TOKENS, FIXED_VALUES, PARAMETER_FIELDS
+from steps.recipes import DEFAULT_MAX_NEW_TOKENS, FIXED_VALUES, RECIPE_PARAMETERS
 from steps.serverless_models import API_TECHNIQUE, HubModel
 
 RECORD = "RecordEvaluation"
@@ -143,15 +145,16 @@ def build_serverless_pipeline(settings: Settings) -> BuiltPipeline:
     model = settings.hub_model
     chosen = serverless_recipe(settings)
     with offline_sdk():
-        parameters = dataclasses.replace(declare(chosen, f"{settings.s3_root}/data/finqa/"), replicas=None,
-                                         training_instance_type=None, evaluation_instance_type=None)
+        declared = declare(chosen, f"{settings.s3_root}/data/finqa/")
+        # AWS picks the instances: no instance types, no replicas. No Nova recipe reaches an
+        # open-weights job: of the recipe's parameters only MaxLength, the preparation step's
+        # token limit, stays on its form.
+        parameters = dataclasses.replace(
+            declared, training_instance_type=None, evaluation_instance_type=None,
+            recipe={name: value for name, value in declared.recipe.items()
+                    if RECIPE_PARAMETERS[name].field not in PLATFORM_FIELDS
+                    and (model.is_nova or RECIPE_PARAMETERS[name].field == "max_length")})
         images = images_for(settings.region, chosen) if model.is_nova else _processing_only(settings.region)
-        if not model.is_nova:
-            # No Nova recipe reaches an open-weights job: of the recipe's parameters, only MaxLength
-            # (the preparation step's token limit) stays on the form.
-            parameters = dataclasses.replace(parameters, epochs=None, learning_rate=None, lora_alpha=None,
-                                             global_batch_size=None, beta=None, max_steps=None,
-                                             number_generation=None, reasoning_effort=None)
         build = _Build(settings=settings, recipe=chosen, images=images,
                        parameters=parameters, session=pipeline_session(settings.region, settings.bucket),
                        code=code_artifact(settings.prefix), base_recipe=None)
@@ -239,9 +242,8 @@ def hyperparameters(s: _Serverless, prepare=None) -> dict:
     records written, Epochs and GlobalBatchSize (steps.recipes), read from its data report."""
     from sagemaker.core.workflow import Join, JsonGet
 
-    # Each Studio parameter of a recipe field (steps.recipes.PARAMETER_FIELDS: Epochs -> max_epochs, Beta -> adam_beta)
-    studio = {PARAMETER_FIELDS[parameter.name]: parameter for parameter in s.build.parameters.all
-              if parameter.name in PARAMETER_FIELDS}
+    # Each Studio parameter of a recipe field (steps.recipes.RECIPE_PARAMETERS: Epochs -> max_epochs, Beta -> adam_beta)
+    studio = {RECIPE_PARAMETERS[name].field: parameter for name, parameter in s.build.parameters.recipe.items()}
     values = {}
     for name, field in s.recipe.fields.items():
         if name in PLATFORM_FIELDS:
@@ -303,8 +305,9 @@ def generation_request(s: _Serverless, data, trained=None) -> dict:
         "ServerlessJobConfig": {"BaseModelArn": s.base_model_arn, "AcceptEula": True, "JobType": "Evaluation",
                                 "EvaluationType": "CustomScorerEvaluation", "EvaluatorArn": evaluator_arn(s.settings)},
         "StoppingCondition": {"MaxRuntimeInSeconds": EVALUATION_MAX_RUNTIME_SECONDS},
-        "HyperParameters": {**(EVALUATION_HYPERPARAMETERS if s.model.is_nova else OPEN_WEIGHTS_EVALUATION_HYPERPARAMETERS),
-                            **INFERENCE_HYPERPARAMETERS},
+        "HyperParameters": {
+            **(EVALUATION_HYPERPARAMETERS if s.model.is_nova else OPEN_WEIGHTS_EVALUATION_HYPERPARAMETERS),
+            **INFERENCE_HYPERPARAMETERS},
         "OutputDataConfig": {"S3OutputPath": f"{s.build.root}/generations", "CompressionType": "NONE"},
         "InputDataConfig": [{"ChannelName": "train", "DataSource": {"S3DataSource": {
             "S3DataType": "S3Prefix", "S3Uri": data}}}],
@@ -349,19 +352,19 @@ def _package_step(s: _Serverless, prepare, train, score, name: str):
     p = s.build.parameters
     keep = name == RECORD
     metadata = {
-        "platform": "serverless",
-        **({"recipe": s.recipe.id} if s.model.is_nova else {}),
-        "base_model": s.model.model_id,
-        "base_model_arn": s.base_model_arn,
-        "technique": s.technique,
-        "training_type": s.training_type,
-        "training_job": train.properties.TrainingJobName,
-        "eval_data_s3_uri": Join(on="/", values=[_prepared(prepare, "eval"), "gen_qa.jsonl"]),
-        "evaluation_s3_uri": Join(on="/", values=[
+        keys.PLATFORM: "serverless",
+        **({keys.RECIPE: s.recipe.id} if s.model.is_nova else {}),  # an open-weights job takes no Nova recipe
+        keys.BASE_MODEL: s.model.model_id,
+        keys.BASE_MODEL_ARN: s.base_model_arn,
+        TECHNIQUE_KEY: API_TECHNIQUE[s.technique],
+        keys.TRAINING_TYPE: s.training_type,
+        keys.TRAINING_JOB: train.properties.TrainingJobName,
+        keys.EVAL_DATA_S3_URI: Join(on="/", values=[_prepared(prepare, "eval"), "gen_qa.jsonl"]),
+        keys.EVALUATION_S3_URI: Join(on="/", values=[
             score.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri, "evaluation.json"]),
-        "pipeline_execution_arn": ExecutionVariables.PIPELINE_EXECUTION_ARN,
-        **({"reward_evaluator_arn": evaluator_arn(s.settings)} if s.technique == "rlvr" else {}),
-        **{flag[2:].replace("-", "_"): value for flag, value in p.recipe_flags()},
+        keys.PIPELINE_EXECUTION_ARN: ExecutionVariables.PIPELINE_EXECUTION_ARN,
+        **({keys.REWARD_EVALUATOR_ARN: evaluator_arn(s.settings)} if s.technique == "rlvr" else {}),
+        **{RECIPE_PARAMETERS[name].dest: value.to_string() for name, value in p.recipe.items()},
     }
     inputs = [_input("evaluation", score.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri,
                      f"{PROCESSING}/input/evaluation"),

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from steps import package_metadata as keys
 from steps.catalog import RecipeError, TrainingRecipe
 from steps.catalog import recipe as catalog_recipe
 
 CHECKPOINT_KEY = "checkpoint_s3_uri"
 """The metadata key RegisterModel writes the checkpoint under (pipeline/definition.py)."""
-SOURCE_KEY = "source_model_package_arn"
-TECHNIQUE_KEY = "technique"
+SOURCE_KEY = keys.SOURCE_MODEL_PACKAGE_ARN
+TECHNIQUE_KEY = keys.TECHNIQUE
 TECHNIQUE_SEPARATOR = " then "
 # The methods a checkpoint can be trained further with on training jobs: AWS's RFT recipes for
 # training jobs are Nova 2's, whose packages this pipeline's Nova 1.0 ones are not.

@@ -44,7 +44,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     from pipeline.bedrock_rules import deployment_problem
-
     from steps.open_weights_models import deployment_problem as open_weights_deployment_problem
     from steps.open_weights_models import pipeline_is_open_weights
 
@@ -171,7 +170,8 @@ def deploy(settings: Settings, built) -> str:
     else:
         arn = sagemaker.update_pipeline(
             PipelineName=settings.pipeline_name, PipelineDefinition=built.definition,
-            PipelineDescription=pipeline_description(settings), RoleArn=settings.role_arn)["PipelineArn"]
+            PipelineDescription=pipeline_description(settings),
+            RoleArn=settings.role_arn)["PipelineArn"]
         _merge_tags(sagemaker, arn, settings.tags)
     print(arn)
     for line in change_summary(previous, built.definition):
@@ -213,7 +213,8 @@ def _ensure_model_package_group(sagemaker, settings: Settings) -> bool:
             raise
     sagemaker.create_model_package_group(
         ModelPackageGroupName=settings.model_package_group,
-        ModelPackageGroupDescription="Nova Lite fine-tuned on FinQA, registered by the pipeline after its accuracy gate",
+        ModelPackageGroupDescription=("Nova Lite fine-tuned on FinQA, registered by the pipeline after its "
+                                      "accuracy gate"),
         **({"Tags": settings.tag_list} if settings.tags else {}))
     return True
 

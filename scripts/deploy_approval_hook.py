@@ -28,8 +28,8 @@ import json
 import string
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 

@@ -54,33 +54,36 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.bedrock_rules import deployment_problem, region_problem
 from pipeline.settings import Settings, SettingsError, add_settings_arguments
 from scripts.aws import configure_logging, error_code, session_for, split_s3_uri
+from steps import package_metadata as keys
 from steps.catalog import RecipeError, TrainingRecipe, recipe
 from steps.open_weights_models import BEDROCK_CONVERSE, BEDROCK_INVOKE, deployment, is_open_weights
 from steps.open_weights_models import deployment_problem as open_weights_deployment_problem
 
 LOG = logging.getLogger("scripts.import_to_bedrock")
 
-CHECKPOINT_KEY = "checkpoint_s3_uri"
-EVAL_DATA_KEY = "eval_data_s3_uri"
-RECIPE_KEY = "recipe"
-BASE_MODEL_KEY = "base_model"
-STATUS_KEY = "bedrock_import_status"
-ERROR_KEY = "bedrock_import_error"
-SOURCE_KEY = "bedrock_import_source"
-CLAIM_KEY = "bedrock_import_claim"
-MODEL_ARN_KEY = "bedrock_model_arn"
-DEPLOYMENT_ARN_KEY = "bedrock_deployment_arn"
-PROVISIONED_ARN_KEY = "bedrock_provisioned_model_arn"
-SMOKE_KEY = "bedrock_smoke_test"
+# The package's metadata keys this tool reads and writes, as steps.package_metadata names them.
+CHECKPOINT_KEY = keys.CHECKPOINT_S3_URI
+EVAL_DATA_KEY = keys.EVAL_DATA_S3_URI
+RECIPE_KEY = keys.RECIPE
+BASE_MODEL_KEY = keys.BASE_MODEL
+STATUS_KEY = keys.BEDROCK_IMPORT_STATUS
+ERROR_KEY = keys.BEDROCK_IMPORT_ERROR
+SOURCE_KEY = keys.BEDROCK_IMPORT_SOURCE
+CLAIM_KEY = keys.BEDROCK_IMPORT_CLAIM
+MODEL_ARN_KEY = keys.BEDROCK_MODEL_ARN
+DEPLOYMENT_ARN_KEY = keys.BEDROCK_DEPLOYMENT_ARN
+PROVISIONED_ARN_KEY = keys.BEDROCK_PROVISIONED_MODEL_ARN
+SMOKE_KEY = keys.BEDROCK_SMOKE_TEST
 
 IMPORTING, DEPLOYING, PROVISIONING, DEPLOYED, FAILED, SKIPPED = (
     "ModelImporting", "DeploymentCreating", "ThroughputProvisioning", "Deployed", "Failed", "Skipped")

@@ -40,11 +40,12 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -52,8 +53,11 @@ from pipeline.settings import Settings, SettingsError, add_settings_arguments
 from scripts.aws import session_for, split_s3_uri
 from scripts.bill import Bill, execution_bill
 from scripts.significance import McNemar, in_words, mcnemar, wilson_interval
-from steps.catalog import RecipeError, recipe as catalog_recipe
+from steps import package_metadata as keys
+from steps.catalog import RecipeError
+from steps.catalog import recipe as catalog_recipe
 from steps.estimate import PriceTable
+from steps.recipes import RECIPE_PARAMETERS
 
 REPORT_NAME = "accuracy_report.md"
 CHART_NAME = "accuracy_by_training_size.png"
@@ -208,26 +212,26 @@ def result_from_package(package: dict, s3) -> Result:
     metadata = package.get("CustomerMetadataProperties") or {}
     label = f"v{package.get('ModelPackageVersion', '?')}"
     base = Result(label=label, train_records=None, accuracy=None,
-                  approval=package.get("ModelApprovalStatus", ""), training_job=metadata.get("training_job", ""),
+                  approval=package.get("ModelApprovalStatus", ""), training_job=metadata.get(keys.TRAINING_JOB, ""),
                   recipe=recipe_label(metadata), technique=technique_label(metadata),
-                  recipe_id=metadata.get("recipe", ""), base_model=model_name(metadata))
+                  recipe_id=metadata.get(keys.RECIPE, ""), base_model=model_name(metadata))
     try:
-        base = replace(base, train_records=_records(metadata.get("train_records"), f"{label} train_records"))
+        base = replace(base, train_records=_records(metadata.get(keys.TRAIN_RECORDS), f"{label} train_records"))
         figures: dict[str, Any] = {}
         statistics = (package.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics") or {}).get("S3Uri")
         if statistics:
             try:
                 figures = figures_from_evaluation(_read_s3_json(s3, statistics), statistics)
             except ReportInputError as error:
-                if "accuracy" not in metadata:
+                if keys.ACCURACY not in metadata:
                     raise
                 figures = {"note": f"statistics unreadable: {error}"}
-        elif "accuracy" not in metadata:
+        elif keys.ACCURACY not in metadata:
             raise ReportInputError("neither an accuracy in its metadata nor ModelQuality statistics")
-        accuracy = (_number(metadata["accuracy"], f"{label} accuracy") if "accuracy" in metadata
+        accuracy = (_number(metadata[keys.ACCURACY], f"{label} accuracy") if keys.ACCURACY in metadata
                     else figures["accuracy"])
-        baseline = (_number(metadata["baseline_accuracy"], f"{label} baseline_accuracy")
-                    if metadata.get("baseline_accuracy") else figures.get("baseline"))
+        baseline = (_number(metadata[keys.BASELINE_ACCURACY], f"{label} baseline_accuracy")
+                    if metadata.get(keys.BASELINE_ACCURACY) else figures.get("baseline"))
         counts = _counts_from(figures, metadata, accuracy, baseline)
         result = replace(base, accuracy=accuracy, baseline=baseline, metric=figures.get("metric", ""),
                          scored=figures.get("scored", ""), note=figures.get("note", ""), **counts)
@@ -293,8 +297,8 @@ def model_name(metadata: dict) -> str:
 
 def recipe_label(metadata: dict) -> str:
     """The recipe values a registered version carries in its metadata, in a few words."""
-    parts = [(metadata.get("epochs"), "{} epochs"), (metadata.get("learning_rate"), "lr {}"),
-             (metadata.get("lora_alpha"), "alpha {}")]
+    parts = [(metadata.get(RECIPE_PARAMETERS[name].dest), template)
+             for name, template in (("Epochs", "{} epochs"), ("LearningRate", "lr {}"), ("LoraAlpha", "alpha {}"))]
     return ", ".join(template.format(value) for value, template in parts if value not in (None, ""))
 
 
@@ -437,7 +441,7 @@ def render_markdown(results: list[Result], source: str, chart_written: bool, cos
     lines = [
         f"# {' vs '.join(['Nova', *open_models])} on FinQA: accuracy by technique and training-set size",
         "",
-        f"Source: {source}. Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.",
+        f"Source: {source}. Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
         f"Accuracy metric: {', '.join(metrics) or 'as registered (see the metadata key accuracy)'}. "
         "95% interval: Wilson score interval of correct/total (scripts/significance.py).",
         "",
@@ -614,12 +618,12 @@ def estimate_label(metadata: dict) -> str:
     def dollars(key: str) -> str:
         value = metadata.get(key)
         return f"${float(value):,.2f}" if value not in (None, "", "unknown") else "unknown"
-    if "estimated_training_cost_usd" not in metadata:
+    if keys.ESTIMATED_TRAINING_COST_USD not in metadata:
         return ""
-    hours = metadata.get("estimated_training_hours")
+    hours = metadata.get(keys.ESTIMATED_TRAINING_HOURS)
     duration = f" ({float(hours):.2f} h)" if hours not in (None, "", "unknown") else ""
-    return (f"training {dollars('estimated_training_cost_usd')}{duration}, "
-            f"evaluation {dollars('estimated_evaluation_cost_usd')}")
+    return (f"training {dollars(keys.ESTIMATED_TRAINING_COST_USD)}{duration}, "
+            f"evaluation {dollars(keys.ESTIMATED_EVALUATION_COST_USD)}")
 
 
 def metadata_bill(metadata: dict) -> Bill | None:
@@ -628,22 +632,22 @@ def metadata_bill(metadata: dict) -> Bill | None:
     from scripts.bill import TRAINING, JobCost
 
     try:
-        seconds = int(metadata["training_billable_seconds"])
-        count = int(metadata.get("training_instance_count") or 1)
-        price = float(metadata["training_price_per_hour_usd"])
+        seconds = int(metadata[keys.TRAINING_BILLABLE_SECONDS])
+        count = int(metadata.get(keys.TRAINING_INSTANCE_COUNT) or 1)
+        price = float(metadata[keys.TRAINING_PRICE_PER_HOUR_USD])
     except (KeyError, ValueError):
         return None
-    job = JobCost(step="training", kind=TRAINING, job=metadata.get("training_job", ""),
-                  instance_type=metadata.get("training_instance_type", ""), instance_count=count,
+    job = JobCost(step="training", kind=TRAINING, job=metadata.get(keys.TRAINING_JOB, ""),
+                  instance_type=metadata.get(keys.TRAINING_INSTANCE_TYPE, ""), instance_count=count,
                   billable_seconds=seconds, price_per_hour_usd=price)
-    return Bill(execution_arn=metadata.get("pipeline_execution_arn", ""), jobs=(job,))
+    return Bill(execution_arn=metadata.get(keys.PIPELINE_EXECUTION_ARN, ""), jobs=(job,))
 
 
 def with_cost(result: Result, package: dict, sagemaker, region: str, prices: PriceTable | None = None) -> Result:
     """The result with its estimate and its execution's bill (or, failing that, the training job's)."""
     metadata = package.get("CustomerMetadataProperties") or {}
     result = replace(result, estimate=estimate_label(metadata))
-    execution = metadata.get("pipeline_execution_arn")
+    execution = metadata.get(keys.PIPELINE_EXECUTION_ARN)
     if not execution:  # a version registered before the pipeline recorded its execution
         bill = metadata_bill(metadata)
         return replace(result, bill=bill, billing_note="training job only, from the package's metadata" if bill else "")
@@ -679,11 +683,13 @@ def cost_lines(results: list[Result], chart_written: bool) -> list[str]:
              "|---|---|---:|---:|---:|---|"]
     for r in priced:
         per_dollar = accuracy_per_dollar(r)
-        notes = [r.billing_note] + (["unpriced: " + ", ".join(r.bill.unpriced())] if r.bill and r.bill.unpriced() else [])
+        unpriced = ["unpriced: " + ", ".join(r.bill.unpriced())] if r.bill and r.bill.unpriced() else []
+        notes = [r.billing_note] + unpriced
         lines.append("| " + " | ".join([
             r.label, r.estimate or "-", _dollars(r.bill.model_cost_usd if r.bill else None),
             _dollars(r.bill.execution_cost_usd if r.bill else None),
-            "-" if per_dollar is None else f"{per_dollar:,.2f}", "; ".join(filter(None, notes)).replace("|", "/")]) + " |")
+            "-" if per_dollar is None else f"{per_dollar:,.2f}",
+            "; ".join(filter(None, notes)).replace("|", "/")]) + " |")
     lines += ["", "| Model | Step | Job | Instances | Billable seconds | Cost | Cache hit of |",
               "|---|---|---|---|---:|---:|---|"]
     for r in priced:
@@ -733,7 +739,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR,
                         help=f"where to write {REPORT_NAME} and {CHART_NAME} (default {DEFAULT_OUTPUT_DIR})")
     parser.add_argument("--from-files", nargs="+", metavar="[RECORDS=]PATH",
-                        help="local evaluation.json files, run folders or folders of runs instead of the Model Registry")
+                        help="local evaluation.json files, run folders or folders of runs instead of the "
+                             "Model Registry")
     add_settings_arguments(parser)
     return parser
 

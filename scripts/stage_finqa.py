@@ -64,7 +64,8 @@ def upload(output_dir: Path, s3_uri: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.stage_finqa", description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", default="ibm-research/finqa",
-                        help="Hugging Face dataset id, or a local folder of parquet / JSON files (default: %(default)s)")
+                        help="Hugging Face dataset id, or a local folder of parquet / JSON files "
+                             "(default: %(default)s)")
     parser.add_argument("--revision", default="refs/convert/parquet",
                         help="dataset revision; empty for a local folder (default: %(default)s)")
     parser.add_argument("--output-dir", type=Path, required=True)

@@ -27,9 +27,10 @@ import shutil
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Callable, TextIO
+from datetime import UTC, datetime
+from typing import TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -38,7 +39,7 @@ from pipeline.definition import PREPARE
 from pipeline.settings import Settings, SettingsError, add_settings_arguments, bucket_name_problem
 from scripts.aws import error_code, session_for, split_s3_uri
 from steps.catalog import DEFAULT_RECIPE, RecipeError, TrainingRecipe, recipe
-from steps.recipes import DEFAULT_EPOCHS, PARAMETER_FIELDS, training_values
+from steps.recipes import EPOCHS, FIELD_PARAMETERS, REASONING_OFF, RECIPE_PARAMETERS, training_values
 from steps.rules import PARAMETER_RULES, RuleError
 
 POLL_SECONDS = 30
@@ -146,23 +147,23 @@ def _value_problem(parameter: DeclaredParameter, value: str, deployed: DeployedP
             rule(value)
         except RuleError as error:
             return str(error)
-    if parameter.name in PARAMETER_FIELDS and deployed.recipe is not None:
+    if parameter.name in RECIPE_PARAMETERS and deployed.recipe is not None:
         return _recipe_problem(parameter, value, deployed)
     return None
 
 
 def _recipe_problem(parameter: DeclaredParameter, value: str, deployed: DeployedPipeline) -> str | None:
     """The preparation step's own check of a recipe value (steps.recipes.training_values), on this
-    value alone: each recipe field's rule stands on its own."""
-    number = int(value) if parameter.type == "Integer" else float(value)
-    epochs = deployed.parameters.get("Epochs")
-    values = {"epochs": int(epochs.default) if epochs is not None else DEFAULT_EPOCHS}
-    if parameter.name == "Epochs":
-        values["epochs"] = number
-    else:
-        values[PARAMETER_FIELDS[parameter.name]] = number
+    value alone: each recipe field's rule stands on its own. An RFT recipe's reward Lambda and data
+    path are the pipeline's own arguments, not parameters, so a field is checked by its rule alone."""
+    declared = RECIPE_PARAMETERS[parameter.name]
+    typed = declared.value(value)
     try:
-        training_values(deployed.recipe, **values)
+        if declared is EPOCHS:
+            training_values(deployed.recipe, epochs=typed)
+        else:
+            field_value = None if declared.type == "String" and typed == REASONING_OFF else typed
+            deployed.recipe.render({declared.field: field_value}, labels=FIELD_PARAMETERS)
     except RecipeError as error:
         return str(error)
     return None
@@ -253,7 +254,7 @@ class StepBoard:
                     self.out.write(line[:width] + "\n")
                 self.lines_drawn = len(lines)
         else:
-            stamp = datetime.now(timezone.utc).strftime("%H:%M:%S")
+            stamp = datetime.now(UTC).strftime("%H:%M:%S")
             for name, line in lines.items():
                 if self.shown.get(name) != line:
                     self.out.write(f"{stamp} {line}\n")

@@ -16,8 +16,9 @@ from __future__ import annotations
 import copy
 import difflib
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from steps.catalog_data import CATALOG
 

@@ -1,6 +1,8 @@
 """Find the fine-tuned checkpoint in a Nova training job's output and render its evaluation recipe.
 
-    python -m steps.checkpoint --training-output DIR --output-dir DIR [--recipe ID] [--max-new-tokens N]
+    python -m steps.checkpoint --training-output out/training --output-dir out/checkpoint
+
+Every flag, with its default, is in `python -m steps.checkpoint --help`.
 
 A Nova training job keeps the trained weights in a service-managed (escrow) bucket and
 writes their path into `manifest.json`, key `checkpoint_s3_bucket`, inside the job's
@@ -29,7 +31,7 @@ from steps.recipes import DEFAULT_MAX_NEW_TOKENS, evaluation_recipe, write_recip
 DEFAULT_TRAINING_OUTPUT = "/opt/ml/processing/input/training"
 DEFAULT_OUTPUT_DIR = "/opt/ml/processing/output"
 MANIFEST = "manifest.json"
-CHECKPOINT_KEY = "checkpoint_s3_bucket"
+MANIFEST_CHECKPOINT_KEY = "checkpoint_s3_bucket"
 CHECKPOINT_FILE = Path("checkpoint") / "checkpoint.json"
 ARCHIVES = ("output.tar.gz", "model.tar.gz")
 MAX_MANIFEST_BYTES = 1 << 20
@@ -84,11 +86,11 @@ def _parse_manifest(data: bytes, source: str) -> dict[str, Any]:
 
 
 def checkpoint_path(manifest: dict[str, Any], source: str) -> str:
-    value = manifest.get(CHECKPOINT_KEY)
+    value = manifest.get(MANIFEST_CHECKPOINT_KEY)
     if not isinstance(value, str) or not value.startswith("s3://") or len(value) <= len("s3://"):
         keys = ", ".join(sorted(manifest)) or "none"
         raise CheckpointError(
-            f"{source}: {CHECKPOINT_KEY!r} is {value!r}, not an s3:// path (keys present: {keys}); "
+            f"{source}: {MANIFEST_CHECKPOINT_KEY!r} is {value!r}, not an s3:// path (keys present: {keys}); "
             "the training job did not record a checkpoint: check that it finished and that it is a Nova job")
     return value
 
@@ -113,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output-dir", type=Path, default=Path(DEFAULT_OUTPUT_DIR),
                         help="folder to write recipe/ and checkpoint/ into (default: %(default)s)")
     parser.add_argument("--recipe", default=DEFAULT_RECIPE,
-                        help="the training recipe's id; its model's evaluation recipe is rendered (default: %(default)s)")
+                        help="the training recipe's id; its model's evaluation recipe is rendered "
+                             "(default: %(default)s)")
     parser.add_argument("--max-new-tokens", type=int, default=DEFAULT_MAX_NEW_TOKENS,
                         help="the evaluation recipe's inference.max_new_tokens (default: %(default)s)")
     return parser

@@ -20,11 +20,14 @@ import dataclasses
 import json
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from steps.catalog import TrainingRecipe, recipe as catalog_recipe
+from steps.catalog import TrainingRecipe
+from steps.catalog import recipe as catalog_recipe
+from steps.package_metadata import REGISTRY_FIELDS
 from steps.rules import as_flag, max_training_cost
 
 TABLES_DATE = "2026-12-02"
@@ -146,11 +149,13 @@ def training_throughput(recipe: TrainingRecipe, instance_type: str) -> Throughpu
             notes.append("LoRA taken as fast as full rank (this project's rule)")
     if anchor is None:
         return Throughput(None, f"no throughput figure for {recipe.model_name} {recipe.peft} SFT")
-    rate, source = anchor.tokens_per_second, f"{anchor.source}: {anchor.tokens_per_second:,.1f} tokens/s on {anchor.instance_type}"
+    rate = anchor.tokens_per_second
+    source = f"{anchor.source}: {anchor.tokens_per_second:,.1f} tokens/s on {anchor.instance_type}"
     if instance_type != anchor.instance_type:
         target, measured = instance_tflops(instance_type), instance_tflops(anchor.instance_type)
         if target is None:
-            return Throughput(None, f"no GPU figures for {instance_type} to scale {anchor.instance_type}'s throughput by")
+            return Throughput(None, f"no GPU figures for {instance_type} to scale {anchor.instance_type}'s "
+                                    "throughput by")
         rate = rate * target / measured
         source += f"; {SCALING_RULE}: {target:,} / {measured:,}"
     if recipe.method == "dpo":
@@ -178,17 +183,6 @@ PRICES_USD_PER_HOUR: dict[str, dict[str, float]] = {
         "ml.g6.12xlarge": 5.752, "ml.g6.24xlarge": 8.344, "ml.g6.48xlarge": 16.688,
         "ml.p4d.24xlarge": 37.688, "ml.p5.48xlarge": 113.068,
     },
-}
-
-
-# The estimate as the registered model package records it: text, since a package's metadata
-# values are text of letters, digits, spaces and _.:/=+-@ (botocore's CustomerMetadataProperties).
-REGISTRY_FIELDS = {
-    "estimated_training_hours": "training_hours",
-    "estimated_training_cost_usd": "training_cost_usd",
-    "estimated_evaluation_cost_usd": "evaluation_cost_usd",
-    "training_price_per_hour_usd": "price_per_hour_usd",
-    "evaluation_price_per_hour_usd": "evaluation_price_per_hour_usd",
 }
 
 
@@ -294,7 +288,8 @@ class JobPlan:
                                 f"{', '.join(self.recipe.instance_types)} (AWS's recipe catalog)")
         if self.evaluation_instance_type not in self.recipe.evaluation.instance_types:
             raise EstimateError(f"--evaluation-instance-type {self.evaluation_instance_type}: "
-                                f"{self.recipe.evaluation.id} runs on {', '.join(self.recipe.evaluation.instance_types)}")
+                                f"{self.recipe.evaluation.id} runs on "
+                                f"{', '.join(self.recipe.evaluation.instance_types)}")
 
     def instance_count(self, rendered: Mapping[str, Any]) -> int:
         """Nova recipes run one instance per replica (serverless: AWS's choice, counted as one)."""
@@ -393,10 +388,11 @@ class JobPlan:
             return
         cost = estimate["training_cost_usd"]
         if cost is None:
+            unknown = (estimate["price_source"] if estimate["price_per_hour_usd"] is None
+                       else estimate["throughput_source"])
             raise BudgetError(
                 f"MaxTrainingCost (--max-training-cost) is ${limit:,.2f} but the training job cannot be priced: "
-                f"{estimate['price_source'] if estimate['price_per_hour_usd'] is None else estimate['throughput_source']}. "
-                "Give a price (--price-table / --price-per-hour) or set MaxTrainingCost to 0 for no limit")
+                f"{unknown}. Give a price (--price-table / --price-per-hour) or set MaxTrainingCost to 0 for no limit")
         if cost > limit:
             raise BudgetError(
                 f"estimated training cost ${cost:,.2f} is above MaxTrainingCost (--max-training-cost) ${limit:,.2f}: "

@@ -1,9 +1,8 @@
 """Score a Nova evaluation job's generations on FinQA: the project's accuracy figure.
 
-    python -m steps.evaluate --predictions PATH --eval-data DIR --output-dir DIR
-        [--baseline-predictions PATH] [--primary-metric NAME] [--tolerance REL]
-        [--mlflow-tracking-uri URI --mlflow-experiment NAME --mlflow-run-name NAME
-         [--data-report PATH] [--billable-seconds JOB=SECONDS ...]]
+    python -m steps.evaluate --predictions out/output.tar.gz --eval-data out/prepared/eval --output-dir out/scores
+
+Every flag, with its default, is in `python -m steps.evaluate --help`.
 
 - `--predictions`: the Nova evaluation job's output: its `output.tar.gz`, a folder that
   holds it (or holds `inference_output.jsonl`, at any depth), or the jsonl file itself.
@@ -48,9 +47,10 @@ import re
 import sys
 import tarfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable
 
 from steps.archives import ArchiveError, members_named
 from steps.finqa.answers import DEFAULT_TOLERANCE, Gold, Number, answer_matches, extract_answer, read_generation
@@ -142,13 +142,15 @@ def load_eval_records(eval_data: Path) -> list[EvalRecord]:
                     continue
                 record = _eval_record(line, f"{path} line {number}")
                 if record.id in seen:
-                    raise EvaluationInputError(f"{path} line {number}: id {record.id!r} appears twice; rerun the preparation step")
+                    raise EvaluationInputError(
+                        f"{path} line {number}: id {record.id!r} appears twice; rerun the preparation step")
                 seen.add(record.id)
                 records.append(record)
     except (OSError, UnicodeDecodeError) as error:
         raise EvaluationInputError(f"{path}: cannot be read ({error})") from None
     if not records:
-        raise EvaluationInputError(f"{path}: no eval records; the preparation step writes one JSON line per test record")
+        raise EvaluationInputError(
+            f"{path}: no eval records; the preparation step writes one JSON line per test record")
     return records
 
 
@@ -156,11 +158,13 @@ def _find_eval_file(eval_data: Path) -> Path:
     if eval_data.is_file():
         return eval_data
     if not eval_data.is_dir():
-        raise EvaluationInputError(f"--eval-data {eval_data}: no such file or folder; pass the preparation step's eval output folder")
+        raise EvaluationInputError(
+            f"--eval-data {eval_data}: no such file or folder; pass the preparation step's eval output folder")
     found = sorted(eval_data.rglob(EVAL_FILE))
     if len(found) != 1:
         what = "no" if not found else f"{len(found)} ({', '.join(map(str, found))})"
-        raise EvaluationInputError(f"--eval-data {eval_data}: {what} {EVAL_FILE} files; pass the folder holding exactly one")
+        raise EvaluationInputError(
+            f"--eval-data {eval_data}: {what} {EVAL_FILE} files; pass the folder holding exactly one")
     return found[0]
 
 
@@ -196,7 +200,7 @@ def _eval_record(line: str, where: str) -> EvalRecord:
     )
 
 
-def _metadata_object(metadata: Any, encodings: int = 2) -> Optional[dict]:
+def _metadata_object(metadata: Any, encodings: int = 2) -> dict | None:
     """gen_qa metadata is JSON text; an echo may come back as an object, a Python repr, or
     JSON text encoded once more."""
     if isinstance(metadata, dict):
@@ -253,7 +257,8 @@ def read_predictions(path: Path, records: Sequence[EvalRecord], option: str = "-
         else:
             predictions.matched_by_prompt += 1
     if predictions.lines == 0:
-        raise EvaluationInputError(f"{option} {source}: the file has no predictions; check that the evaluation job finished")
+        raise EvaluationInputError(
+            f"{option} {source}: the file has no predictions; check that the evaluation job finished")
     if not predictions.by_id:
         detail = "; ".join(predictions.problems[:3])
         raise EvaluationInputError(
@@ -280,7 +285,7 @@ def generation_text(inference: Any) -> str:
     return inference
 
 
-def _match(row: dict, ids: set, prompt_index: "_PromptIndex") -> tuple[Optional[str], str]:
+def _match(row: dict, ids: set, prompt_index: _PromptIndex) -> tuple[str | None, str]:
     metadata = _metadata_object(row.get("metadata"))
     if metadata is not None and str(metadata.get("id", "")).strip():
         record_id = str(metadata["id"]).strip()
@@ -314,7 +319,7 @@ class _PromptIndex:
 
     def __init__(self, records: Sequence[EvalRecord]):
         self.records = records
-        self.queries: Optional[list] = None
+        self.queries: list | None = None
         self.by_tail: dict = {}
 
     @classmethod
@@ -341,7 +346,8 @@ def _prediction_lines(path: Path, option: str) -> tuple[str, list[str]]:
         found = sorted(path.rglob(PREDICTIONS_FILE))
         if len(found) > 1:
             raise EvaluationInputError(
-                f"{option} {path}: {len(found)} {PREDICTIONS_FILE} files ({', '.join(map(str, found))}); pass one of them")
+                f"{option} {path}: {len(found)} {PREDICTIONS_FILE} files ({', '.join(map(str, found))}); "
+                "pass one of them")
         if found:
             return str(found[0]), _text_lines(_read_bytes(found[0], option), str(found[0]), option)
         archives = sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith((".tar.gz", ".tgz", ".tar")))
@@ -396,7 +402,7 @@ def _text_lines(data: bytes, source: str, option: str) -> list[str]:
 
 # ---------------------------------------------------------------- scoring
 
-def score_record(record: EvalRecord, generation: Optional[str], tolerance: float) -> dict:
+def score_record(record: EvalRecord, generation: str | None, tolerance: float) -> dict:
     """One record's verdicts: execution and answer, each correct / wrong / unparseable / missing."""
     gold = Gold.of(record.exe_ans, record.answer)
     result: dict[str, Any] = {
@@ -415,7 +421,8 @@ def score_record(record: EvalRecord, generation: Optional[str], tolerance: float
                                  else _execution_verdict(parsed.program, record, execute_leniently))
     answer = extract_answer(parsed, gold.exe_ans)
     if answer is None:
-        result[ANSWER] = {"verdict": UNPARSEABLE, "reason": "no number" if not isinstance(gold.exe_ans, str) else "no yes/no"}
+        reason = "no number" if not isinstance(gold.exe_ans, str) else "no yes/no"
+        result[ANSWER] = {"verdict": UNPARSEABLE, "reason": reason}
     else:
         shown = answer.value if isinstance(answer, Number) else answer
         verdict = CORRECT if answer_matches(answer, gold, tolerance) else WRONG
@@ -424,7 +431,7 @@ def score_record(record: EvalRecord, generation: Optional[str], tolerance: float
     return result
 
 
-def _execution_verdict(program: Optional[str], record: EvalRecord, execute: Callable[..., Value]) -> dict:
+def _execution_verdict(program: str | None, record: EvalRecord, execute: Callable[..., Value]) -> dict:
     if not program:
         return {"verdict": UNPARSEABLE, "reason": "no Program: line"}
     try:
@@ -460,9 +467,9 @@ def _metric(per_record: Sequence[dict], name: str) -> dict:
     }
 
 
-def evaluate(predictions_path: Path, eval_data: Path, *, baseline_path: Optional[Path] = None,
+def evaluate(predictions_path: Path, eval_data: Path, *, baseline_path: Path | None = None,
              primary_metric: str = EXECUTION, tolerance: float = DEFAULT_TOLERANCE,
-             model: Optional[str] = None) -> tuple[dict, list]:
+             model: str | None = None) -> tuple[dict, list]:
     """evaluation.json's content and the per-record verdicts; `model` names the base model
     (written as `model`, which scripts.report uses to put models side by side)."""
     if primary_metric not in METRICS:
@@ -566,10 +573,11 @@ def write_outputs(output_dir: Path, evaluation: dict, per_record: Sequence[dict]
     with (output_dir / "per_record.jsonl").open("w", encoding="utf-8") as handle:
         for result in per_record:
             handle.write(json.dumps(result, ensure_ascii=False) + "\n")
-    (output_dir / "evaluation.json").write_text(json.dumps(evaluation, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (output_dir / "evaluation.json").write_text(json.dumps(evaluation, indent=2, ensure_ascii=False) + "\n",
+                                                encoding="utf-8")
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m steps.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--predictions", type=Path, default=Path("/opt/ml/processing/input/predictions"),
                         help="the Nova evaluation job's output.tar.gz, its folder, or inference_output.jsonl")
@@ -625,7 +633,8 @@ def _summary(evaluation: dict, seconds: float) -> str:
         if evaluation["improvement"]:
             line += f"; baseline {evaluation['improvement'][name]['baseline']:.4f}"
         lines.append(line)
-    lines.append(f"primary ({evaluation['primary_metric']}): {metrics['accuracy']['value']:.4f}; scored in {seconds:.2f} s")
+    lines.append(f"primary ({evaluation['primary_metric']}): {metrics['accuracy']['value']:.4f}; "
+                 f"scored in {seconds:.2f} s")
     return "\n".join(lines)
 
 

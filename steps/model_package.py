@@ -30,6 +30,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from steps import package_metadata as keys
+
 KEEP, REJECT = "keep", "reject"
 APPROVAL_STATUSES = ("PendingManualApproval", "Approved")
 # botocore: CustomerMetadataProperties keys 1-128, values 1-256 characters of letters, digits,
@@ -63,16 +65,17 @@ def figures(evaluation: Mapping[str, Any], report: Mapping[str, Any]) -> dict[st
     primary = evaluation.get("primary_metric", "execution_accuracy")
     accuracy = _figure(evaluation, "metrics", "accuracy", "value")
     baseline = _figure(evaluation, "baseline", "metrics", primary, "value")
-    values: dict[str, Any] = {"accuracy": accuracy, "baseline_accuracy": baseline, "primary_metric": primary}
-    for split, key in (("train", "train_records"), ("validation", "validation_records"), ("test", "eval_records")):
+    values: dict[str, Any] = {keys.ACCURACY: accuracy, keys.BASELINE_ACCURACY: baseline, keys.PRIMARY_METRIC: primary}
+    for split, key in (("train", keys.TRAIN_RECORDS), ("validation", keys.VALIDATION_RECORDS),
+                       ("test", keys.EVAL_RECORDS)):
         values[key] = (report.get("splits", {}).get(split) or {}).get("written")
     values.update((report.get("estimate") or {}).get("registry") or {})
     return {key: metadata_value("unknown" if value is None else value) for key, value in values.items()}
 
 
 def _description(verdict: str, found: Mapping[str, str], threshold: float | None) -> str:
-    measured = (f"FinQA {found['primary_metric']} {found['accuracy']} (base model {found['baseline_accuracy']}) "
-                f"on {found['eval_records']} test records")
+    measured = (f"FinQA {found[keys.PRIMARY_METRIC]} {found[keys.ACCURACY]} (base model "
+                f"{found[keys.BASELINE_ACCURACY]}) on {found[keys.EVAL_RECORDS]} test records")
     if verdict == REJECT:
         text = (f"Rejected by the pipeline's accuracy gate: {measured}; the gate needs at least the "
                 f"AccuracyThreshold {threshold if threshold is not None else 'unknown'} and the base model's figure.")

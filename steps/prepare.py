@@ -1,10 +1,8 @@
 """Turn FinQA split files into Nova training, validation and evaluation data.
 
-    python -m steps.prepare --input-dir DIR --output-dir DIR [--max-train-records N]
-        [--max-eval-records N] [--seed S] [--max-length TOKENS] [--strict]
-        [--epochs N] [--learning-rate LR] [--lora-alpha A] [--global-batch-size B]
-        [--max-steps N] [--number-generation N] [--reasoning-effort high|low|none]
-        [--reward-lambda-arn ARN] [--data-s3-path S3_URI] [--open-weights-technique sft|dpo|rlvr]
+    python -m steps.prepare --input-dir data/finqa_sample --output-dir out/prepared
+
+Every flag, with its default, is in `python -m steps.prepare --help`.
 
 Writes, under the output directory:
 - train/train.jsonl, validation/validation.jsonl: Nova `bedrock-conversation-2024` records, or
@@ -33,11 +31,22 @@ import json
 import os
 import random
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
+from steps.catalog import DEFAULT_RECIPE, RecipeError, recipe
+from steps.estimate import (
+    BudgetError,
+    EstimateError,
+    JobPlan,
+    add_estimate_arguments,
+    plan_from_args,
+    serverless_estimate,
+)
+from steps.finqa import open_weights
 from steps.finqa.nova import (
     EVAL_PROMPT_TOKEN_GUIDE,
     MAX_TRAINING_RECORDS,
@@ -49,20 +58,9 @@ from steps.finqa.nova import (
     conversation_line,
     gen_qa_record,
 )
-from steps.estimate import (
-    BudgetError,
-    EstimateError,
-    JobPlan,
-    add_estimate_arguments,
-    plan_from_args,
-    serverless_estimate,
-)
-from steps.tracking import TrackingError, add_recipe_tracking_arguments, recipe_tracking_from_args, set_recipe_fields
 from steps.finqa.prompts import SYSTEM_PROMPT, SanitiseCounts, estimate_tokens, render_question, render_target, sanitise
 from steps.finqa.records import FinQAFileError, FinQARecord, RecordError, load_records
 from steps.finqa.rft import reference_answer, rft_line
-from steps.finqa import open_weights
-from steps.catalog import DEFAULT_RECIPE, RecipeError, recipe
 from steps.recipes import (
     RECIPE_FILE,
     RUN_NAME,
@@ -72,6 +70,7 @@ from steps.recipes import (
     training_values,
 )
 from steps.rules import accuracy_threshold, as_flag, record_limit, training_record_limit
+from steps.tracking import TrackingError, add_recipe_tracking_arguments, recipe_tracking_from_args, set_recipe_fields
 
 DEFAULT_INPUT_DIR = "/opt/ml/processing/input/finqa"
 DEFAULT_OUTPUT_DIR = "/opt/ml/processing/output"
@@ -156,7 +155,8 @@ class SplitResult:
             "requested": self.requested,
             "sampled_out": len(self.candidates) - len(self.written),
             "written": len(self.written),
-            "sanitised_replacements": {"total": sanitised.total, "by_string": dict(sorted(sanitised.by_string.items()))},
+            "sanitised_replacements": {"total": sanitised.total,
+                                       "by_string": dict(sorted(sanitised.by_string.items()))},
             "estimated_tokens": _percentiles(tokens),
             "problems": self.problems[:PROBLEMS_KEPT],
             "problems_not_listed": max(0, len(self.problems) - PROBLEMS_KEPT),
@@ -302,7 +302,8 @@ def _build_split(files: list[Path], input_dir: Path, make: Callable[[FinQARecord
     except FinQAFileError as error:
         raise PrepareError(str(error)) from None
     except RecordError as error:
-        raise PrepareError(f"{error} (--strict stops at the first bad record; without it, bad records are skipped and counted)") from None
+        raise PrepareError(f"{error} (--strict stops at the first bad record; without it, bad records are "
+                           "skipped and counted)") from None
     result.read = loaded.read
     for error in loaded.rejected:
         result.skip(error.reason, str(error))
@@ -310,7 +311,8 @@ def _build_split(files: list[Path], input_dir: Path, make: Callable[[FinQARecord
         try:
             result.candidates.append(make(record, max_length))
         except RecordTooLongError as error:
-            result.skip("over_max_length", f"record {record.id!r}: {error} (raise --max-length within what the recipe allows)")
+            result.skip("over_max_length",
+                        f"record {record.id!r}: {error} (raise --max-length within what the recipe allows)")
         except RecordError as error:
             if strict:
                 raise PrepareError(str(error)) from None
@@ -374,7 +376,8 @@ def prepare(input_dir: Path, output_dir: Path, *, max_train_records: int | None 
         (output_dir / relative).unlink(missing_ok=True)
     files, ignored = find_split_files(input_dir)
     if open_weights_technique is not None and open_weights_technique not in OPEN_WEIGHTS_TECHNIQUES:
-        raise PrepareError(f"--open-weights-technique {open_weights_technique!r}: one of {', '.join(OPEN_WEIGHTS_TECHNIQUES)}")
+        raise PrepareError(f"--open-weights-technique {open_weights_technique!r}: "
+                           f"one of {', '.join(OPEN_WEIGHTS_TECHNIQUES)}")
     training = {"rft": _rft_candidate, "dpo": _preference_prompt_candidate}.get(chosen.method, _training_candidate)
     validation = _rft_candidate if chosen.method == "rft" else _training_candidate
     output_files = {**OUTPUT_FILES, **({"train": PREFERENCE_PROMPTS_FILE} if chosen.method == "dpo" else {})}

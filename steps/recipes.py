@@ -20,8 +20,10 @@ import argparse
 import json
 import math
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable
 
 from steps.catalog import DEFAULT_RECIPE, TRAINING_RECIPES, RecipeError, TrainingRecipe, recipe
 
@@ -32,22 +34,6 @@ DEFAULT_EPOCHS = 2
 # only let a rambling model run on for minutes per record.
 DEFAULT_MAX_NEW_TOKENS = 1024
 
-# The pipeline's Studio parameters and the recipe fields they set. `Epochs` sets max_epochs on
-# Nova 1.0 recipes and is turned into max_steps on step-based Nova 2 ones.
-PARAMETER_FIELDS = {
-    "Epochs": "max_epochs",
-    "LearningRate": "learning_rate",
-    "LoraAlpha": "lora_alpha",
-    "MaxLength": "max_length",
-    "GlobalBatchSize": "global_batch_size",
-    "Replicas": "replicas",
-    "MaxSteps": "max_steps",
-    "NumberGeneration": "number_generation",
-    "ReasoningEffort": "reasoning_effort",
-    # AWS's launcher schema names DPO's beta (training_config.model.dpo_cfg.beta) adam_beta.
-    "Beta": "adam_beta",
-}
-FIELD_PARAMETERS = {field: parameter for parameter, field in PARAMETER_FIELDS.items()}
 # Our FinQA data carries no reasoningContent, and AWS's Nova 2 recipes say to turn reasoning
 # off for such data (`reasoning_enabled: ... If data has reasoningContent, set to true; otherwise False`).
 FIXED_VALUES = {"reasoning_enabled": False}
@@ -55,6 +41,101 @@ FIXED_VALUES = {"reasoning_enabled": False}
 # so "none" stands for it (AWS's RFT page calls this mode `none`).
 REASONING_OFF = "none"
 _LAMBDA_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z]{2}(-[a-z]+)+-\d:\d{12}:function:[A-Za-z0-9_-]{1,64}$")
+
+
+def _recipe_has_field(parameter: RecipeParameter, chosen: TrainingRecipe) -> bool:
+    return parameter.field in chosen.fields
+
+
+def _several_values(parameter: RecipeParameter, chosen: TrainingRecipe) -> bool:
+    field = chosen.fields.get(parameter.field)
+    return field is not None and field.enum is not None and len(field.enum) > 1
+
+
+def _not_rft(parameter: RecipeParameter, chosen: TrainingRecipe) -> bool:
+    return chosen.method != "rft"
+
+
+def _rft(parameter: RecipeParameter, chosen: TrainingRecipe) -> bool:
+    return chosen.method == "rft"
+
+
+@dataclass(frozen=True)
+class RecipeParameter:
+    """One recipe value the pipeline offers, declared once: its Studio parameter (declared by
+    pipeline.parameters for the recipes it is `offered` for, with the recipe's default), the
+    preparation step's flag that carries it (`add_recipe_arguments`), the recipe field it sets
+    (checked by `training_values`, which scripts.start_execution runs on an override too), and
+    the model package's metadata key its value is registered under (`dest`)."""
+    name: str
+    field: str
+    type: str  # the parameter's type in the pipeline definition: Integer, Float or String
+    help: str
+    offered: Callable[[RecipeParameter, TrainingRecipe], bool] = _recipe_has_field
+    flag_default: Any = None
+    metavar: str | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + re.sub(r"(?<!^)(?=[A-Z])", "-", self.name).lower()
+
+    @property
+    def dest(self) -> str:
+        return self.flag[2:].replace("-", "_")
+
+    def offered_for(self, chosen: TrainingRecipe) -> bool:
+        return self.offered(self, chosen)
+
+    def default(self, chosen: TrainingRecipe) -> Any:
+        """The Studio parameter's default: the recipe's own value."""
+        value = chosen.default(self.field) if self.field in chosen.fields else self.flag_default
+        if self.type == "Float":
+            return float(value)
+        return _text(value) if self.type == "String" else value
+
+    def choices(self, chosen: TrainingRecipe) -> list[str] | None:
+        """The values a String parameter offers (a drop-down in Studio), as AWS's recipe allows them."""
+        field = chosen.fields.get(self.field)
+        if self.type != "String" or field is None or field.enum is None:
+            return None
+        return [_text(value) for value in field.enum]
+
+    def value(self, text: str) -> Any:
+        """The value of the parameter's text (ValueError when it is not of the parameter's type)."""
+        return {"Integer": int, "Float": float}.get(self.type, str)(text)
+
+
+EPOCHS = RecipeParameter(
+    "Epochs", "max_epochs", "Integer", offered=_not_rft, flag_default=DEFAULT_EPOCHS,
+    help="passes over the training data, at least 1; Nova 2 recipes get max_steps from it (default: %(default)s)")
+# In the order of the pipeline's parameters. `Epochs` sets max_epochs on Nova 1.0 recipes and
+# is turned into max_steps on step-based Nova 2 ones; RFT recipes take `MaxSteps` instead.
+RECIPE_PARAMETERS = {parameter.name: parameter for parameter in (
+    EPOCHS,
+    RecipeParameter("LearningRate", "learning_rate", "Float", "the recipe's learning rate (default: the recipe's)"),
+    RecipeParameter("LoraAlpha", "lora_alpha", "Integer", "LoRA alpha, LoRA recipes only (default: the recipe's)"),
+    RecipeParameter("MaxLength", "max_length", "Integer", metavar="TOKENS",
+                    help="the recipe's max_length; longer records are skipped and counted (default: the recipe's)"),
+    RecipeParameter("GlobalBatchSize", "global_batch_size", "Integer",
+                    "the recipe's global batch size (default: the recipe's)"),
+    RecipeParameter("Replicas", "replicas", "Integer", offered=_several_values,
+                    help="instances to train on, as the recipe allows (default: the recipe's)"),
+    # DPO recipes: training_config.model.dpo_cfg.beta, which AWS's launcher schema calls adam_beta.
+    RecipeParameter("Beta", "adam_beta", "Float",
+                    "DPO recipes: how strongly the preferences are enforced (dpo_cfg.beta; default: the recipe's)"),
+    RecipeParameter("MaxSteps", "max_steps", "Integer", offered=_rft,
+                    help="training steps, each one global batch of prompts (default: from --epochs)"),
+    RecipeParameter("NumberGeneration", "number_generation", "Integer", offered=_rft,
+                    help="responses generated per prompt and compared with each other (default: the recipe's)"),
+    RecipeParameter("ReasoningEffort", "reasoning_effort", "String", offered=_rft,
+                    help=f"high, low, or {REASONING_OFF} for no reasoning (default: the recipe's)"),
+)}
+# The recipe fields the Studio parameters set, named as the user knows them in messages.
+FIELD_PARAMETERS = {parameter.field: parameter.name for parameter in RECIPE_PARAMETERS.values()}
+
+
+def _text(value: str | None) -> str:
+    return REASONING_OFF if value is None else value
 
 
 def training_values(chosen: TrainingRecipe, *, epochs: int, train_records: int | None = None,
@@ -177,25 +258,6 @@ def write_recipe(recipe: Mapping[str, Any], output_dir: Path) -> Path:
     return path
 
 
-def _whole_number(parameter: str):
-    def parse(text: str) -> int:
-        try:
-            return int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (the pipeline parameter "
-                                             f"{parameter})") from None
-    return parse
-
-
-def _number(parameter: str):
-    def parse(text: str) -> float:
-        try:
-            return float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number (the pipeline parameter {parameter})") from None
-    return parse
-
-
 def _checkpoint_path(text: str) -> str:
     if not text.startswith("s3://") or len(text) <= len("s3://"):
         raise argparse.ArgumentTypeError(f"{text!r} is not the s3:// path of a Nova checkpoint")
@@ -209,45 +271,38 @@ def _recipe_id(text: str) -> str:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _flag_type(parameter: RecipeParameter):
+    def parse(text: str) -> Any:
+        try:
+            return parameter.value(text)
+        except ValueError:
+            kind = {"Integer": "a whole number", "Float": "a number"}[parameter.type]
+            raise argparse.ArgumentTypeError(f"{text!r} is not {kind} (the pipeline parameter "
+                                             f"{parameter.name})") from None
+    return parse if parameter.type in ("Integer", "Float") else None
+
+
 def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     """The training recipe's flags, one per pipeline parameter; each is checked against the recipe."""
     group = parser.add_argument_group("training recipe (values are checked before any data is read)")
     group.add_argument("--recipe", type=_recipe_id, default=DEFAULT_RECIPE,
                        help=f"AWS's recipe id, one of {', '.join(sorted(TRAINING_RECIPES))} (default: %(default)s)")
-    group.add_argument("--epochs", type=_whole_number("Epochs"), default=DEFAULT_EPOCHS,
-                       help="passes over the training data, at least 1; Nova 2 recipes get max_steps from it "
-                            "(default: %(default)s)")
-    group.add_argument("--learning-rate", type=_number("LearningRate"), default=None,
-                       help="the recipe's learning rate (default: the recipe's)")
-    group.add_argument("--lora-alpha", type=_whole_number("LoraAlpha"), default=None,
-                       help="LoRA alpha, LoRA recipes only (default: the recipe's)")
-    group.add_argument("--max-length", type=_whole_number("MaxLength"), default=None, metavar="TOKENS",
-                       help="the recipe's max_length; longer records are skipped and counted (default: the recipe's)")
-    group.add_argument("--global-batch-size", type=_whole_number("GlobalBatchSize"), default=None,
-                       help="the recipe's global batch size (default: the recipe's)")
-    group.add_argument("--replicas", type=_whole_number("Replicas"), default=None,
-                       help="instances to train on, as the recipe allows (default: the recipe's)")
-    group.add_argument("--beta", type=_number("Beta"), default=None,
-                       help="DPO recipes: how strongly the preferences are enforced (dpo_cfg.beta; default: the recipe's)")
     group.add_argument("--model-name-or-path", type=_checkpoint_path, default=None, metavar="S3_URI",
                        help="start training from this checkpoint (an approved model package's, AWS's iterative "
                             "training) instead of the recipe's base model")
     rft = parser.add_argument_group("reinforcement fine-tuning (RFT) recipes only")
-    rft.add_argument("--max-steps", type=_whole_number("MaxSteps"), default=None,
-                     help="training steps, each one global batch of prompts (default: from --epochs)")
-    rft.add_argument("--number-generation", type=_whole_number("NumberGeneration"), default=None,
-                     help="responses generated per prompt and compared with each other (default: the recipe's)")
-    rft.add_argument("--reasoning-effort", default=None,
-                     help=f"high, low, or {REASONING_OFF} for no reasoning (default: the recipe's)")
+    for parameter in RECIPE_PARAMETERS.values():
+        (rft if parameter.offered is _rft else group).add_argument(
+            parameter.flag, type=_flag_type(parameter), default=parameter.flag_default, metavar=parameter.metavar,
+            help=parameter.help)
     rft.add_argument("--reward-lambda-arn", default=None, help="the reward Lambda (required for RFT)")
     rft.add_argument("--data-s3-path", default=None,
                      help="the s3:// URI the training job reads train.jsonl from (required for RFT)")
 
 
 def recipe_values_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """The recipe field values the flags set (those left out keep the recipe's own)."""
-    return {"learning_rate": args.learning_rate, "lora_alpha": args.lora_alpha, "max_length": args.max_length,
-            "adam_beta": args.beta,
-            "global_batch_size": args.global_batch_size, "replicas": args.replicas, "max_steps": args.max_steps,
-            "number_generation": args.number_generation, "reasoning_effort": args.reasoning_effort,
-            "reward_lambda_arn": args.reward_lambda_arn, "data_s3_path": args.data_s3_path}
+    """The recipe field values the flags set (those left out keep the recipe's own); --epochs is
+    `training_values`' own argument."""
+    values = {parameter.field: getattr(args, parameter.dest) for parameter in RECIPE_PARAMETERS.values()
+              if parameter is not EPOCHS}
+    return {**values, "reward_lambda_arn": args.reward_lambda_arn, "data_s3_path": args.data_s3_path}

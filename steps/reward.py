@@ -56,7 +56,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 from steps.finqa.answers import answer_matches, extract_answer, read_generation
 from steps.finqa.program import ProgramError, execute_as_finqa, matches_exe_ans
@@ -150,7 +150,7 @@ def _response(sample: Any) -> str:
     return text
 
 
-def _text(content: Any) -> Optional[str]:
+def _text(content: Any) -> str | None:
     """Content as text: a string, or OpenAI / Converse content parts ({"type": "text", "text": ...})."""
     if isinstance(content, str):
         return content
@@ -246,7 +246,7 @@ def _samples(event: Any) -> tuple[list, str]:
     return [], f"the event is a {type(event).__name__}, not a list of samples"
 
 
-def _out_of_time(remaining: Optional[Callable[[], int]]) -> bool:
+def _out_of_time(remaining: Callable[[], int] | None) -> bool:
     return remaining is not None and remaining() < TIME_MARGIN_MS
 
 

@@ -29,9 +29,10 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 # botocore's CreateTrainingJob MlflowConfig.MlflowResourceArn pattern.
 MLFLOW_ARN = re.compile(r"^arn:aws[a-z\-]*:sagemaker:([a-z0-9\-]*):[0-9]{12}:(mlflow-[a-zA-Z-]*)/.+$")
@@ -133,7 +134,8 @@ def log(server: MlflowServer, run_id: str, metrics: Mapping[str, float], tags: M
     now = int(time.time() * 1000)
     server.call("POST", "runs/log-batch", {
         "run_id": run_id,
-        "metrics": [{"key": key, "value": value, "timestamp": now, "step": 0} for key, value in sorted(metrics.items())],
+        "metrics": [{"key": key, "value": value, "timestamp": now, "step": 0}
+                    for key, value in sorted(metrics.items())],
         "tags": [{"key": key, "value": value} for key, value in sorted(tags.items())],
     })
 

@@ -7,8 +7,8 @@ import json
 import os
 import subprocess
 import sys
-from tests.conftest import PROJECT_ROOT
 
+from tests.conftest import PROJECT_ROOT
 
 ACCOUNT = "123456789012"
 

@@ -109,3 +109,32 @@ def moto_server():
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+# The quick loop, `python -m pytest -m "not integration"`, leaves out every test that starts a
+# process or a server. A test using one of these fixtures is marked by them; a test that starts
+# a process itself carries @pytest.mark.integration, and one that does not is stopped here,
+# with this message, before it starts it.
+INTEGRATION_FIXTURES = frozenset({"moto_server", "mlflow_server"})
+_real_popen_init = subprocess.Popen.__init__
+
+
+def _unmarked_popen(self, args, *rest, **options):
+    raise AssertionError(f"this test starts a process ({args!r}): mark it @pytest.mark.integration")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if INTEGRATION_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    integration = item.get_closest_marker("integration") is not None
+    subprocess.Popen.__init__ = _real_popen_init if integration else _unmarked_popen
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item):
+    subprocess.Popen.__init__ = _real_popen_init

@@ -173,10 +173,12 @@ def test_every_shared_human_answer_scores_right(shared_finqa):
 
 def test_a_scale_word_after_the_final_answer_multiplies_it_out(shared_finqa):
     # a real test record: the average impact on dva, gold exe_ans 35000000, human answer "35000000"
-    record = next(r for r in load_records([shared_finqa / "test_100.json"]).records if r.id == "JPM/2008/page_117.pdf-1")
+    record = next(r for r in load_records([shared_finqa / "test_100.json"]).records
+                  if r.id == "JPM/2008/page_117.pdf-1")
     gold = Gold.of(record.exe_ans, record.answer)
     assert (record.exe_ans, record.answer) == (35000000.0, "35000000")
-    assert verdict("The average is (32 + 38) / 2 = 35 basis points of $1 million: \\boxed{35} million dollars", gold) == (
+    assert verdict("The average is (32 + 38) / 2 = 35 basis points of $1 million: \\boxed{35} million dollars",
+                   gold) == (
         35.0, True)
     assert verdict("Answer: $35 million", gold) == (35.0, True)
     assert verdict("Answer: 35 mm", gold) == (35.0, True)

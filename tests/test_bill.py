@@ -3,7 +3,7 @@ DescribeProcessingJob (botocore's Stubber, which checks each request and respons
 API model), priced with steps/estimate.py's table, and the report's cost section and chart."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
@@ -18,7 +18,7 @@ ACCOUNT = "123456789012"
 PIPELINE = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:pipeline/nova-finqa-sft"
 EXECUTION = f"{PIPELINE}/execution/run2"
 EARLIER = f"{PIPELINE}/execution/run1"
-STARTED = datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)
+STARTED = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 PRICE = PRICES_USD_PER_HOUR[REGION]
 
 
@@ -35,11 +35,13 @@ def training_job(name: str, seconds: int | None, instance_type: str = "ml.g5.12x
 
 
 def processing_job(name: str, seconds: int) -> dict:
-    return {"ProcessingJobName": name, "ProcessingJobArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:processing-job/{name}",
+    return {"ProcessingJobName": name,
+            "ProcessingJobArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:processing-job/{name}",
             "ProcessingJobStatus": "Completed", "CreationTime": STARTED,
             "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge",
                                                       "VolumeSizeInGB": 30}},
-            "AppSpecification": {"ImageUri": f"683313688378.dkr.ecr.{REGION}.amazonaws.com/sagemaker-scikit-learn:1.2-1"},
+            "AppSpecification": {
+                "ImageUri": f"683313688378.dkr.ecr.{REGION}.amazonaws.com/sagemaker-scikit-learn:1.2-1"},
             "ProcessingStartTime": STARTED, "ProcessingEndTime": STARTED + timedelta(seconds=seconds)}
 
 
@@ -92,7 +94,8 @@ def test_every_job_of_the_execution_is_billed_at_the_tables_prices(sagemaker):
         ("PrepareFinQAData", "processing", 300, "ml.m5.xlarge"), ("FineTune", "training", 2_100, "ml.g5.12xlarge"),
         ("FindCheckpoint", "processing", 120, "ml.m5.xlarge"),
         ("GenerateFineTunedAnswers", "training", 1_900, "ml.g5.12xlarge"),
-        ("GenerateBaseModelAnswers", "training", 1_800, "ml.g5.12xlarge"), ("ScoreAnswers", "processing", 90, "ml.m5.xlarge")]
+        ("GenerateBaseModelAnswers", "training", 1_800, "ml.g5.12xlarge"),
+        ("ScoreAnswers", "processing", 90, "ml.m5.xlarge")]
     costs = {j.step: j.cost_usd for j in result.jobs}
     assert costs["FineTune"] == round(2_100 / 3600 * 7.09, 4) == 4.1358
     assert costs["PrepareFinQAData"] == round(300 / 3600 * 0.23, 4) == 0.0192
@@ -151,7 +154,8 @@ def test_the_report_shows_estimate_bill_and_accuracy_per_dollar_and_charts_accur
     stubber.add_response("list_model_packages", {"ModelPackageSummaryList": [
         {"ModelPackageGroupName": "nova-finqa", "ModelPackageVersion": p["ModelPackageVersion"],
          "ModelPackageArn": p["ModelPackageArn"], "CreationTime": STARTED, "ModelPackageStatus": "Completed"}
-        for p in packages]}, {"ModelPackageGroupName": "nova-finqa", "SortBy": "CreationTime", "SortOrder": "Ascending"})
+        for p in packages]},
+        {"ModelPackageGroupName": "nova-finqa", "SortBy": "CreationTime", "SortOrder": "Ascending"})
     stubber.add_response("describe_model_package", packages[0], {"ModelPackageName": packages[0]["ModelPackageArn"]})
     stub_execution(stubber)
     stubber.add_response("describe_model_package", packages[1], {"ModelPackageName": packages[1]["ModelPackageArn"]})

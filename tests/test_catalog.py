@@ -114,6 +114,7 @@ def test_an_unsupported_region_is_refused_naming_where_the_image_is():
         recipe(catalog.DEFAULT_RECIPE).image("eu-central-1")
 
 
+@pytest.mark.integration
 def test_the_committed_catalog_is_what_the_generator_makes_from_aws_catalog():
     commit = catalog.SOURCE["commit"]
     if not MIRROR.exists() or subprocess.run(["git", "-C", str(MIRROR), "cat-file", "-e", f"{commit}^{{commit}}"],
@@ -128,6 +129,7 @@ def test_readme_recipe_table_is_the_one_the_catalog_makes():
     from scripts import recipe_table
 
     readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
-    assert recipe_table.replaced(readme) == readme, "README's recipe table is stale: `python -m scripts.recipe_table --write`"
+    assert recipe_table.replaced(readme) == readme, \
+        "README's recipe table is stale: `python -m scripts.recipe_table --write`"
     for recipe_id in SFT_RECIPES:
         assert f"`{recipe_id}`" in readme

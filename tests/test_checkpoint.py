@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from steps.checkpoint import CheckpointError, render
 from steps.catalog import DEFAULT_RECIPE
+from steps.checkpoint import CheckpointError, render
 from steps.recipes import evaluation_recipe
 from tests.conftest import PROJECT_ROOT
 
@@ -39,7 +39,8 @@ def test_checkpoint_from_output_tar_gz(tmp_path):
                                                "training_metrics.json": b"{}"})
     summary = render(training, tmp_path / "out")
     assert summary["checkpoint_s3_uri"] == CHECKPOINT
-    assert yaml.safe_load((tmp_path / "out" / "recipe" / "recipe.yaml").read_text()) == evaluation_recipe(DEFAULT_RECIPE, CHECKPOINT)
+    rendered = yaml.safe_load((tmp_path / "out" / "recipe" / "recipe.yaml").read_text())
+    assert rendered == evaluation_recipe(DEFAULT_RECIPE, CHECKPOINT)
     written = json.loads((tmp_path / "out" / "checkpoint" / "checkpoint.json").read_text())
     assert written["checkpoint_s3_uri"] == CHECKPOINT
     assert written["manifest"] == {"checkpoint_s3_bucket": CHECKPOINT}
@@ -72,6 +73,7 @@ def test_no_manifest_is_a_clear_error(tmp_path):
         render(tmp_path / "training", tmp_path / "out")
 
 
+@pytest.mark.integration
 def test_command_line_reports_the_error_and_fails(tmp_path):
     write_archive(tmp_path / "training" / "output.tar.gz", {"manifest.json": manifest(checkpoint_s3_bucket="")})
     result = subprocess.run([sys.executable, "-m", "steps.checkpoint", "--training-output", str(tmp_path / "training"),

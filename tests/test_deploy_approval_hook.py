@@ -134,6 +134,7 @@ def test_policies_are_least_privilege(path):
         assert all(resource != "*" and resource.startswith(("arn:", "<")) for resource in resources), statement
 
 
+@pytest.mark.integration
 def test_the_zip_is_deterministic_and_runs_on_its_own(tmp_path):
     first, second = build_zip(), build_zip()
     assert first == second
@@ -143,11 +144,11 @@ def test_the_zip_is_deterministic_and_runs_on_its_own(tmp_path):
         assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
         archive.extractall(tmp_path)
     assert "scripts/import_to_bedrock.py" in names and "pipeline/bedrock_rules.py" in names
-    # Of the job code, only the recipe catalog that tells LoRA from full-rank, and the serverless
-    # model table that tells an open-weights model and its deployment.
+    # Of the job code, only the recipe catalog that tells LoRA from full-rank, the package's metadata keys,
+    # and the serverless model table that tells an open-weights model and its deployment.
     assert {name for name in names if name.startswith("steps/")} == {
-        "steps/__init__.py", "steps/catalog.py", "steps/catalog_data.py", "steps/tracking.py",
-        "steps/open_weights_models.py", "steps/serverless_models.py"}
+        "steps/__init__.py", "steps/catalog.py", "steps/catalog_data.py", "steps/package_metadata.py",
+        "steps/open_weights_models.py", "steps/serverless_models.py", "steps/tracking.py"}
     assert not any(name.startswith("tests/") or "__pycache__" in name for name in names)
     assert not any(name.startswith("botocore/data/ec2/") for name in names)
     # -S: no site-packages, so only what the zip holds (and the standard library) is importable.

@@ -53,6 +53,7 @@ def test_every_nova_dpo_recipe_for_training_jobs_is_in_the_catalog():
     assert recipe("nova_pro_1_0_p4d_gpu_dpo").fields["replicas"].enum == (12, 24)
 
 
+@pytest.mark.integration  # reads the recipe file from a clone of AWS's catalog with git
 @pytest.mark.parametrize("recipe_id", DPO_RECIPES)
 def test_rendered_dpo_recipe_is_aws_file_with_only_our_values_changed(recipe_id):
     chosen = recipe(recipe_id)

@@ -45,6 +45,7 @@ def shared_run(shared_finqa, tmp_path_factory):
     return output, result
 
 
+@pytest.mark.integration
 def test_the_estimate_of_100_real_records_is_the_tables_arithmetic(shared_run):
     output, result = shared_run
     estimate = read_report(output)["estimate"]
@@ -69,11 +70,13 @@ def test_the_estimate_of_100_real_records_is_the_tables_arithmetic(shared_run):
     assert f"estimate: {estimate['summary']}" in result.stdout
 
 
+@pytest.mark.integration
 def test_100_records_are_within_a_factor_of_two_of_the_workshops_32_5_minutes(shared_run):
     minutes = read_report(shared_run[0])["estimate"]["training_seconds"] / 60
     assert 32.5 / 2 <= minutes <= 32.5 * 2
 
 
+@pytest.mark.integration
 def test_the_full_training_split_of_6251_records_is_estimated_above_6_hours(shared_finqa, tmp_path):
     source = repeated_finqa(shared_finqa, tmp_path / "finqa", 6_251)
     result = run_prepare(source, tmp_path / "out", "--region", "us-east-1")
@@ -95,6 +98,7 @@ def test_the_throughput_table_reproduces_the_workshops_two_figures():
     assert (anchor.instance_type, anchor.tokens_per_second, est.STARTUP_SECONDS) == (G5, 1_140, 1_630)
 
 
+@pytest.mark.integration
 def test_the_mean_training_record_of_the_derivation_is_the_shared_records_one(shared_run):
     tokens = [conversation_tokens(line) for line in read_jsonl(shared_run[0] / "train/train.jsonl")]
     assert sum(tokens) / len(tokens) == est.FINQA_MEAN_TRAINING_TOKENS
@@ -165,7 +169,8 @@ def test_a_region_without_a_sourced_price_says_so_and_a_price_can_be_given(tmp_p
     assert estimate["price_source"] == f"our negotiated rates, 2026-11 (--price-table {table})"
 
 
-@pytest.mark.parametrize("content", ['{"prices": {}}', '{"source": "x", "prices": {"us-east-1": {"ml.g5.12xlarge": -1}}}',
+@pytest.mark.parametrize("content", ['{"prices": {}}',
+                                     '{"source": "x", "prices": {"us-east-1": {"ml.g5.12xlarge": -1}}}',
                                      "not json"])
 def test_a_bad_price_table_is_refused_naming_the_file(tmp_path, content):
     table = tmp_path / "prices.json"
@@ -174,6 +179,7 @@ def test_a_bad_price_table_is_refused_naming_the_file(tmp_path, content):
         est.PriceTable.with_file(table)
 
 
+@pytest.mark.integration
 def test_an_estimate_above_max_training_cost_fails_the_step_naming_both_and_writes_nothing(shared_finqa, tmp_path):
     result = run_prepare(shared_finqa, tmp_path, "--region", "us-east-1", "--max-training-cost", "3.50")
     assert result.returncode == 1
@@ -183,12 +189,14 @@ def test_an_estimate_above_max_training_cost_fails_the_step_naming_both_and_writ
 
 
 @pytest.mark.parametrize("limit, recorded", [("0", None), ("", None), ("3.84", 3.84), ("100", 100.0)])
+@pytest.mark.integration
 def test_an_estimate_within_max_training_cost_or_no_limit_passes(shared_finqa, tmp_path, limit, recorded):
     result = run_prepare(shared_finqa, tmp_path, "--region", "us-east-1", "--max-training-cost", limit)
     assert result.returncode == 0, result.stderr
     assert read_report(tmp_path)["estimate"]["max_training_cost_usd"] == recorded
 
 
+@pytest.mark.integration
 def test_a_budget_without_a_price_fails_saying_what_to_give(shared_finqa, tmp_path):
     result = run_prepare(shared_finqa, tmp_path, "--region", "eu-west-1", "--max-training-cost", "10")
     assert result.returncode == 1
@@ -204,12 +212,14 @@ def test_a_budget_without_a_price_fails_saying_what_to_give(shared_finqa, tmp_pa
     ("--max-training-cost", "-5", "'-5' must be 0 or more USD"),
     ("--price-per-hour", "0", "'0' is not a price in USD per hour above 0"),
 ])
+@pytest.mark.integration
 def test_bad_cost_flags_are_usage_errors_naming_the_flag(sample_finqa, tmp_path, flag, value, message):
     result = run_prepare(sample_finqa, tmp_path, flag, value)
     assert result.returncode == 2
     assert f"argument {flag}: {message}" in result.stderr
 
 
+@pytest.mark.integration
 def test_an_instance_type_the_recipe_does_not_run_on_is_refused_before_any_data_is_read(tmp_path):
     result = run_prepare(tmp_path / "no-such-folder", tmp_path / "out", "--training-instance-type", "ml.t2.medium")
     assert result.returncode == 1

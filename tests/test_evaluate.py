@@ -17,12 +17,16 @@ from steps.evaluate import EvalRecord, read_predictions
 from tests.conftest import PROJECT_ROOT
 from tests.nova_output import jsonl, nova_line
 
+# Every test here starts a process or a server, or reads a fixture that does.
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="session")
 def eval_dir(tmp_path_factory, shared_finqa) -> Path:
     """The preparation step's eval output for ../shared/finqa (100 test records)."""
     output = tmp_path_factory.mktemp("prepared")
-    subprocess.run([sys.executable, "-m", "steps.prepare", "--input-dir", str(shared_finqa), "--output-dir", str(output)],
+    subprocess.run([sys.executable, "-m", "steps.prepare", "--input-dir", str(shared_finqa),
+                    "--output-dir", str(output)],
                    cwd=PROJECT_ROOT, check=True, capture_output=True, text=True)
     return output / "eval"
 
@@ -38,11 +42,13 @@ def write_predictions(path: Path, lines) -> Path:
     return path
 
 
-def nova_archive(path: Path, predictions_text: str, member: str = "run_name/eval_results/inference_output.jsonl") -> Path:
+def nova_archive(path: Path, predictions_text: str,
+                 member: str = "run_name/eval_results/inference_output.jsonl") -> Path:
     """An output.tar.gz laid out like a Nova evaluation job's."""
     with tarfile.open(path, "w:gz") as archive:
         for name, text in ((member, predictions_text),
-                           ("run_name/eval_results/eval-result/results_2026.json", '{"results": {"all": {"rouge1": 0.1}}}')):
+                           ("run_name/eval_results/eval-result/results_2026.json",
+                            '{"results": {"all": {"rouge1": 0.1}}}')):
             data = text.encode("utf-8")
             info = tarfile.TarInfo(name)
             info.size = len(data)
@@ -142,7 +148,8 @@ def test_a_record_without_prediction_counts_as_wrong(tmp_path, eval_dir, gen_qa)
     assert sum(r["prediction"] is None for r in per_record) == 40
 
 
-def test_duplicates_unmatched_and_unreadable_lines_are_counted_and_the_first_prediction_counts(tmp_path, eval_dir, gen_qa):
+def test_duplicates_unmatched_and_unreadable_lines_are_counted_and_the_first_prediction_counts(
+        tmp_path, eval_dir, gen_qa):
     first, second = gen_qa[0], gen_qa[1]
     foreign = dict(first, metadata=json.dumps({"id": "NOT/A/TEST/RECORD-1"}))
     lines = [jsonl([nova_line(first, "Program: add(1, 1)\nAnswer: 2")]),

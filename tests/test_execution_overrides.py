@@ -46,7 +46,8 @@ def run(sagemaker, *params: str, pipeline: str = PIPELINE) -> tuple[int, str]:
 @pytest.mark.parametrize("param, message", [
     ("TrainingRecords=-5", "--param TrainingRecords=-5: -5 must be at least 8, the fewest Nova fine-tuning takes "
                            "(or empty / 'all' for every record)"),
-    ("TrainingRecords=abc", "--param TrainingRecords=abc: 'abc' is not a whole number (or empty / 'all' for every record)"),
+    ("TrainingRecords=abc",
+     "--param TrainingRecords=abc: 'abc' is not a whole number (or empty / 'all' for every record)"),
     ("TrainingRecords=5", "5 must be at least 8, the fewest Nova fine-tuning takes"),
     ("EvaluationRecords=0", "--param EvaluationRecords=0: 0 must be at least 1 (or empty / 'all' for every record)"),
     ("AccuracyThreshold=5", "--param AccuracyThreshold=5: 5 is not a fraction from 0 to 1"),
@@ -54,7 +55,8 @@ def run(sagemaker, *params: str, pipeline: str = PIPELINE) -> tuple[int, str]:
     ("AccuracyThreshold=-0.1", "-0.1 is not a fraction from 0 to 1"),
     ("MaxTrainingCost=ten", "--param MaxTrainingCost=ten: 'ten' is not an amount in USD"),
     ("MaxTrainingCost=-5", "'-5' must be 0 or more USD"),
-    ("ModelApprovalStatus=Approvd", "--param ModelApprovalStatus=Approvd: 'Approvd' is not allowed: ModelApprovalStatus "
+    ("ModelApprovalStatus=Approvd", "--param ModelApprovalStatus=Approvd: 'Approvd' is not allowed: "
+                                    "ModelApprovalStatus "
                                     "is one of PendingManualApproval, Approved (did you mean Approved?)"),
     ("TrainingInstanceType=ml.t2.medium", "--param TrainingInstanceType=ml.t2.medium: 'ml.t2.medium' is not allowed: "
                                           "TrainingInstanceType is one of ml.g5.12xlarge, ml.g6.12xlarge"),
@@ -169,3 +171,19 @@ def test_a_recipe_this_checkout_does_not_know_is_left_to_the_step_with_a_warning
     assert err == ("warning: the deployed pipeline's recipe 'nova_lite_3_0_p6_gpu_lora_sft' is not in this "
                    "checkout's catalog: recipe values are left to its preparation step to check\n")
     assert len(executions(deployed, "nova-finqa-newer")) == 1
+
+
+def test_an_rft_pipelines_recipe_values_are_checked_by_their_own_rule():
+    """The reward Lambda and the data path are the pipeline's arguments: an override of an RFT
+    recipe value is checked against the recipe's rule alone, `none` standing for no reasoning."""
+    with mock_aws():
+        client = boto3.client("sagemaker", region_name="us-east-1")
+        client.create_pipeline(PipelineName="rft", RoleArn=f"arn:aws:iam::{ACCOUNT}:role/pipeline",
+                               PipelineDefinition=(PROJECT_ROOT / "pipeline" /
+                                                   "definition-nova_lite_v2_smtj_p5_p5en_gpu_lora_rft.json").read_text())
+        deployed = start_execution.deployed_pipeline(client, "rft")
+        assert start_execution.parameter_overrides(["ReasoningEffort=none", "MaxSteps=20"], deployed) == [
+            {"Name": "ReasoningEffort", "Value": "none"}, {"Name": "MaxSteps", "Value": "20"}]
+        with pytest.raises(start_execution.UsageError, match=r"NumberGeneration=0: number_generation \(parameter "
+                                                             r"NumberGeneration\) 0 is (below|not allowed)"):
+            start_execution.parameter_overrides(["NumberGeneration=0"], deployed)

@@ -97,7 +97,8 @@ def finqa() -> dict:
     wanted = {"str_to_num", "process_row", "eval_program", "program_tokenization"}
     body = [node for node in ast.parse(source).body
             if (isinstance(node, ast.FunctionDef) and node.name in wanted)
-            or (isinstance(node, ast.Assign) and any(getattr(target, "id", "") == "all_ops" for target in node.targets))]
+            or (isinstance(node, ast.Assign)
+                and any(getattr(target, "id", "") == "all_ops" for target in node.targets))]
     namespace: dict = {}
     exec(compile(ast.Module(body=body, type_ignores=[]), "czyssrs/FinQA code/evaluate/evaluate.py", "exec"), namespace)
     assert wanted <= set(namespace)
@@ -128,12 +129,14 @@ def variants(program: str):
 
 
 @pytest.mark.parametrize("record_id, program, finqa_right, lenient_right", CASES)
+@pytest.mark.integration
 def test_finqas_own_code_gives_the_verdicts_written_here(finqa, shared_records, record_id, program, finqa_right,
                                                          lenient_right):
     record = shared_records[record_id]
     assert finqa_verdict(finqa, finqa["program_tokenization"](program), record) is finqa_right
 
 
+@pytest.mark.integration
 def test_finqas_own_code_and_ours_agree_on_variants_of_every_gold_program(finqa, shared_finqa, shared_records):
     raw = {row["id"]: row for name in SHARED_FILES for row in json.loads((shared_finqa / name).read_text())}
     compared, disagreements = 0, []
@@ -148,6 +151,7 @@ def test_finqas_own_code_and_ours_agree_on_variants_of_every_gold_program(finqa,
     assert disagreements == []
 
 
+@pytest.mark.integration
 def test_finqas_own_code_and_ours_agree_on_its_example_predictions(finqa, shared_records):
     """FinQA's published example predictions (a model's token programs for its test split)
     for the test records of ../shared/finqa, written back as text and scored both ways."""

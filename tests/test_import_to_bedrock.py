@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import boto3
 import pytest
@@ -28,7 +28,7 @@ MODEL_ARN = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:custom-model/imported/abcdef123
 DEPLOYMENT_ARN = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:custom-model-deployment/abcdef654321"
 PROVISIONED_ARN = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:provisioned-model/abcdef987654"
 EVAL_URI = "s3://example-bucket/nova-finqa/exec-1/eval/gen_qa.jsonl"
-NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
@@ -212,6 +212,7 @@ def _event(package_arn: str, status: str = "Approved", region: str = REGION) -> 
                        "ModelPackageArn": package_arn, "ModelApprovalStatus": status}}
 
 
+@pytest.mark.integration
 def test_approved_package_is_imported_from_escrow_deployed_tested_and_written_back(aws, finqa_question):
     sagemaker, s3 = aws
     package_arn = _package(sagemaker, status="PendingManualApproval")
@@ -239,6 +240,7 @@ def test_approved_package_is_imported_from_escrow_deployed_tested_and_written_ba
     assert clients.sleeps == [60, 60]
 
 
+@pytest.mark.integration
 def test_a_restricted_package_is_imported_by_its_arn_without_an_import_role(aws, restricted, finqa_question,
                                                                             capsys, caplog, monkeypatch):
     sagemaker, s3 = aws
@@ -261,6 +263,7 @@ def test_a_restricted_package_is_imported_by_its_arn_without_an_import_role(aws,
     assert _metadata(sagemaker, package_arn)["bedrock_import_source"] == "model-package"
 
 
+@pytest.mark.integration
 def test_the_same_event_twice_creates_nothing_new(aws, finqa_question):
     sagemaker, s3 = aws
     package_arn = _package(sagemaker)
@@ -275,6 +278,7 @@ def test_the_same_event_twice_creates_nothing_new(aws, finqa_question):
     assert _metadata(sagemaker, package_arn) == written
 
 
+@pytest.mark.integration
 def test_a_duplicate_event_during_an_import_starts_nothing(aws, finqa_question):
     """EventBridge delivers at least once: the second delivery of an approval runs while the
     first is importing (after its claim, before its first Bedrock call) and must leave it alone."""
@@ -302,6 +306,7 @@ def test_a_duplicate_event_during_an_import_starts_nothing(aws, finqa_question):
     assert _metadata(sagemaker, package_arn)["bedrock_import_status"] == "Deployed"
 
 
+@pytest.mark.integration
 def test_a_handed_over_import_keeps_its_claim_and_a_duplicate_is_left_out(aws, finqa_question):
     sagemaker, s3 = aws
     package_arn = _package(sagemaker)
@@ -341,6 +346,7 @@ def test_a_handed_over_import_keeps_its_claim_and_a_duplicate_is_left_out(aws, f
     assert "bedrock_import_claim" not in _metadata(sagemaker, package_arn)
 
 
+@pytest.mark.integration
 def test_a_rerun_after_a_lost_write_finds_the_existing_model_and_deployment(aws, finqa_question):
     sagemaker, s3 = aws
     package_arn = _package(sagemaker)
@@ -358,6 +364,7 @@ def test_a_rerun_after_a_lost_write_finds_the_existing_model_and_deployment(aws,
     assert (outcome.status, outcome.model_arn, outcome.deployment_arn) == (imp.DEPLOYED, MODEL_ARN, DEPLOYMENT_ARN)
 
 
+@pytest.mark.integration
 def test_provisioned_throughput_is_bought_once_and_then_reused(aws, finqa_question):
     sagemaker, s3 = aws
     package_arn = _package(sagemaker, recipe=FULL_RANK_RECIPE)
@@ -399,6 +406,7 @@ def test_provisioned_throughput_is_bought_once_and_then_reused(aws, finqa_questi
     assert (again.status, again.detail) == (imp.DEPLOYED, "already deployed")
 
 
+@pytest.mark.integration
 def test_a_full_rank_recipe_without_provisioned_throughput_is_refused_before_any_bedrock_call(aws):
     sagemaker, s3 = aws
     package_arn = _package(sagemaker, recipe=FULL_RANK_RECIPE)
@@ -421,6 +429,7 @@ def test_a_region_without_on_demand_is_refused_before_any_call(capsys):
     assert "deploy-custom-model-on-demand" in error
 
 
+@pytest.mark.integration
 def test_the_approval_hook_in_a_region_without_on_demand_records_why(finqa_question):
     with mock_aws():
         sagemaker, s3 = _aws("ap-northeast-1", finqa_question)
@@ -434,6 +443,7 @@ def test_the_approval_hook_in_a_region_without_on_demand_records_why(finqa_quest
     assert "on demand in us-east-1 us-west-2 only" in error and "not in --region ap-northeast-1" in error
 
 
+@pytest.mark.integration
 def test_provisioned_throughput_where_bedrock_does_not_sell_it_is_refused(finqa_question):
     with mock_aws():
         sagemaker, s3 = _aws("us-west-2", finqa_question)
@@ -458,6 +468,7 @@ def test_a_malformed_or_foreign_arn_is_refused_without_any_aws_call(capsys, arn,
     assert expected in capsys.readouterr().err
 
 
+@pytest.mark.integration
 def test_the_hook_ignores_an_event_for_a_package_of_another_group(aws):
     sagemaker, s3 = aws
     arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/other-group/1"
@@ -469,6 +480,7 @@ def test_the_hook_ignores_an_event_for_a_package_of_another_group(aws):
 
 
 @pytest.mark.parametrize("status", ["Rejected", "PendingManualApproval"])
+@pytest.mark.integration
 def test_a_package_not_approved_is_left_alone(aws, status):
     sagemaker, s3 = aws
     package_arn = _package(sagemaker, status=status)
@@ -480,6 +492,7 @@ def test_a_package_not_approved_is_left_alone(aws, status):
     assert _metadata(sagemaker, package_arn) == before
 
 
+@pytest.mark.integration
 def test_a_bedrock_failure_is_written_on_the_package_and_raised(aws, caplog):
     sagemaker, s3 = aws
     package_arn = _package(sagemaker)
@@ -509,6 +522,7 @@ def test_a_bedrock_failure_is_written_on_the_package_and_raised(aws, caplog):
     assert _metadata(sagemaker, package_arn) == metadata
 
 
+@pytest.mark.integration
 def test_an_api_error_from_bedrock_is_recorded_too(aws):
     sagemaker, s3 = aws
     package_arn = _package(sagemaker)
@@ -529,6 +543,7 @@ def test_an_api_error_from_bedrock_is_recorded_too(aws):
     ({"recipe": ""}, "names no training recipe"),
     ({"recipe": "nova_lite_lora"}, "is not a Nova recipe this pipeline runs"),
 ], ids=["no-checkpoint", "no-recipe", "unknown-recipe"])
+@pytest.mark.integration
 def test_a_package_missing_what_the_import_needs_fails_before_any_bedrock_call(aws, metadata, expected):
     sagemaker, s3 = aws
     package_arn = _package(sagemaker, **metadata)
@@ -541,6 +556,7 @@ def test_a_package_missing_what_the_import_needs_fails_before_any_bedrock_call(a
     assert expected.split()[0] in written["bedrock_import_error"]
 
 
+@pytest.mark.integration
 def test_cli_reports_failure_with_a_non_zero_exit(aws, capsys, monkeypatch):
     sagemaker, s3 = aws
     package_arn = _package(sagemaker, checkpoint_s3_uri="")
@@ -552,6 +568,7 @@ def test_cli_reports_failure_with_a_non_zero_exit(aws, capsys, monkeypatch):
     assert "checkpoint_s3_uri" in capsys.readouterr().err
 
 
+@pytest.mark.integration
 def test_cli_takes_a_local_smoke_question(aws, finqa_question, tmp_path, monkeypatch, capsys):
     sagemaker, s3 = aws
     package_arn = _package(sagemaker, eval_data_s3_uri="")
@@ -569,6 +586,7 @@ def test_cli_takes_a_local_smoke_question(aws, finqa_question, tmp_path, monkeyp
     assert json.loads(capsys.readouterr().out)["deployment_arn"] == DEPLOYMENT_ARN
 
 
+@pytest.mark.integration
 def test_cli_needs_the_bedrock_role_for_an_escrow_import(aws, capsys, monkeypatch):
     sagemaker, s3 = aws
     package_arn = _package(sagemaker)

@@ -180,7 +180,8 @@ def test_evaluation_jobs(definition, built):
             "708977205387.dkr.ecr.us-east-1.amazonaws.com/nova-evaluation-repo:SM-TJ-Eval-V2-latest"
         assert job["ResourceConfig"]["InstanceType"] == {"Get": "Parameters.EvaluationInstanceType"}
         channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in job["InputDataConfig"]}
-        assert channels["train"] == {"Get": "Steps.PrepareFinQAData.ProcessingOutputConfig.Outputs['eval'].S3Output.S3Uri"}
+        assert channels["train"] == {
+            "Get": "Steps.PrepareFinQAData.ProcessingOutputConfig.Outputs['eval'].S3Output.S3Uri"}
     assert tuned["HyperParameters"]["base_model_location"] == {
         "Std:JsonGet": {"PropertyFile": {"Get": "Steps.FindCheckpoint.PropertyFiles.Checkpoint"},
                         "Path": "checkpoint_s3_uri"}}
@@ -258,6 +259,12 @@ def test_registration(definition):
     from scripts.import_to_bedrock import CHECKPOINT_KEY, EVAL_DATA_KEY
 
     assert {CHECKPOINT_KEY, EVAL_DATA_KEY} <= set(metadata)
+    # Every key written is named in steps.package_metadata, or is a recipe value's (steps.recipes).
+    from steps import package_metadata
+    from steps.recipes import RECIPE_PARAMETERS
+
+    named = {value for name, value in vars(package_metadata).items() if name.isupper() and isinstance(value, str)}
+    assert set(metadata) <= named | {parameter.dest for parameter in RECIPE_PARAMETERS.values()}
     specification = register["InferenceSpecification"]
     [container] = specification["Containers"]
     assert container["Image"] == catalog.INFERENCE_IMAGES["us-east-1"]
@@ -294,7 +301,8 @@ def test_checks_catch_a_broken_argument(definition):
 
 def test_checks_catch_dangling_references_and_unused_parameters(definition):
     # Every use of TrainingInstanceType (the job, the estimate, the package) renamed to one that does not exist.
-    broken = json.loads(json.dumps(definition).replace('"Parameters.TrainingInstanceType"', '"Parameters.InstanceType"'))
+    broken = json.loads(json.dumps(definition).replace('"Parameters.TrainingInstanceType"',
+                                                       '"Parameters.InstanceType"'))
     broken["Parameters"].append({"Name": "Unused", "Type": "String", "DefaultValue": "x"})
     steps = steps_by_name(broken)
     steps["FindCheckpoint"]["Arguments"]["ProcessingInputs"][1]["S3Input"]["S3Uri"] = {"Get": "Steps.Train.X"}
@@ -321,6 +329,7 @@ runpy.run_module("pipeline.upsert", run_name="__main__", alter_sys=True)
 
 
 @pytest.mark.parametrize("recipe_id", list(COMMITTED), ids=lambda r: r or "default")
+@pytest.mark.integration
 def test_dry_run_is_byte_identical_across_processes_and_needs_no_credentials_or_network(tmp_path, recipe_id):
     # No credentials, no config, no region variable: what a fresh machine has.
     bare = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
@@ -454,4 +463,5 @@ def test_an_unknown_recipe_is_refused_before_the_sdk_loads(capsys):
 
     assert main(["--dry-run", *EXAMPLE_FLAGS, "--recipe", "nova_lite_lora_sft"]) == 2
     error = capsys.readouterr().err
-    assert "--recipe 'nova_lite_lora_sft' is not a Nova recipe" in error and "nova_lite_1_0_g5_g6_12x_gpu_lora_sft" in error
+    assert "--recipe 'nova_lite_lora_sft' is not a Nova recipe" in error
+    assert "nova_lite_1_0_g5_g6_12x_gpu_lora_sft" in error

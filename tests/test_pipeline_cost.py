@@ -46,16 +46,18 @@ def test_prepare_gets_the_budget_and_what_the_estimate_needs(definitions):
 def test_the_package_records_the_estimate_beside_what_was_billed(definitions):
     metadata = steps_by_name(definitions[""])["RegisterModel"]["Arguments"]["CustomerMetadataProperties"]
     for key in REGISTRY_FIELDS:
-        assert metadata[key] == {"Std:JsonGet": {"PropertyFile": {"Get": "Steps.PrepareFinQAData.PropertyFiles.DataReport"},
+        assert metadata[key] == {"Std:JsonGet": {
+            "PropertyFile": {"Get": "Steps.PrepareFinQAData.PropertyFiles.DataReport"},
                                                  "Path": f"estimate.registry.{key}"}}
     assert "Steps.FineTune.BillableTimeInSeconds" in json.dumps(metadata["training_billable_seconds"])
     assert "Steps.FineTune.ResourceConfig.InstanceCount" in json.dumps(metadata["training_instance_count"])
     assert metadata["pipeline_execution_arn"] == {"Get": "Execution.PipelineExecutionArn"}
     limit = botocore.session.get_session().get_service_model("sagemaker").shape_for(
         "CustomerMetadataMap").metadata["max"]
-    from scripts import import_to_bedrock
+    from steps import package_metadata
 
-    added = {value for name, value in vars(import_to_bedrock).items() if name.endswith("_KEY") and value not in metadata}
+    added = {value for name, value in vars(package_metadata).items()
+             if name.isupper() and isinstance(value, str) and value not in metadata}
     assert len(metadata) + len(added) <= limit  # room for what the Bedrock import writes
 
 

@@ -29,6 +29,9 @@ from pipeline.checks import all_steps
 from tests.conftest import PROJECT_ROOT
 from tests.nova_output import jsonl, nova_line
 
+# Every test here starts a process or a server, or reads a fixture that does.
+pytestmark = pytest.mark.integration
+
 DEFINITION = json.loads((PROJECT_ROOT / "pipeline" / "definition.json").read_text())
 PROCESSING = "/opt/ml/processing"
 CHECKPOINT = "s3://customer-escrow-111122223333-smtj-a1b2c3/nova-finqa-sft/step_12"
@@ -222,6 +225,7 @@ def test_score_reads_both_generations_and_writes_what_the_gate_reads(chain, tmp_
         _lookup(document, path)
     evaluation = json.loads(chain.property_file("Steps.ScoreAnswers.PropertyFiles.Evaluation").read_text())
     accuracy = _lookup(evaluation, "metrics.accuracy.value")
-    baseline = _lookup(evaluation, STEPS["CheckAccuracy"]["Arguments"]["Conditions"][1]["RightValue"]["Std:JsonGet"]["Path"])
+    baseline_path = STEPS["CheckAccuracy"]["Arguments"]["Conditions"][1]["RightValue"]["Std:JsonGet"]["Path"]
+    baseline = _lookup(evaluation, baseline_path)
     assert accuracy > baseline
     assert accuracy >= _parameter_values()["AccuracyThreshold"]

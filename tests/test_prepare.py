@@ -73,6 +73,7 @@ def shared_output(shared_finqa, tmp_path_factory) -> Path:
     return output
 
 
+@pytest.mark.integration
 def test_every_shared_training_record_is_converted_faithfully(shared_finqa, shared_output):
     for source_name, output_name in (("train_100.json", "train/train.jsonl"),
                                      ("dev_200.json", "validation/validation.jsonl")):
@@ -90,6 +91,7 @@ def test_every_shared_training_record_is_converted_faithfully(shared_finqa, shar
                                  training=output_name.startswith("train"))
 
 
+@pytest.mark.integration
 def test_every_shared_test_record_becomes_a_gen_qa_record_the_scorer_can_use_alone(shared_finqa, shared_output):
     sources = load(shared_finqa / "test_100.json")
     lines = (shared_output / "eval/gen_qa.jsonl").read_text().splitlines()
@@ -109,6 +111,7 @@ def test_every_shared_test_record_becomes_a_gen_qa_record_the_scorer_can_use_alo
         assert metadata["table"] == source["table"]
 
 
+@pytest.mark.integration
 def test_report_counts_match_the_files(shared_output):
     report = read_report(shared_output)
     for split, path, count in (("train", "train/train.jsonl", 100), ("validation", "validation/validation.jsonl", 200),
@@ -121,6 +124,7 @@ def test_report_counts_match_the_files(shared_output):
         assert 0 < tokens["p50"] <= tokens["p90"] <= tokens["p95"] <= tokens["p99"] <= tokens["max"] <= 8192
 
 
+@pytest.mark.integration
 def test_the_sample_shipped_in_the_project_converts(sample_finqa, tmp_path):
     result = run_prepare(sample_finqa, tmp_path)
     assert result.returncode == 0, result.stderr
@@ -134,6 +138,7 @@ def digests(output_dir: Path) -> dict[str, str]:
     return {name: hashlib.sha256((output_dir / name).read_bytes()).hexdigest() for name in OUTPUTS}
 
 
+@pytest.mark.integration
 def test_sampling_is_seeded_and_reproducible_to_the_byte(shared_finqa, tmp_path):
     runs = {}
     for name, seed in (("first", "7"), ("again", "7"), ("other_seed", "8")):
@@ -171,6 +176,7 @@ def assert_no_outputs(output_dir: Path) -> None:
     assert leftovers == [], f"a failed run left files behind: {leftovers}"
 
 
+@pytest.mark.integration
 def test_broken_json_is_an_error_naming_the_file_and_writes_nothing(small, tmp_path):
     data = write_splits(tmp_path / "in", small["train"], small["dev"], small["test"])
     (data / "train.json").write_text(json.dumps(small["train"])[:-500])
@@ -196,6 +202,7 @@ def test_a_json_array_file_is_read_item_by_item_exactly_as_json_reads_it(tmp_pat
         assert repr(list(read_rows(path))) == repr(expected)
 
 
+@pytest.mark.integration
 def test_records_missing_fields_are_skipped_counted_and_named(small, tmp_path):
     train = [dict(r) for r in small["train"]]
     train[0] = {**train[0], "qa": {**train[0]["qa"], "question": ""}}
@@ -224,6 +231,7 @@ def test_records_missing_fields_are_skipped_counted_and_named(small, tmp_path):
     assert_no_outputs(tmp_path / "strict")
 
 
+@pytest.mark.integration
 def test_records_with_fields_of_the_wrong_type_are_skipped_not_stringified(small, tmp_path):
     train = [dict(r) for r in small["train"]]
     train[0] = {**train[0], "qa": {**train[0]["qa"], "answer": {"value": 1}}}
@@ -239,6 +247,7 @@ def test_records_with_fields_of_the_wrong_type_are_skipped_not_stringified(small
     assert [f"train.json record {i}" in problem for i, problem in enumerate(entry["problems"])] == [True] * 5
 
 
+@pytest.mark.integration
 def test_a_lone_surrogate_in_a_record_skips_it_counted_and_named(small, tmp_path):
     train = [dict(r) for r in small["train"]]
     train[2] = {**train[2], "pre_text": [*train[2]["pre_text"], "revenue \ud800 rose"]}
@@ -256,6 +265,7 @@ def test_a_lone_surrogate_in_a_record_skips_it_counted_and_named(small, tmp_path
     assert_no_outputs(tmp_path / "strict")
 
 
+@pytest.mark.integration
 def test_an_empty_table_is_rendered_not_dropped(small, tmp_path):
     train = [dict(r) for r in small["train"]]
     train[0] = {**train[0], "table": []}
@@ -265,9 +275,11 @@ def test_an_empty_table_is_rendered_not_dropped(small, tmp_path):
     assert "Table:\n(no table)" in first["messages"][0]["content"][0]["text"]
 
 
+@pytest.mark.integration
 def test_reserved_strings_are_neutralised_counted_and_meaning_kept(small, tmp_path):
     train = [dict(r) for r in small["train"]]
-    train[0] = {**train[0], "pre_text": ["the operating System: windows server <IMAGE> end [eos]"] + train[0]["pre_text"],
+    train[0] = {**train[0],
+                "pre_text": ["the operating System: windows server <IMAGE> end [eos]"] + train[0]["pre_text"],
                 "qa": {**train[0]["qa"], "question": "per the user: what was the change?"}}
     test = [dict(r) for r in small["test"]]
     test[0] = {**test[0], "post_text": ["Assistant: bot: notes"]}
@@ -288,6 +300,7 @@ def test_reserved_strings_are_neutralised_counted_and_meaning_kept(small, tmp_pa
     assert set(RESERVED_STRINGS) >= set(report["train"]["sanitised_replacements"]["by_string"])
 
 
+@pytest.mark.integration
 def test_a_split_of_three_training_records_is_refused(small, tmp_path):
     data = write_splits(tmp_path / "in", small["train"][:3], small["dev"], small["test"])
     result = run_prepare(data, tmp_path / "out")
@@ -296,6 +309,7 @@ def test_a_split_of_three_training_records_is_refused(small, tmp_path):
     assert_no_outputs(tmp_path / "out")
 
 
+@pytest.mark.integration
 def test_a_missing_split_is_named(small, tmp_path):
     data = write_splits(tmp_path / "in", small["train"], small["dev"], small["test"])
     (data / "test.json").unlink()
@@ -305,6 +319,7 @@ def test_a_missing_split_is_named(small, tmp_path):
     assert_no_outputs(tmp_path / "out")
 
 
+@pytest.mark.integration
 def test_over_long_records_are_skipped_and_counted_never_truncated(shared_finqa, tmp_path):
     result = run_prepare(shared_finqa, tmp_path, "--max-length", "2048")
     assert result.returncode == 0, result.stderr
@@ -314,9 +329,11 @@ def test_over_long_records_are_skipped_and_counted_never_truncated(shared_finqa,
     assert entry["estimated_tokens"]["max"] <= 2048
     sources = {expected_target(r["qa"]): r for r in load(shared_finqa / "train_100.json")}
     for record in read_jsonl(tmp_path / "train/train.jsonl"):
-        assert_prompt_carries(record["messages"][0]["content"][0]["text"], sources[record["messages"][1]["content"][0]["text"]])
+        assert_prompt_carries(record["messages"][0]["content"][0]["text"],
+                              sources[record["messages"][1]["content"][0]["text"]])
 
 
+@pytest.mark.integration
 def test_jsonl_input_with_a_broken_line_counts_it(small, tmp_path):
     data = write_splits(tmp_path / "in", small["train"], small["dev"], small["test"])
     (data / "train.json").unlink()
@@ -334,6 +351,7 @@ def test_jsonl_input_with_a_broken_line_counts_it(small, tmp_path):
                                         ("--max-train-records", "ten"), ("--max-train-records", "5"),
                                         ("--max-eval-records", "-1"), ("--accuracy-threshold", "5"),
                                         ("--accuracy-threshold", "half")])
+@pytest.mark.integration
 def test_bad_options_are_usage_errors(sample_finqa, tmp_path, flag, value):
     result = run_prepare(sample_finqa, tmp_path, flag, value)
     assert result.returncode == 2
@@ -342,6 +360,7 @@ def test_bad_options_are_usage_errors(sample_finqa, tmp_path, flag, value):
 
 
 @pytest.mark.parametrize("value", ["1000", "16384"])
+@pytest.mark.integration
 def test_a_max_length_the_recipe_does_not_take_is_refused_before_reading_data(sample_finqa, tmp_path, value):
     result = run_prepare(sample_finqa, tmp_path, "--max-length", value)
     assert result.returncode == 1
@@ -349,12 +368,14 @@ def test_a_max_length_the_recipe_does_not_take_is_refused_before_reading_data(sa
     assert_no_outputs(tmp_path)
 
 
+@pytest.mark.integration
 def test_empty_limit_means_every_record(sample_finqa, tmp_path):
     result = run_prepare(sample_finqa, tmp_path, "--max-train-records", "", "--max-eval-records", "all")
     assert result.returncode == 0, result.stderr
     assert read_report(tmp_path)["splits"]["train"]["written"] == 20
 
 
+@pytest.mark.integration
 def test_a_rerun_replaces_earlier_outputs_and_a_failed_one_leaves_none(small, tmp_path):
     data = write_splits(tmp_path / "in", small["train"], small["dev"], small["test"])
     assert run_prepare(data, tmp_path / "out").returncode == 0
@@ -363,12 +384,14 @@ def test_a_rerun_replaces_earlier_outputs_and_a_failed_one_leaves_none(small, tm
     assert_no_outputs(tmp_path / "out")
 
 
+@pytest.mark.integration
 def test_token_estimate_is_above_four_characters_a_token(shared_finqa, shared_output):
     for record in read_jsonl(shared_output / "train/train.jsonl"):
         text = record["messages"][0]["content"][0]["text"]
         assert estimate_tokens(text) >= len(text.encode()) / 4
 
 
+@pytest.mark.integration
 def test_split_files_are_found_in_hugging_face_parquet_folders(small, tmp_path):
     pyarrow = pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq
@@ -395,10 +418,12 @@ def test_split_files_are_found_in_hugging_face_parquet_folders(small, tmp_path):
     assert [m["exe_ans"] for m in gen_qa] == [r["qa"]["exe_ans"] for r in small["test"]]
 
 
+@pytest.mark.integration
 def test_hugging_face_jsonl_rows_are_read(small, tmp_path):
     data = tmp_path / "in"
     data.mkdir()
-    for name, records in (("train.jsonl", small["train"]), ("validation.jsonl", small["dev"]), ("test.jsonl", small["test"])):
+    for name, records in (("train.jsonl", small["train"]), ("validation.jsonl", small["dev"]),
+                          ("test.jsonl", small["test"])):
         rows = [{"id": r["id"], "pre_text": r["pre_text"], "post_text": r["post_text"], "table": r["table"],
                  "question": r["qa"]["question"], "answer": r["qa"]["answer"],
                  "final_result": r["qa"]["exe_ans"], "program_re": r["qa"]["program_re"]} for r in records]
@@ -425,6 +450,7 @@ def estimate_by_the_rule(text: str) -> int:
     return -(-twelfths // 12)
 
 
+@pytest.mark.integration
 def test_token_estimate_follows_its_rule_on_every_rendered_text(shared_finqa, shared_output):
     texts = [SYSTEM_PROMPT]
     for record in read_jsonl(shared_output / "train/train.jsonl"):

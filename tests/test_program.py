@@ -192,7 +192,8 @@ def test_parse_program_reads_steps_and_row_names_with_commas_and_parentheses():
         Step("add", ("1", "2")), Step("divide", ("#0", "const_100")))
     assert parse_program("table_sum(contractual obligations ( 1 ), none)") == (
         Step("table_sum", ("contractual obligations ( 1 )", "none")),)
-    assert parse_program("table_average(years ended december 31,, none)")[0].arguments == ("years ended december 31,", "none")
+    assert parse_program("table_average(years ended december 31,, none)")[0].arguments == (
+        "years ended december 31,", "none")
 
 
 @pytest.mark.parametrize("program, reason", [

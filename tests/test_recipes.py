@@ -51,6 +51,7 @@ def _changed(before, after, path=()):
 
 
 @pytest.mark.parametrize("recipe_id", sorted(SFT_RECIPES))
+@pytest.mark.integration
 def test_rendered_training_recipe_is_aws_file_with_only_our_values_changed(recipe_id):
     chosen = recipe(recipe_id)
     values = _values_for(chosen)
@@ -75,6 +76,7 @@ def test_rendered_training_recipe_is_aws_file_with_only_our_values_changed(recip
 
 
 @pytest.mark.parametrize("recipe_id", sorted({recipe(r).evaluation.id for r in SFT_RECIPES}))
+@pytest.mark.integration
 def test_rendered_evaluation_recipe_is_aws_file_with_only_our_values_changed(recipe_id):
     evaluation = catalog.EVALUATION_RECIPES[recipe_id]
     training_id = next(r for r in SFT_RECIPES if recipe(r).evaluation.id == recipe_id)
@@ -164,6 +166,7 @@ def _prepare(tmp_path, finqa, *extra):
          *extra], cwd=PROJECT_ROOT, capture_output=True, text=True)
 
 
+@pytest.mark.integration
 def test_prepare_renders_the_training_recipe_from_its_flags(tmp_path, sample_finqa):
     result = _prepare(tmp_path, sample_finqa, "--epochs", "3", "--learning-rate", "1.0E-4", "--lora-alpha", "64",
                       "--global-batch-size", "32", "--max-length", "4096")
@@ -176,6 +179,7 @@ def test_prepare_renders_the_training_recipe_from_its_flags(tmp_path, sample_fin
     assert report["recipe"]["id"] == catalog.DEFAULT_RECIPE
 
 
+@pytest.mark.integration
 def test_prepare_computes_nova_2_max_steps_from_the_records_it_wrote(tmp_path, shared_finqa):
     result = _prepare(tmp_path, shared_finqa, "--recipe", "nova_lite_2_0_p5_gpu_lora_sft", "--epochs", "3",
                       "--global-batch-size", "32", "--max-length", "8192", "--replicas", "4",
@@ -189,6 +193,7 @@ def test_prepare_computes_nova_2_max_steps_from_the_records_it_wrote(tmp_path, s
     assert rendered["run"]["replicas"] == 4
 
 
+@pytest.mark.integration
 def test_prepare_refuses_bad_recipe_values_before_reading_data(tmp_path, sample_finqa):
     result = _prepare(tmp_path, sample_finqa, "--lora-alpha", "100")
     assert result.returncode == 1

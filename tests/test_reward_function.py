@@ -65,7 +65,8 @@ def test_deploy_twice_creates_the_function_its_role_and_permission_then_changes_
     assert [s["Action"] for s in permissions["Statement"]] == [["logs:CreateLogStream", "logs:PutLogEvents"]]
 
     function = lambda_.get_function_configuration(FunctionName=FUNCTION)
-    assert (function["Role"], function["Handler"], function["Runtime"], function["Timeout"], function["MemorySize"]) == (
+    assert (function["Role"], function["Handler"], function["Runtime"], function["Timeout"],
+            function["MemorySize"]) == (
         role["Arn"], "steps.reward.lambda_handler", "python3.13", 300, 512)
     assert function["CodeSha256"] == base64.b64encode(hashlib.sha256(reward_zip()).digest()).decode()
     assert lambda_.list_tags(Resource=arn)["Tags"] == {"project": "nova-finqa"}
@@ -131,6 +132,7 @@ def test_a_role_of_another_account_is_refused_before_anything_is_made(in_process
     assert not changing(calls)
 
 
+@pytest.mark.integration
 def test_the_zip_holds_steps_only_and_scores_on_its_own(tmp_path, shared_finqa):
     first, second = reward_zip(), reward_zip()
     assert first == second
@@ -141,7 +143,8 @@ def test_the_zip_holds_steps_only_and_scores_on_its_own(tmp_path, shared_finqa):
     assert all(name.startswith("steps/") and name.endswith(".py") for name in names), names
     [record] = load_records([shared_finqa / "test_100.json"]).records[:1]
     line = json.loads(rft_line(record.id, SYSTEM_PROMPT, render_question(record), reference_answer(record)))
-    event = [{**line, "id": "a", "messages": [*line["messages"], {"role": "assistant", "content": render_target(record)}]}]
+    event = [{**line, "id": "a",
+              "messages": [*line["messages"], {"role": "assistant", "content": render_target(record)}]}]
     # -I -S: neither the project nor site-packages is importable, only the zip's files
     probe = ("import json, sys; sys.path.insert(0, sys.argv[1]); import steps.reward as handler;"
              "assert handler.__file__.startswith(sys.argv[1]);"

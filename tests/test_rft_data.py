@@ -102,6 +102,7 @@ def test_a_reference_the_reward_cannot_use_is_refused_with_a_reason(reference):
     assert raised.value.reason == "bad_reference"
 
 
+@pytest.mark.integration
 def test_the_preparation_step_writes_awss_rft_format_for_an_rft_recipe(tmp_path, shared_finqa, records):
     result = subprocess.run(
         [sys.executable, "-m", "steps.prepare", "--input-dir", str(shared_finqa), "--output-dir", str(tmp_path),

@@ -31,13 +31,15 @@ def test_the_rft_fields_and_awss_allowed_values(recipe_id):
     # the recipe file's comment: "Enables reasoning mode High / Low / or null for non-reasoning"
     assert (fields["reasoning_effort"].enum, fields["reasoning_effort"].default) == (("high", "low", None), "high")
     assert fields["reward_lambda_arn"].paths == (("run", "reward_lambda_arn"),
-                                                 ("training_config", "rollout", "rewards", "api_endpoint", "lambda_arn"))
+                                                 ("training_config", "rollout", "rewards", "api_endpoint",
+                                                  "lambda_arn"))
     assert ("lora_alpha" in fields) is (chosen.peft == "lora")
     if chosen.peft == "lora":
         assert fields["lora_alpha"].enum == (16, 32, 64)
 
 
 @pytest.mark.parametrize("recipe_id", RFT_RECIPES)
+@pytest.mark.integration
 def test_the_prepared_recipe_is_awss_file_but_for_our_values(tmp_path, sample_finqa, recipe_id):
     chosen = recipe(recipe_id)
     lora = ["--lora-alpha", "64"] if chosen.peft == "lora" else []
@@ -72,6 +74,7 @@ def test_values_aws_does_not_allow_are_refused_naming_the_parameter(values, mess
         training_recipe(RFT_RECIPES[0], **{"max_steps": 10, **NEEDED, **values})
 
 
+@pytest.mark.integration
 def test_prepare_refuses_an_rft_recipe_without_its_reward_before_reading_data(tmp_path, sample_finqa):
     result = _prepare(tmp_path, sample_finqa, "--recipe", RFT_RECIPES[0], "--data-s3-path", DATA)
     assert result.returncode == 1 and "needs the ARN of the reward Lambda" in result.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from botocore.stub import Stubber
 
 from scripts import import_to_bedrock as imp
@@ -21,6 +22,10 @@ from tests.test_import_to_bedrock import (  # noqa: F401  (fixtures)
     restricted,
     sagemaker_update_keeps_what_it_is_not_given,
 )
+
+# Each test prepares or scores real FinQA records in a process of its own.
+pytestmark = pytest.mark.integration
+
 
 SERVERLESS_OUTPUT = f"s3://customer-escrow-{ACCOUNT}-serverless-abcd/nova-finqa-sft-1/output/model/"
 

@@ -5,7 +5,12 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import PROJECT_ROOT
+
+# Each test prepares or scores real FinQA records in a process of its own.
+pytestmark = pytest.mark.integration
 
 
 def _prepare(sample_finqa, output, *flags):

@@ -22,6 +22,10 @@ from steps import model_package
 from tests.conftest import PROJECT_ROOT
 from tests.nova_output import jsonl, nova_line
 
+# Each test prepares or scores real FinQA records in a process of its own.
+pytestmark = pytest.mark.integration
+
+
 ROLE = "arn:aws:iam::111122223333:role/NovaFinQAPipelineRole"
 PACKAGE = "arn:aws:sagemaker:us-east-1:111122223333:model-package/nova-finqa/7"
 CONTAINER = "/opt/ml/processing"

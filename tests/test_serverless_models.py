@@ -54,8 +54,8 @@ def test_offered_combinations_resolve(model_id, technique, training_type, region
     (["--base-model", "amazon.nova-micro-v1", "--technique", "rlvr"],
      "RLVR lora in us-east-1 is offered for: amazon.nova-2-lite-v1"),
     (["--base-model", "amazon.nova-premier-v1"], "choose one of amazon.nova-micro-v1"),
-    (["--technique", "ppo"], "--technique 'ppo': choose one of sft, dpo, rlvr"),
-    (["--training-type", "qlora"], "--training-type 'qlora': choose one of lora, full"),
+    (["--technique", "ppo"], "--technique 'ppo' is not a technique: choose one of sft, dpo, rlvr"),
+    (["--training-type", "qlora"], "--training-type 'qlora' is not a training type: choose one of lora, full"),
 ])
 def test_combinations_aws_does_not_offer_are_refused_with_those_that_exist(argv, says):
     with pytest.raises(SettingsError) as refused:
@@ -76,7 +76,7 @@ def test_settings_come_from_the_environment_and_default_to_training_jobs():
         "NOVA_TRAINING_TYPE": "full"})
     assert (settings.serverless, settings.base_model, settings.technique, settings.training_type) == (
         True, "amazon.nova-micro-v1", "dpo", "full")
-    with pytest.raises(SettingsError, match="--platform 'hyperpod'"):
+    with pytest.raises(SettingsError, match="--platform 'hyperpod' is not a platform"):
         _resolve("--region", "us-east-1", "--platform", "hyperpod")
 
 

@@ -148,6 +148,7 @@ def test_committed_serverless_definition_is_what_the_code_builds(definitions):
         f"{' '.join(COMMITTED_SETTINGS)} --definition-out {COMMITTED.relative_to(PROJECT_ROOT)}`")
 
 
+@pytest.mark.integration
 def test_serverless_dry_run_makes_no_aws_call_and_needs_no_credentials(tmp_path):
     from tests.test_pipeline import NETWORK_GUARDED_UPSERT
 
@@ -237,14 +238,16 @@ def test_upsert_twice_against_moto_server(moto_server, monkeypatch, capsys):
 @pytest.mark.parametrize("case", list(CASES))
 def test_every_studio_parameter_of_a_recipe_field_reaches_the_job(definitions, case):
     from pipeline.serverless import PLATFORM_FIELDS, serverless_recipe
-    from steps.recipes import PARAMETER_FIELDS
+    from steps.recipes import RECIPE_PARAMETERS
+
+    parameter_fields = {parameter.name: parameter.field for parameter in RECIPE_PARAMETERS.values()}
 
     definition = json.loads(definitions[case])
     hyperparameters = _steps(definition)["FineTune"]["Arguments"]["HyperParameters"]
     fields = serverless_recipe(_settings(*CASES[case])).fields
     reached = 0
     for parameter in definition["Parameters"]:
-        field = PARAMETER_FIELDS.get(parameter["Name"])
+        field = parameter_fields.get(parameter["Name"])
         if field in fields and field not in PLATFORM_FIELDS:
             assert json.dumps(hyperparameters[field]).count(f'"Parameters.{parameter["Name"]}"') == 1, field
             reached += 1

@@ -55,4 +55,52 @@ def test_upsert_refuses_a_bad_bucket_before_building(capsys):
     code = upsert(["--dry-run", "--region", "us-east-1", "--role-arn", "arn:aws:iam::111122223333:role/R",
                    "--bucket", "bucket..name"])
     assert code == 2
-    assert "--bucket 'bucket..name' breaks S3's bucket naming rules: it must not have two periods" in capsys.readouterr().err
+    assert ("--bucket 'bucket..name' breaks S3's bucket naming rules: it must not have two periods"
+            in capsys.readouterr().err)
+
+
+def test_docs_settings_table_is_the_one_the_declarations_make():
+    from scripts import settings_table
+
+    page = settings_table.PAGE.read_text(encoding="utf-8")
+    assert settings_table.replaced(page) == page, \
+        "docs/settings.md is stale: `python -m scripts.settings_table --write`"
+
+
+def test_every_setting_is_a_flag_a_variable_and_a_row(monkeypatch):
+    """Each declaration makes its flag, its variable and its row: set through either, it reaches Settings."""
+    import argparse
+    from dataclasses import fields
+
+    from pipeline.settings import SETTINGS, add_settings_arguments
+    from scripts.settings_table import table
+
+    parser = argparse.ArgumentParser()
+    add_settings_arguments(parser)
+    assert [spec.name for spec in SETTINGS] == [f.name for f in fields(Settings)]
+    example = {"region": "eu-west-1", "role_arn": "arn:aws:iam::111122223333:role/R", "bucket": "my-bucket",
+               "prefix": "p", "pipeline_name": "p-1", "model_package_group": "g-1",
+               "recipe": "nova_lite_2_0_p5_gpu_lora_sft", "bedrock_role_arn": "arn:aws:iam::111122223333:role/B",
+               "provisioned_model_units": "2",
+               "mlflow_tracking_arn": "arn:aws:sagemaker:us-east-1:111122223333:mlflow-tracking-server/t",
+               "source_model_package": "arn:aws:sagemaker:eu-west-1:111122223333:model-package/g-1/3",
+               "platform": "training-jobs", "base_model": "amazon.nova-micro-v1", "technique": "dpo",
+               "training_type": "full", "tags": "k=v"}
+    assert set(example) == {spec.name for spec in SETTINGS}
+    expected = {name: (("k", "v"),) if name == "tags" else value for name, value in example.items()}
+    from_flags = Settings.resolve(parser.parse_args([part for spec in SETTINGS
+                                                      for part in (spec.flag, example[spec.name])]), environ={})
+    from_environment = Settings.resolve(environ={spec.env[0]: example[spec.name] for spec in SETTINGS})
+    assert {name: getattr(from_flags, name) for name in example} == expected
+    assert {name: getattr(from_environment, name) for name in example} == expected
+    rows = table().splitlines()[2:]
+    assert [row.split(" | ")[0].split("`")[1].split()[0] for row in rows] == [spec.flag for spec in SETTINGS]
+
+
+def test_a_broken_rule_names_the_flag_and_the_value():
+    with pytest.raises(SettingsError) as refused:
+        Settings.resolve(environ={"AWS_REGION": "Mars", "NOVA_PREFIX": "/p/", "NOVA_PROVISIONED_MODEL_UNITS": "0"},
+                         required=())
+    assert str(refused.value) == ("--region 'Mars' is not an AWS region name (e.g. us-east-1); "
+                                  "--prefix '/p/' must not start or end with '/'; "
+                                  "--provisioned-model-units '0' must be a whole number of model units, 1 or more")

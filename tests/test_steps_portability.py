@@ -57,7 +57,8 @@ def run_steps(python: str, sample: Path, output: Path) -> None:
     prepared, scored = output / "prepared", output / "scored"
     subprocess.run([python, "-m", "steps.prepare", "--input-dir", str(sample), "--output-dir", str(prepared)],
                    cwd=PROJECT_ROOT, check=True, capture_output=True)
-    examples = [json.loads(line) for line in (prepared / "eval" / "gen_qa.jsonl").read_text(encoding="utf-8").splitlines()]
+    gen_qa = (prepared / "eval" / "gen_qa.jsonl").read_text(encoding="utf-8")
+    examples = [json.loads(line) for line in gen_qa.splitlines()]
     predictions = output / "inference_output.jsonl"
     predictions.write_text(jsonl(nova_line(example, example["response"]) for example in examples), encoding="utf-8")
     subprocess.run([python, "-m", "steps.evaluate", "--predictions", str(predictions), "--eval-data",
@@ -65,6 +66,7 @@ def run_steps(python: str, sample: Path, output: Path) -> None:
                    capture_output=True)
 
 
+@pytest.mark.integration
 def test_the_steps_give_the_same_outputs_on_python_3_9(sample_finqa, tmp_path):
     python = python_3_9()
     if python is None:

@@ -20,6 +20,9 @@ from tests.conftest import PROJECT_ROOT, _free_port
 from tests.nova_output import nova_line
 from tests.test_evaluate import write_predictions
 
+# Every test here starts a process or a server, or reads a fixture that does.
+pytestmark = pytest.mark.integration
+
 EXPERIMENT = "nova-finqa-sft"
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:mlflow-tracking-server/team-server"
 SERVER_START_SECONDS = 240
@@ -33,7 +36,8 @@ def mlflow_server(tmp_path_factory):
     environment = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     process = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}", "--default-artifact-root", str(folder / "artifacts")],
+         "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
+         "--default-artifact-root", str(folder / "artifacts")],
         cwd=folder, env=environment, stdout=subprocess.DEVNULL, stderr=(folder / "server.log").open("w"))
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + SERVER_START_SECONDS

@@ -60,7 +60,8 @@ def test_malformed_setting_is_refused(capsys):
     ("us-east-1", "nova_lite_1_0_g5_g6_12x_gpu_lora_sft", None, ""),
     ("ap-northeast-1", "nova_lite_1_0_g5_g6_12x_gpu_lora_sft", None, "on demand in us-east-1, us-west-2 only"),
     ("us-east-1", "nova_lite_1_0_p5_p4d_gpu_sft", None, "full-rank Nova Lite model"),
-    ("us-west-2", "nova_lite_1_0_g5_g6_12x_gpu_lora_sft", "2", "Provisioned Throughput for Nova Lite in us-east-1 only"),
+    ("us-west-2", "nova_lite_1_0_g5_g6_12x_gpu_lora_sft", "2",
+     "Provisioned Throughput for Nova Lite in us-east-1 only"),
 ], ids=["on-demand-offered", "no-on-demand-in-region", "full-rank", "no-provisioned-throughput-in-region"])
 def test_a_region_or_recipe_whose_models_cannot_be_served_is_warned_about(monkeypatch, capsys, region, recipe,
                                                                          units, warned):

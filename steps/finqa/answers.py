@@ -57,7 +57,7 @@ import math
 import re
 from dataclasses import dataclass
 from decimal import Context, Decimal, localcontext
-from typing import List, Optional, Tuple, Union
+from typing import Union
 
 from .program import Value
 from .prompts import ANSWER_PREFIX, PROGRAM_PREFIX
@@ -102,9 +102,9 @@ Answer = Union[Number, str]
 
 @dataclass(frozen=True)
 class Generation:
-    program: Optional[str]
+    program: str | None
     """The text after the last `Program:` label, or None."""
-    answer_text: Optional[str]
+    answer_text: str | None
     """The text the answer is taken from, or None when there is nothing to read."""
     answer_source: str
     """answer_line, boxed, answer_phrase, free_text, or none."""
@@ -166,11 +166,11 @@ def read_generation(text: str) -> Generation:
     return Generation(program, None, "none")
 
 
-def boxed_answers(text: str) -> List[str]:
+def boxed_answers(text: str) -> list[str]:
     """The content of every complete `\\boxed{...}`, in the order the boxes open, as plain text
     with the scale word that follows a box."""
-    boxes: List[Tuple[int, str]] = []
-    opened: List[Tuple[int, int]] = []  # (where the content starts, 1 for a box, 0 for a brace)
+    boxes: list[tuple[int, str]] = []
+    opened: list[tuple[int, int]] = []  # (where the content starts, 1 for a box, 0 for a brace)
     # one pass over the braces: a box inside a box, or a box never closed, costs no rescan
     for part in _BOXED_PARTS.finditer(text):
         if part.group(0) == "}":
@@ -229,7 +229,7 @@ def _program_text(text: str) -> str:
     return text.strip()
 
 
-def extract_answer(generation: Generation, gold: Value) -> Optional[Answer]:
+def extract_answer(generation: Generation, gold: Value) -> Answer | None:
     """The answer in a generation, of the kind the gold is (number or yes/no); None if none."""
     if generation.answer_text is None:
         return None
@@ -264,13 +264,13 @@ def all_numbers(text: str) -> list[Number]:
     return numbers
 
 
-def parse_number(text: str) -> Optional[Number]:
+def parse_number(text: str) -> Number | None:
     """The first number in a text ("approximately $1,234.5 million" -> 1234.5), or None."""
     numbers = all_numbers(text)
     return numbers[0] if numbers else None
 
 
-def _number_from_match(match: re.Match, parentheses_negate: bool, after: str) -> Optional[Number]:
+def _number_from_match(match: re.Match, parentheses_negate: bool, after: str) -> Number | None:
     digits = match.group("digits").replace(",", "")
     if len(digits) - ("." in digits) > MAX_NUMBER_DIGITS or not math.isfinite(float(digits)):
         return None
@@ -286,7 +286,7 @@ def _number_from_match(match: re.Match, parentheses_negate: bool, after: str) ->
     return Number(exact.copy_negate() if negative else exact, bool(match.group("unit")), text, year, scale)
 
 
-def _exact(number: Union[str, float]) -> Decimal:
+def _exact(number: str | float) -> Decimal:
     """A number as the decimal it is written as; a float as its shortest decimal form (repr),
     which is how exe_ans and the tolerance were written in the first place."""
     return Decimal(number if isinstance(number, str) else repr(number))
@@ -295,18 +295,18 @@ def _exact(number: Union[str, float]) -> Decimal:
 @dataclass(frozen=True)
 class Gold:
     exe_ans: Value
-    human_answer: Optional[Answer]
+    human_answer: Answer | None
     """The record's human answer string, parsed (None if empty or not readable)."""
 
     @classmethod
-    def of(cls, exe_ans: Value, answer: str) -> "Gold":
+    def of(cls, exe_ans: Value, answer: str) -> Gold:
         if isinstance(exe_ans, str):
             word = _YES_NO_WORD.search(answer or "")
             return cls(exe_ans.strip().lower(), word.group(1).lower() if word else None)
         return cls(float(exe_ans), parse_number(answer or ""))
 
 
-def answer_matches(prediction: Optional[Answer], gold: Gold, tolerance: float = DEFAULT_TOLERANCE) -> bool:
+def answer_matches(prediction: Answer | None, gold: Gold, tolerance: float = DEFAULT_TOLERANCE) -> bool:
     """Whether a parsed answer is right, by the rules in the module docstring."""
     if prediction is None:
         return False

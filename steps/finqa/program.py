@@ -54,8 +54,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Union
 
 from .errors import CountedError
 
@@ -101,7 +102,7 @@ def round_result(value: Value) -> Value:
 
 # ---------------------------------------------------------------- FinQA's own verdict
 
-def finqa_tokens(program: str) -> List[str]:
+def finqa_tokens(program: str) -> list[str]:
     """FinQA's `program_tokenization`, without the "EOF" it appends and `eval_program` drops:
     the text is split on ", ", then each piece after every "(" and around every ")"."""
     tokens = []
@@ -129,11 +130,11 @@ def execute_as_finqa(program: str, table: Sequence[Sequence[str]] = ()) -> Value
             raise ProgramError("structure", f"token {index} {token!r} is not one of FinQA's operations {OPERATIONS}")
         if index % 4 == 3 and token != ")":
             raise ProgramError("structure", f"token {index} {token!r} is not the ')' that ends a step")
-    results: Dict[int, Any] = {}
+    results: dict[int, Any] = {}
     # FinQA's own starting value: a program with no executed step ends as the text "n/a"
     result: Any = NO_RESULT
-    rows: Optional[dict] = None
-    row_numbers: Optional[list] = None
+    rows: dict | None = None
+    row_numbers: list | None = None
     for index, step in enumerate("|".join(tokens).split(")")[:-1]):
         parts = step.strip().split("(")
         if len(parts) > 2:
@@ -143,7 +144,8 @@ def execute_as_finqa(program: str, table: Sequence[Sequence[str]] = ()) -> Value
         operation = parts[0].strip("|").strip()
         arguments = parts[1].strip("|").strip().split("|")
         if len(arguments) < 2:
-            raise ProgramError("missing_argument", f"step {index} {operation}: two arguments separated by ', ' expected")
+            raise ProgramError("missing_argument",
+                               f"step {index} {operation}: two arguments separated by ', ' expected")
         first, second = arguments[0].strip(), arguments[1].strip()
         if operation in ARITHMETIC_OPERATIONS:
             result = _finqa_arithmetic(operation, _finqa_argument(first, results, index),
@@ -172,23 +174,24 @@ def execute_as_finqa(program: str, table: Sequence[Sequence[str]] = ()) -> Value
         raise ProgramError("not_a_number", f"the result {_shown(result)} is neither a number nor yes/no") from None
 
 
-def _finqa_argument(argument: str, results: Dict[int, Any], index: int) -> Any:
+def _finqa_argument(argument: str, results: dict[int, Any], index: int) -> Any:
     if "#" in argument:
         return _finqa_reference(argument, results, index)
     number = _finqa_number(argument)
     if number is None:
-        raise ProgramError("bad_argument", f"step {index}: {argument!r} is not a number, a percentage, a constant or #n")
+        raise ProgramError("bad_argument",
+                           f"step {index}: {argument!r} is not a number, a percentage, a constant or #n")
     return number
 
 
-def _finqa_reference(argument: str, results: Dict[int, Any], index: int) -> Any:
+def _finqa_reference(argument: str, results: dict[int, Any], index: int) -> Any:
     try:
         return results[int(argument.replace("#", ""))]
     except (ValueError, KeyError):
         raise ProgramError("bad_reference", f"step {index}: {argument!r} refers to no executed step") from None
 
 
-def _finqa_number(text: str) -> Optional[float]:
+def _finqa_number(text: str) -> float | None:
     """FinQA's `str_to_num`; None where it gives "n/a" or fails on a malformed constant."""
     text = text.replace(",", "")
     try:
@@ -224,9 +227,11 @@ def _finqa_arithmetic(operation: str, first: Any, second: Any, index: int) -> An
         else:
             result = "yes" if first > second else "no"
     except ZeroDivisionError:
-        raise ProgramError("division_by_zero", f"step {index}: {operation}({_shown(first)}, {_shown(second)})") from None
+        raise ProgramError("division_by_zero",
+                           f"step {index}: {operation}({_shown(first)}, {_shown(second)})") from None
     except OverflowError:
-        raise ProgramError("overflow", f"step {index}: {operation}({_shown(first)}, {_shown(second)}) overflows") from None
+        raise ProgramError("overflow",
+                           f"step {index}: {operation}({_shown(first)}, {_shown(second)}) overflows") from None
     except TypeError:
         raise ProgramError("not_a_number", f"step {index}: {operation}({_shown(first)}, {_shown(second)}) "
                                            "mixes a yes/no result with numbers") from None
@@ -249,7 +254,8 @@ def _finqa_row_numbers(cells: Sequence[str], name: str, index: int) -> list:
     for cell in cells:
         number = _finqa_number(cell.replace("$", "").strip().split("(")[0].strip())
         if number is None:
-            raise ProgramError("bad_table_cell", f"step {index}: row {name!r} has a cell that is not a number: {cell!r}")
+            raise ProgramError("bad_table_cell",
+                               f"step {index}: row {name!r} has a cell that is not a number: {cell!r}")
         numbers.append(number)
     return numbers
 
@@ -280,7 +286,7 @@ def _shown(value: Any) -> str:
 @dataclass(frozen=True)
 class Step:
     operation: str
-    arguments: Tuple[str, str]
+    arguments: tuple[str, str]
 
     def __str__(self) -> str:
         return f"{self.operation}({self.arguments[0]}, {self.arguments[1]})"
@@ -294,7 +300,7 @@ _ATOM = re.compile(r"[^,()]*")
 _SPACE_RUN = re.compile(r"\s*")
 
 
-def parse_program(program: str) -> Tuple[Step, ...]:
+def parse_program(program: str) -> tuple[Step, ...]:
     """The steps of a program in step form, or in nested form (converted), read leniently."""
     if not isinstance(program, str):
         raise ProgramError("not_text", f"a program is text, got {type(program).__name__}")
@@ -308,7 +314,7 @@ def parse_program(program: str) -> Tuple[Step, ...]:
 def execute_leniently(program: str, table: Sequence[Sequence[str]] = ()) -> Value:
     """The value of a program's last step, unrounded, read with the lenient extensions."""
     steps = parse_program(program.strip().strip("`*. "))
-    results: List[Value] = []
+    results: list[Value] = []
     for index, step in enumerate(steps):
         if step.operation in TABLE_OPERATIONS:
             result: Value = _table_step(step, table, index)
@@ -366,11 +372,12 @@ def _number_argument(argument: str, results: Sequence[Value], index: int) -> flo
         return value
     value = number_from_text(argument)
     if value is None:
-        raise ProgramError("bad_argument", f"step {index}: {argument!r} is not a number, a percentage, a constant or #n")
+        raise ProgramError("bad_argument",
+                           f"step {index}: {argument!r} is not a number, a percentage, a constant or #n")
     return value
 
 
-def number_from_text(text: str) -> Optional[float]:
+def number_from_text(text: str) -> float | None:
     """`str_to_num` for the lenient reading: "1,234" -> 1234, "5%" -> 0.05, "const_m1" -> -1;
     None if none. Only finite decimal numbers count (float() would also take "inf" and "nan")."""
     text = text.replace(",", "").strip()
@@ -389,7 +396,7 @@ def number_from_text(text: str) -> Optional[float]:
     return None
 
 
-def _finite(value: float) -> Optional[float]:
+def _finite(value: float) -> float | None:
     return value if math.isfinite(value) and abs(value) <= MAX_MAGNITUDE else None
 
 
@@ -404,7 +411,8 @@ def _table_step(step: Step, table: Sequence[Sequence[str]], index: int) -> float
     for cell in cells:
         value = number_from_text(str(cell).replace("$", "").split("(")[0].strip())
         if value is None:
-            raise ProgramError("bad_table_cell", f"step {index}: row {row_name!r} has a cell that is not a number: {cell!r}")
+            raise ProgramError("bad_table_cell",
+                               f"step {index}: row {row_name!r} has a cell that is not a number: {cell!r}")
         numbers.append(value)
     if not numbers:
         raise ProgramError("bad_table_cell", f"step {index}: row {row_name!r} has no values")
@@ -417,7 +425,7 @@ def _table_step(step: Step, table: Sequence[Sequence[str]], index: int) -> float
     return min(numbers)
 
 
-def _table_row(table: Sequence[Sequence[str]], row_name: str) -> Optional[Sequence[str]]:
+def _table_row(table: Sequence[Sequence[str]], row_name: str) -> Sequence[str] | None:
     exact = None
     loose = None
     wanted = _SPACES.sub(" ", row_name).strip().lower()
@@ -451,15 +459,16 @@ class _Parser:
     def __init__(self, text: str):
         self.text = text.strip()
         self.position = 0
-        self.steps: List[Step] = []
+        self.steps: list[Step] = []
         self.nested = False
         self.written_references = False
 
-    def parse(self) -> Tuple[Step, ...]:
+    def parse(self) -> tuple[Step, ...]:
         if not self.text:
             raise ProgramError("empty", "the program is empty")
         if len(self.text) > MAX_PROGRAM_CHARS:
-            raise ProgramError("too_long", f"the program has {len(self.text)} characters, more than {MAX_PROGRAM_CHARS}")
+            raise ProgramError("too_long",
+                               f"the program has {len(self.text)} characters, more than {MAX_PROGRAM_CHARS}")
         while True:
             self._skip_spaces()
             self._call(depth=0)
@@ -491,7 +500,7 @@ class _Parser:
         self.steps.append(Step(operation, (arguments[0], arguments[1])))
         return f"#{len(self.steps) - 1}"
 
-    def _arithmetic_arguments(self, depth: int) -> List[str]:
+    def _arithmetic_arguments(self, depth: int) -> list[str]:
         arguments = []
         while True:
             self._skip_spaces()
@@ -514,7 +523,7 @@ class _Parser:
             if separator == "(":
                 self._fail("unexpected '('")
 
-    def _table_arguments(self) -> List[str]:
+    def _table_arguments(self) -> list[str]:
         depth = 0
         start = self.position
         while self.position < len(self.text):

@@ -16,9 +16,10 @@ import json
 import math
 import mmap
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from .errors import CountedError
 
@@ -323,7 +324,8 @@ def load_records(paths: Iterable[Path], *, strict: bool = False) -> LoadedSplit:
                     raise RecordError("invalid_json", f"{path} line {row.line}: not valid JSON ({row.error})")
                 record = record_from_row(row, str(path), index)
                 if record.id in seen:
-                    raise RecordError("duplicate_id", f"{_where(str(path), index, record.id)}: the id appears earlier in the split")
+                    raise RecordError("duplicate_id",
+                                      f"{_where(str(path), index, record.id)}: the id appears earlier in the split")
             except RecordError as error:
                 if strict:
                     raise

@@ -19,9 +19,10 @@ The training container passes `reference_answer` through to the reward Lambda un
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
-from typing import Any, Optional, Sequence
+from typing import Any
 
 from .answers import Gold
 from .errors import CountedError
@@ -97,7 +98,7 @@ class ReferenceAnswerError(CountedError):
 
 @dataclass(frozen=True)
 class Reference:
-    id: Optional[str]
+    id: str | None
     exe_ans: Value
     gold: Gold
     table: Sequence[Sequence[str]]
@@ -121,7 +122,8 @@ def read_reference(reference: Any) -> Reference:
     answer = reference.get("answer")
     table = reference.get("table", [])
     if not isinstance(answer, (str, type(None))) or not _is_table(table):
-        raise ReferenceAnswerError("bad_reference", "reference_answer's answer must be text and its table a list of rows of text")
+        raise ReferenceAnswerError("bad_reference",
+                                   "reference_answer's answer must be text and its table a list of rows of text")
     record_id = reference.get("id")
     return Reference(id=record_id if isinstance(record_id, str) else None, exe_ans=exe_ans,
                      gold=Gold.of(exe_ans, answer or ""), table=table)

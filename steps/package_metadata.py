@@ -1,0 +1,65 @@
+"""The keys of a registered model package's CustomerMetadataProperties, named once.
+
+The pipeline's RegisterModel step writes them (`pipeline.definition`); the operator's tools
+read them (`scripts.report`, `scripts.import_to_bedrock`, which the approval hook runs), and
+the Bedrock import writes its progress under its own keys. Values are text: botocore's
+CustomerMetadataProperties take strings of letters, digits, spaces and _.:/=+-@ only.
+
+One more set of keys is named where it is made, and written beside these: the recipe
+values, one per recipe parameter under its flag's name (`steps.recipes.RecipeParameter.dest`:
+epochs, learning_rate, ...).
+"""
+from __future__ import annotations
+
+# Written by the pipeline when it registers the model.
+RECIPE = "recipe"
+BASE_MODEL = "base_model"
+CHECKPOINT_S3_URI = "checkpoint_s3_uri"
+TRAINING_JOB = "training_job"
+TRAIN_RECORDS = "train_records"
+VALIDATION_RECORDS = "validation_records"
+EVAL_RECORDS = "eval_records"
+EVAL_DATA_S3_URI = "eval_data_s3_uri"
+REWARD_LAMBDA_ARN = "reward_lambda_arn"
+ACCURACY = "accuracy"
+BASELINE_ACCURACY = "baseline_accuracy"
+TRAINING_INSTANCE_TYPE = "training_instance_type"
+TRAINING_INSTANCE_COUNT = "training_instance_count"
+TRAINING_BILLABLE_SECONDS = "training_billable_seconds"
+EVALUATION_INSTANCE_TYPE = "evaluation_instance_type"
+PIPELINE_EXECUTION_ARN = "pipeline_execution_arn"
+# The technique as the report names it (SFT, DPO, RLVR, "SFT then DPO"), and the package training started from.
+TECHNIQUE = "technique"
+SOURCE_MODEL_PACKAGE_ARN = "source_model_package_arn"
+# The preparation step's cost estimate (steps.estimate), beside what was billed: key -> the
+# estimate's field. scripts/report.py prices every job of the execution.
+ESTIMATED_TRAINING_HOURS = "estimated_training_hours"
+ESTIMATED_TRAINING_COST_USD = "estimated_training_cost_usd"
+ESTIMATED_EVALUATION_COST_USD = "estimated_evaluation_cost_usd"
+TRAINING_PRICE_PER_HOUR_USD = "training_price_per_hour_usd"
+EVALUATION_PRICE_PER_HOUR_USD = "evaluation_price_per_hour_usd"
+REGISTRY_FIELDS = {
+    ESTIMATED_TRAINING_HOURS: "training_hours",
+    ESTIMATED_TRAINING_COST_USD: "training_cost_usd",
+    ESTIMATED_EVALUATION_COST_USD: "evaluation_cost_usd",
+    TRAINING_PRICE_PER_HOUR_USD: "price_per_hour_usd",
+    EVALUATION_PRICE_PER_HOUR_USD: "evaluation_price_per_hour_usd",
+}
+
+# Written onto the package a serverless job registered, by the gate's steps (steps.model_package).
+PLATFORM = "platform"
+BASE_MODEL_ARN = "base_model_arn"
+TRAINING_TYPE = "training_type"
+PRIMARY_METRIC = "primary_metric"
+EVALUATION_S3_URI = "evaluation_s3_uri"
+REWARD_EVALUATOR_ARN = "reward_evaluator_arn"
+
+# Written by the Bedrock import (scripts.import_to_bedrock) as it goes.
+BEDROCK_IMPORT_STATUS = "bedrock_import_status"
+BEDROCK_IMPORT_ERROR = "bedrock_import_error"
+BEDROCK_IMPORT_SOURCE = "bedrock_import_source"
+BEDROCK_IMPORT_CLAIM = "bedrock_import_claim"
+BEDROCK_MODEL_ARN = "bedrock_model_arn"
+BEDROCK_DEPLOYMENT_ARN = "bedrock_deployment_arn"
+BEDROCK_PROVISIONED_MODEL_ARN = "bedrock_provisioned_model_arn"
+BEDROCK_SMOKE_TEST = "bedrock_smoke_test"
