@@ -130,7 +130,7 @@ def build_serverless_pipeline(settings: Settings) -> BuiltPipeline:
                     if RECIPE_PARAMETERS[name].field not in PLATFORM_FIELDS})
         build = _Build(settings=settings, recipe=chosen, images=images_for(settings.region, chosen),
                        parameters=parameters, session=pipeline_session(settings.region, settings.bucket),
-                       code=code_artifact(settings.prefix), base_recipe=None)
+                       code=code_artifact(settings.prefix), base_recipes=())
         return _assemble(_Serverless(build, model, settings.technique, settings.training_type))
 
 
