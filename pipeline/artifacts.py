@@ -14,7 +14,8 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from steps.recipes import evaluation_recipe, recipe_yaml
+from steps.catalog import recipe
+from steps.recipes import evaluation_recipe, reasoning_modes, recipe_yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CODE_ARCHIVE = "steps.tar.gz"
@@ -62,10 +63,21 @@ def code_artifact(prefix: str, root: Path = PROJECT_ROOT) -> Artifact:
     return Artifact(_key(prefix, "code", hashlib.sha256(data).hexdigest(), CODE_ARCHIVE), data)
 
 
-def base_model_recipe_artifact(prefix: str, recipe_id: str) -> Artifact:
-    """The evaluation recipe for the recipe's untuned base model: static, so it is rendered here, not in a job."""
-    data = recipe_yaml(evaluation_recipe(recipe_id)).encode("utf-8")
-    return Artifact(_key(prefix, "recipes", hashlib.sha256(data).hexdigest(), "recipe.yaml"), data)
+def base_model_recipe_artifacts(prefix: str, recipe_id: str) -> tuple[Artifact, ...]:
+    """The evaluation recipe for the recipe's untuned base model: static, so it is rendered here, not in a job.
+
+    For a recipe that trains in a reasoning mode (RFT's ReasoningEffort), one recipe per mode, at
+    `recipes/<digest of all>/<mode>/recipe.yaml`: the base model is evaluated in the mode the
+    fine-tuned one was trained and is evaluated in, chosen by the parameter at run time.
+    """
+    modes = reasoning_modes(recipe(recipe_id))
+    if not modes:
+        data = recipe_yaml(evaluation_recipe(recipe_id)).encode("utf-8")
+        return (Artifact(_key(prefix, "recipes", hashlib.sha256(data).hexdigest(), "recipe.yaml"), data),)
+    recipes = {mode: recipe_yaml(evaluation_recipe(recipe_id, reasoning_effort=mode)).encode("utf-8")
+               for mode in modes}
+    digest = hashlib.sha256(b"".join(mode.encode() + b"\0" + data for mode, data in recipes.items())).hexdigest()
+    return tuple(Artifact(_key(prefix, "recipes", digest, mode, "recipe.yaml"), data) for mode, data in recipes.items())
 
 
 def source_model_recipe_artifact(prefix: str, recipe_id: str, checkpoint: str) -> Artifact:

@@ -9,7 +9,9 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -107,9 +109,15 @@ def _resolve(value: Any, shape: Shape) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=1)
+def _sagemaker_model():
+    """botocore's SageMaker model, parsed once (a second JSON parse of it costs about a second)."""
+    return botocore.session.get_session().get_service_model("sagemaker")
+
+
 def argument_problems(definition: dict[str, Any]) -> list[str]:
     """Each job step's arguments checked against botocore's SageMaker model."""
-    model = botocore.session.get_session().get_service_model("sagemaker")
+    model = _sagemaker_model()
     validator = ParamValidator()
     problems = []
     for step in all_steps(definition.get("Steps", [])):
@@ -124,6 +132,95 @@ def argument_problems(definition: dict[str, Any]) -> list[str]:
     return problems
 
 
+_PROCESSING_OUTPUT = re.compile(r"^Steps\.([^.]+)\.ProcessingOutputConfig\.Outputs\['([^']+)'\]\.S3Output\.S3Uri$")
+
+
+def _shortest(value: Any, parameters: dict[str, str], outputs: dict[tuple[str, str], Any]) -> int:
+    """The fewest characters a definition value can have once its expressions are evaluated: its
+    literal text, the given parameter values and a processing output's S3 URI as its step
+    configures it (anything else, another step property, an execution variable or a parameter
+    not given, counts as empty)."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, dict) and "Std:Join" in value:
+        parts = value["Std:Join"]["Values"]
+        return (sum(_shortest(part, parameters, outputs) for part in parts)
+                + len(value["Std:Join"]["On"]) * max(0, len(parts) - 1))
+    reference = str(value.get("Get", "")) if isinstance(value, dict) else ""
+    if reference.startswith("Parameters."):
+        return len(str(parameters.get(reference.split(".", 1)[1], "")))
+    output = _PROCESSING_OUTPUT.match(reference)
+    if output and (output.group(1), output.group(2)) in outputs:
+        return _shortest(outputs[output.group(1), output.group(2)], parameters, outputs)
+    return 0
+
+
+def _configured_outputs(definition: dict[str, Any]) -> dict[tuple[str, str], Any]:
+    """Each processing output's S3Uri as configured, which its property equals (a cache hit's too:
+    the cache key holds the arguments the URI is made of)."""
+    return {(step["Name"], output["OutputName"]): output["S3Output"]["S3Uri"]
+            for step in all_steps(definition.get("Steps", [])) if step.get("Type") == "Processing"
+            for output in step.get("Arguments", {}).get("ProcessingOutputConfig", {}).get("Outputs", [])}
+
+
+def _members(shape: Shape, cache: dict[str, Any]) -> Any:
+    # botocore builds a structure's member shapes anew on every `.members`: once per shape here.
+    if shape.name not in cache:
+        cache[shape.name] = shape.members
+    return cache[shape.name]
+
+
+def _too_long(value: Any, shape: Shape, path: str, parameters: dict[str, str],
+              outputs: dict[tuple[str, str], Any], cache: dict[str, Any]) -> Iterator[tuple[str, int, int, Any]]:
+    if shape.type_name == "string" and "max" in shape.metadata and (isinstance(value, str) or _is_expression(value)):
+        shortest = _shortest(value, parameters, outputs)
+        if shortest > shape.metadata["max"]:
+            yield path, shortest, shape.metadata["max"], value
+    elif shape.type_name == "structure" and isinstance(value, dict) and not _is_expression(value):
+        members = _members(shape, cache)
+        for key, item in value.items():
+            if key in members:
+                yield from _too_long(item, members[key], f"{path}.{key}", parameters, outputs, cache)
+    elif shape.type_name == "list" and isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _too_long(item, shape.member, f"{path}[{index}]", parameters, outputs, cache)
+    elif shape.type_name == "map" and isinstance(value, dict) and not _is_expression(value):
+        for key, item in value.items():
+            yield from _too_long(item, shape.value, f"{path}.{key}", parameters, outputs, cache)
+
+
+def length_problems(definition: dict[str, Any], parameters: dict[str, str] | None = None) -> list[str]:
+    """Values longer than botocore's model of the API allows: a name, tag, S3 URI, container
+    argument or model package metadata value that would fail the step sending it (RegisterModel's,
+    after every GPU job). Botocore checks maximum lengths only on the service's side.
+
+    Without `parameters` (pipeline.upsert, when the pipeline is built), only each value's fixed
+    text counts: a value too long for any execution is refused, naming the settings. With the
+    execution's parameter values (scripts/start_execution.py, before it starts anything), they
+    count too, and the message names the parameters in the value."""
+    model = _sagemaker_model()
+    outputs = _configured_outputs(definition)
+    cache: dict[str, Any] = {}
+    problems = []
+    for step in all_steps(definition.get("Steps", [])):
+        operation = STEP_OPERATIONS.get(step.get("Type"))
+        if operation is None:
+            continue
+        shape = model.operation_model(operation).input_shape
+        for path, shortest, limit, value in _too_long(step.get("Arguments", {}), shape, operation, parameters or {},
+                                                      outputs, cache):
+            output_values = [outputs[m.groups()] for m in map(_PROCESSING_OUTPUT.match, _gets(value))
+                             if m and m.groups() in outputs]
+            named = sorted({get.split(".", 1)[1] for get in _gets([value, output_values])
+                            if get.startswith("Parameters.")})
+            fix = (f"shorten the parameter {' or '.join(named)}, or the pipeline's " if parameters is not None and named
+                   else "shorten ")
+            problems.append(f"step {step['Name']}: {path} is at least {shortest} characters, over the {limit} "
+                            f"SageMaker allows (botocore's model): {fix}--prefix (S3 keys), --bucket or the "
+                            "names (--pipeline-name, --model-package-group)")
+    return problems
+
+
 def definition_problems(definition_json: str) -> list[str]:
     definition = json.loads(definition_json)
-    return reference_problems(definition) + argument_problems(definition)
+    return reference_problems(definition) + argument_problems(definition) + length_problems(definition)

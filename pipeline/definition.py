@@ -34,7 +34,7 @@ import json
 import logging
 from dataclasses import dataclass
 
-from pipeline.artifacts import Artifact, base_model_recipe_artifact, code_artifact, source_model_recipe_artifact
+from pipeline.artifacts import Artifact, base_model_recipe_artifacts, code_artifact, source_model_recipe_artifact
 from pipeline.bedrock_rules import sagemaker_inference_instance_types
 from pipeline.images import PROCESSING_INSTANCE_TYPE, Images, check_region, images_for
 from pipeline.parameters import Parameters, declare
@@ -93,6 +93,9 @@ SUPPORTED_METHODS = ("sft", "rft", "dpo")
 # parameters is what lets cached steps be reused across executions.
 SAMPLING_SEED = "42"
 
+# The evaluation data's file, whose URI the package metadata records for the Bedrock smoke test.
+EVAL_DATA_FILE = "gen_qa.jsonl"
+
 
 @dataclass(frozen=True)
 class BuiltPipeline:
@@ -110,7 +113,7 @@ class _Build:
     parameters: Parameters
     session: object
     code: Artifact
-    base_recipe: Artifact
+    base_recipes: tuple[Artifact, ...]
     source: SourceModel | None = None
     source_recipe: Artifact | None = None
 
@@ -148,7 +151,7 @@ def build_pipeline(settings: Settings, source: SourceModel | None = None) -> Bui
                        parameters=declare(chosen, f"{settings.s3_root}/data/finqa/"),
                        session=pipeline_session(settings.region, settings.bucket),
                        code=code_artifact(settings.prefix),
-                       base_recipe=base_model_recipe_artifact(settings.prefix, chosen.id),
+                       base_recipes=base_model_recipe_artifacts(settings.prefix, chosen.id),
                        source=source,
                        source_recipe=None if source is None else source_model_recipe_artifact(
                            settings.prefix, chosen.id, source.checkpoint))
@@ -175,7 +178,7 @@ def _assemble(build: _Build) -> BuiltPipeline:
                         steps=[prepare, *preference_steps, train, checkpoint, generate_fine_tuned, generate_base,
                                score, gate],
                         pipeline_experiment_config=None, sagemaker_session=build.session)
-    uploads = (build.code, build.base_recipe, *([build.source_recipe] if build.source_recipe else []))
+    uploads = (build.code, *build.base_recipes, *([build.source_recipe] if build.source_recipe else []))
     return BuiltPipeline(pipeline=pipeline, definition=canonical_json(pipeline.definition()), uploads=uploads)
 
 
@@ -335,6 +338,10 @@ def _prepare(build: _Build):
         # The training recipe starts from the source package's checkpoint (iterative training).
         extra_flags += ["--model-name-or-path", build.source.checkpoint]
         recipe_values += ["from-checkpoint", build.source.checkpoint.removeprefix("s3://")]
+    eval_data = Join(on="/", values=[*prepared, "eval-records", p.eval_records, "from", p.data_location, "eval"])
+    # The model package's metadata values that depend on parameters, checked against SageMaker's
+    # limit here, before any GPU job, rather than by RegisterModel after all of them.
+    metadata_values = ["--metadata-value", keys.EVAL_DATA_S3_URI, Join(on="/", values=[eval_data, EVAL_DATA_FILE])]
     mlflow_server = build.settings.mlflow_tracking_arn.rsplit("/", 1)[-1]
     mlflow_flags = (["--mlflow-tracking-uri", build.settings.mlflow_tracking_arn,
                      "--mlflow-experiment", build.settings.pipeline_name] if mlflow_server else [])
@@ -350,8 +357,7 @@ def _prepare(build: _Build):
             _output("train", Join(on="/", values=[*training_data, "train"]), f"{PROCESSING}/output/train"),
             _output("validation", Join(on="/", values=[*training_data, "validation"]),
                     f"{PROCESSING}/output/validation"),
-            _output("eval", Join(on="/", values=[*prepared, "eval-records", p.eval_records, "from",
-                                                 p.data_location, "eval"]), f"{PROCESSING}/output/eval"),
+            _output("eval", eval_data, f"{PROCESSING}/output/eval"),
             # Nova 2's max_steps follows the records written, the MLflow fields the server and
             # pipeline: the recipe's key holds what they depend on.
             _output("recipe", Join(on="/", values=[*prepared, "recipe", *recipe_values,
@@ -370,7 +376,7 @@ def _prepare(build: _Build):
                    *[part for flag, value in p.recipe_flags() for part in (flag, value)], *extra_flags,
                    # The cost estimate, checked against MaxTrainingCost before any GPU starts.
                    "--max-training-cost", p.max_training_cost, *_instance_flags(p), "--region", build.settings.region,
-                   *mlflow_flags, *open_weights],
+                   *metadata_values, *mlflow_flags, *open_weights],
         property_files=[_data_report()])
 
 
@@ -400,7 +406,7 @@ def _model_to_ask(build: _Build):
     or the source package's checkpoint (base_model_location, as AWS's launcher sets it)."""
     if build.source is None:
         return ({"base_model": build.recipe.base_model},
-                f"s3://{build.settings.bucket}/{build.base_recipe.key.rsplit('/', 1)[0]}/", "base model")
+                f"s3://{build.settings.bucket}/{build.base_recipes[0].key.rsplit('/', 1)[0]}/", "base model")
     return ({"base_model_location": build.source.checkpoint},
             f"s3://{build.settings.bucket}/{build.source_recipe.key.rsplit('/', 1)[0]}/", "source model")
 
@@ -441,8 +447,12 @@ def _train(build: _Build, prepare, preferences=None):
                             s3_uri=Join(on="/", values=[_prepared(prepare, output), f"{output}.jsonl"]))
 
     chosen = build.recipe
+    hyperparameters = {"base_model": chosen.base_model}
     if chosen.method == "rft":
         channels = {"train": data("train", "S3Prefix")}
+        # As every AWS launch path copies run.reward_lambda_arn (sagemaker-train, sm_recipes/utils.py
+        # `_get_args_from_nova_recipe`): the job calls the reward it names.
+        hyperparameters["reward_lambda_arn"] = function_arn(build.settings)
         description = (f"AWS's {chosen.id} recipe ({chosen.display_name}) on the prepared FinQA prompts; the "
                        f"reward Lambda {function_name(build.settings)} scores each response with FinQA's verifier.")
     elif chosen.method == "dpo":
@@ -454,7 +464,9 @@ def _train(build: _Build, prepare, preferences=None):
         description = (f"AWS's {chosen.id} recipe ({chosen.display_name}) on the preference pairs made from the "
                        "model's own wrong FinQA answers.")
     else:
-        channels = {"train": data("train", "Converse"), "validation": data("validation", "Converse")}
+        channels = {"train": data("train", "Converse")}
+        if chosen.validation_channel:
+            channels["validation"] = data("validation", "Converse")
         description = f"AWS's {chosen.id} recipe ({chosen.display_name}) on the prepared FinQA conversations."
     start = ({"base_model": chosen.base_model} if build.source is None
              else {"base_model_location": build.source.checkpoint})
@@ -467,7 +479,8 @@ def _train(build: _Build, prepare, preferences=None):
         description=description,
         step_args=_nova_job(build, f"nova-finqa-{chosen.method}", build.images.training,
                             build.parameters.training_instance_type, build.parameters.instance_count(chosen),
-                            TRAINING_MAX_RUNTIME_SECONDS, start,
+                            TRAINING_MAX_RUNTIME_SECONDS,
+                            {**{k: v for k, v in hyperparameters.items() if k != "base_model"}, **start},
                             {**channels, "recipe": _prepared(prepare, "recipe")}, "training"))
 
 
@@ -483,7 +496,10 @@ def _find_checkpoint(build: _Build, train):
         outputs=[_output("recipe", _execution_path(build, "checkpoint-eval-recipe"), f"{PROCESSING}/output/recipe"),
                  _output("checkpoint", _execution_path(build, "checkpoint"), f"{PROCESSING}/output/checkpoint")],
         arguments=["steps.checkpoint", "--training-output", f"{PROCESSING}/input/training",
-                   "--output-dir", f"{PROCESSING}/output", "--recipe", build.recipe.id],
+                   "--output-dir", f"{PROCESSING}/output", "--recipe", build.recipe.id,
+                   # evaluated in the reasoning mode it trained in (steps.recipes.evaluation_recipe)
+                   *(["--reasoning-effort", build.parameters.recipe.get("ReasoningEffort")]
+                     if build.parameters.recipe.get("ReasoningEffort") is not None else [])],
         property_files=[PropertyFile(name="Checkpoint", output_name="checkpoint", path="checkpoint.json")])
 
 
@@ -495,10 +511,17 @@ def _checkpoint_uri(checkpoint, key: str = "checkpoint_s3_uri"):
 
 # 4. Generate answers on the FinQA test set, fine-tuned and base model (Nova evaluation jobs).
 def _generate(build: _Build, prepare, name: str, checkpoint):
+    from sagemaker.core.workflow import Join
+
     evaluation = build.recipe.evaluation
     if checkpoint is None:
-        model, recipe_uri = {"base_model": build.recipe.base_model}, \
-            f"s3://{build.settings.bucket}/{build.base_recipe.key.rsplit('/', 1)[0]}/"
+        model = {"base_model": build.recipe.base_model}
+        if build.parameters.recipe.get("ReasoningEffort") is None:
+            recipe_uri = f"s3://{build.settings.bucket}/{build.base_recipes[0].key.rsplit('/', 1)[0]}/"
+        else:  # the recipe of the mode the fine-tuned model trains and is evaluated in
+            folder = build.base_recipes[0].key.rsplit("/", 2)[0]
+            recipe_uri = Join(on="/", values=[f"s3://{build.settings.bucket}/{folder}",
+                                              build.parameters.recipe.get("ReasoningEffort"), ""])
         who, job = "base model", "nova-finqa-eval-base"
         description = (f"AWS's {evaluation.id} job on the untuned {build.recipe.model_name}; cached across "
                        "executions with the same evaluation data.")
@@ -643,7 +666,7 @@ def _register(build: _Build, prepare, train, checkpoint, score, preferences=None
                    if preferences is not None else {}),
                 keys.VALIDATION_RECORDS: text(report_count("validation")),
                 keys.EVAL_RECORDS: text(report_count("test")),
-                keys.EVAL_DATA_S3_URI: Join(on="/", values=[_prepared(prepare, "eval"), "gen_qa.jsonl"]),
+                keys.EVAL_DATA_S3_URI: Join(on="/", values=[_prepared(prepare, "eval"), EVAL_DATA_FILE]),
                 **recipe_values,
                 **({keys.REWARD_LAMBDA_ARN: function_arn(build.settings)} if build.recipe.method == "rft" else {}),
                 keys.ACCURACY: text(accuracy),

@@ -157,7 +157,7 @@ def build_serverless_pipeline(settings: Settings) -> BuiltPipeline:
         images = images_for(settings.region, chosen) if model.is_nova else _processing_only(settings.region)
         build = _Build(settings=settings, recipe=chosen, images=images,
                        parameters=parameters, session=pipeline_session(settings.region, settings.bucket),
-                       code=code_artifact(settings.prefix), base_recipe=None)
+                       code=code_artifact(settings.prefix), base_recipes=())
         return _assemble(_Serverless(build, model, settings.technique, settings.training_type))
 
 

@@ -134,9 +134,15 @@ def _training_type(value: str) -> str | None:
 
 
 def _tag(value: str) -> str | None:
-    """KEY=VALUE"""
+    """KEY=VALUE, key at most 128 characters, value at most 256 (SageMaker's Tag, botocore's model)"""
     match = _TAG.match(value.strip())
-    return None if match and match.group(1).strip() else "is not KEY=VALUE"
+    if not match or not match.group(1).strip():
+        return "is not KEY=VALUE"
+    key, text = match.group(1).strip(), match.group(2).strip()
+    if len(key) > 128 or len(text) > 256:
+        return (f"is too long: SageMaker takes tag keys of at most 128 characters and values of at most 256 "
+                f"(this one: {len(key)} and {len(text)}); shorten it")
+    return None
 
 
 @dataclass(frozen=True)

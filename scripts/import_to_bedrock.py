@@ -285,6 +285,11 @@ class BedrockImport:
         problem = deployment_problem(trained, self.region, self.model_units)
         if problem:
             raise ImportFailed(problem)
+        if not self.bedrock_role_arn:
+            raise ImportFailed("importing into Bedrock needs an import role (CreateCustomModel's roleArn, which "
+                               "AWS's BedrockModelBuilder passes for a model package and a checkpoint alike): "
+                               "set --bedrock-role-arn or NOVA_BEDROCK_ROLE_ARN "
+                               "(python -m scripts.deploy_approval_hook creates one and prints its ARN)")
         if package.get("ManagedStorageType") == "Restricted":
             return _Plan(FROM_MODEL_PACKAGE, "", trained, self.model_units)
         checkpoint = metadata.get(CHECKPOINT_KEY, "").strip() or _registered_model_data(package)
@@ -295,10 +300,6 @@ class BedrockImport:
                 f"the model package has no usable '{CHECKPOINT_KEY}' in its metadata "
                 f"(found {checkpoint!r}); the pipeline's registration step writes the training "
                 "job's escrow checkpoint there (manifest.json checkpoint_s3_bucket)") from None
-        if not self.bedrock_role_arn:
-            raise ImportFailed("importing from the escrow checkpoint needs a Bedrock import role that may read it: "
-                               "set --bedrock-role-arn or NOVA_BEDROCK_ROLE_ARN "
-                               "(python -m scripts.deploy_approval_hook creates one and prints its ARN)")
         return _Plan(FROM_ESCROW, checkpoint, trained, self.model_units)
 
     def _open_weights_plan(self, package: dict, base_model: str) -> _Plan:
@@ -455,8 +456,10 @@ class BedrockImport:
             return existing["modelArn"]
         request: dict[str, Any] = {"modelName": name,
                                    "clientRequestToken": request_token(package_arn, "custom-model")}
+        # The import role in both branches, as AWS's SDK sends it (sagemaker-serve,
+        # BedrockModelBuilder: `roleArn` with modelPackageArnDataSource and with s3DataSource).
+        request["roleArn"] = self.bedrock_role_arn
         if plan.source == FROM_MODEL_PACKAGE:
-            # Bedrock reads a restricted package with its own credentials: no import role is passed.
             LOG.info("creating Bedrock model %s from the model package %s (restricted: imported by ARN)",
                      name, package_arn)
             request["customModelDataSource"] = {"modelPackageArnDataSource": {"modelPackageArn": package_arn}}
@@ -464,7 +467,6 @@ class BedrockImport:
             LOG.info("creating Bedrock model %s from the escrow checkpoint %s (the package is not restricted, "
                      "so Bedrock cannot import it by ARN)", name, plan.checkpoint)
             request["modelSourceConfig"] = {"s3DataSource": {"s3Uri": plan.checkpoint}}
-            request["roleArn"] = self.bedrock_role_arn
         return self.bedrock.create_custom_model(**request)["modelArn"]
 
     def _ensure_deployment(self, package_arn: str, name: str, model_arn: str) -> str:

@@ -34,7 +34,7 @@ from typing import TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pipeline.checks import all_steps
+from pipeline.checks import all_steps, length_problems
 from pipeline.definition import PREPARE
 from pipeline.settings import Settings, SettingsError, add_settings_arguments, bucket_name_problem
 from scripts.aws import error_code, session_for, split_s3_uri
@@ -76,6 +76,7 @@ class DeployedPipeline:
     recipe_id: str
     recipe: TrainingRecipe | None
     """The recipe its preparation step renders; None when this checkout's catalog has no such recipe."""
+    definition: dict | None = None
 
 
 def deployed_pipeline(sagemaker, pipeline_name: str) -> DeployedPipeline:
@@ -96,7 +97,7 @@ def deployed_pipeline(sagemaker, pipeline_name: str) -> DeployedPipeline:
         chosen = recipe(recipe_id)
     except RecipeError:
         chosen = None
-    return DeployedPipeline(parameters, recipe_id, chosen)
+    return DeployedPipeline(parameters, recipe_id, chosen, definition)
 
 
 def _recipe_id(definition: dict) -> str:
@@ -210,6 +211,11 @@ def parameter_overrides(texts: list[str], deployed: DeployedPipeline) -> list[di
         except UsageError as error:
             refused.append(f"--param {name}={value}: {error}")
         given.add(name)
+    if not refused and deployed.definition is not None:
+        # With these values, every name, S3 URI, argument and model package metadata value still
+        # fits what SageMaker allows: none can fail a step after the GPU jobs (RegisterModel's).
+        values = {name: str(p.default) for name, p in deployed.parameters.items() if p.default is not None}
+        refused += length_problems(deployed.definition, values | overrides)
     if refused:
         raise UsageError("\n".join(refused) + "\nnothing was started")
     return [{"Name": name, "Value": value} for name, value in overrides.items()]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import difflib
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -82,6 +83,42 @@ def _fields(parameters: Mapping[str, Mapping[str, Any]]) -> dict[str, Field]:
             for name, spec in parameters.items()}
 
 
+# The one OmegaConf interpolation AWS's Nova recipes use: `${oc.select:KEY}`, the value at the
+# absolute dotted KEY (None when there is none). AWS's launcher resolves it with OmegaConf before
+# the job sees the file (sagemaker-train, sm_recipes/utils.py `_get_args_from_nova_recipe`:
+# `_try_resolve_recipe`, then `OmegaConf.save`); the containers run the standard library only,
+# so it is resolved here, and tests/test_oracle.py compares the result with OmegaConf's.
+_SELECT = re.compile(r"^\$\{oc\.select:([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\}$")
+
+
+def resolve_interpolations(recipe: dict[str, Any]) -> dict[str, Any]:
+    """The recipe with every `${oc.select:KEY}` replaced by KEY's value; any other `${...}` is refused."""
+    def lookup(key: str, seen: tuple[str, ...]) -> Any:
+        if key in seen:
+            raise RecipeError(f"recipe interpolation ${{oc.select:{key}}} refers to itself")
+        node: Any = recipe
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return None
+            node = node[part]
+        return resolve(node, (*seen, key))
+
+    def resolve(value: Any, seen: tuple[str, ...] = ()) -> Any:
+        if isinstance(value, dict):
+            return {key: resolve(item, seen) for key, item in value.items()}
+        if isinstance(value, list):
+            return [resolve(item, seen) for item in value]
+        if isinstance(value, str) and "${" in value:
+            match = _SELECT.match(value)
+            if match is None:
+                raise RecipeError(f"recipe value {value!r}: an interpolation other than ${{oc.select:KEY}}, "
+                                  "which this pipeline cannot resolve as AWS's launcher (OmegaConf) would")
+            return lookup(match.group(1), seen)
+        return value
+
+    return resolve(recipe)
+
+
 def _set(recipe: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     node = recipe
     for key in path[:-1]:
@@ -145,7 +182,7 @@ class _Recipe:
             raise RecipeError("; ".join(problems))
         if name is not None:
             recipe["run"]["name"] = name
-        return recipe
+        return resolve_interpolations(recipe)
 
 
 @dataclass(frozen=True)
@@ -174,6 +211,26 @@ class TrainingRecipe(_Recipe):
 
     def default(self, field: str) -> Any:
         return self.fields[field].default
+
+    @property
+    def validation_channel(self) -> bool:
+        """Whether the job takes a `validation` channel: Nova 1.0 SFT only. AWS's "Fine-tune Nova 2.0"
+        page (https://docs.aws.amazon.com/sagemaker/latest/dg/nova-fine-tune-2.html, Current limitations):
+        "You cannot provide a validation dataset for SFT with Nova 2.0"; RFT jobs read train only."""
+        return self.method == "sft" and not self.model_type.startswith("amazon.nova-2")
+
+    def render(self, values: Mapping[str, Any], name: str | None = None,
+               labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+        rendered = super().render(values, name=name, labels=labels)
+        if self.method == "sft":
+            # Nova 2's SFT recipes ship AWS's placeholder bucket (s3://my-bucket-name/...) in these
+            # HyperPod-only fields; AWS's training-job templates default both to "" (the catalog's
+            # launcher/recipe_templatization/nova/nova_recipe_template_parameters.json, nova_sft_2_0 and
+            # nova_lora_sft_2_0), as sagemaker-train's _get_smtj_override_spec does: the job reads its channels.
+            for key in ("data_s3_path", "output_s3_path"):
+                if key in rendered["run"] and key not in values:
+                    rendered["run"][key] = ""
+        return rendered
 
     @property
     def evaluation_instance_default(self) -> str:

@@ -26,7 +26,13 @@ from typing import Any
 
 from steps.archives import ArchiveError, members_named
 from steps.catalog import DEFAULT_RECIPE, RecipeError
-from steps.recipes import DEFAULT_MAX_NEW_TOKENS, evaluation_recipe, write_recipe
+from steps.recipes import (
+    DEFAULT_MAX_NEW_TOKENS,
+    REASONING_MAX_NEW_TOKENS,
+    REASONING_OFF,
+    evaluation_recipe,
+    write_recipe,
+)
 
 DEFAULT_TRAINING_OUTPUT = "/opt/ml/processing/input/training"
 DEFAULT_OUTPUT_DIR = "/opt/ml/processing/output"
@@ -95,11 +101,12 @@ def checkpoint_path(manifest: dict[str, Any], source: str) -> str:
     return value
 
 
-def render(training_output: Path, output_dir: Path, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-           recipe_id: str = DEFAULT_RECIPE) -> dict[str, Any]:
+def render(training_output: Path, output_dir: Path, max_new_tokens: int | None = None,
+           recipe_id: str = DEFAULT_RECIPE, reasoning_effort: str | None = None) -> dict[str, Any]:
     manifest, source = read_manifest(training_output)
     checkpoint = checkpoint_path(manifest, source)
-    write_recipe(evaluation_recipe(recipe_id, checkpoint, max_new_tokens=max_new_tokens), output_dir)
+    write_recipe(evaluation_recipe(recipe_id, checkpoint, max_new_tokens=max_new_tokens,
+                                   reasoning_effort=reasoning_effort), output_dir)
     summary = {"checkpoint_s3_uri": checkpoint, "checkpoint_s3_prefix": checkpoint.rstrip("/") + "/",
                "manifest": manifest, "manifest_source": source}
     target = output_dir / CHECKPOINT_FILE
@@ -117,15 +124,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--recipe", default=DEFAULT_RECIPE,
                         help="the training recipe's id; its model's evaluation recipe is rendered "
                              "(default: %(default)s)")
-    parser.add_argument("--max-new-tokens", type=int, default=DEFAULT_MAX_NEW_TOKENS,
-                        help="the evaluation recipe's inference.max_new_tokens (default: %(default)s)")
+    parser.add_argument("--max-new-tokens", type=int, default=None,
+                        help=f"the evaluation recipe's inference.max_new_tokens (default: {DEFAULT_MAX_NEW_TOKENS}, "
+                             f"{REASONING_MAX_NEW_TOKENS} when the model reasons)")
+    parser.add_argument("--reasoning-effort", default=None,
+                        help=f"the reasoning mode the model was trained in (an RFT recipe's ReasoningEffort: high, "
+                             f"low or {REASONING_OFF}); it is evaluated in the same (default: the recipe's)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        summary = render(args.training_output, args.output_dir, args.max_new_tokens, args.recipe)
+        summary = render(args.training_output, args.output_dir, args.max_new_tokens, args.recipe,
+                         args.reasoning_effort)
     except (CheckpointError, RecipeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -485,6 +485,21 @@ def _write_all(output_dir: Path, outputs: dict[Path, list[str]]) -> None:
             partial.unlink(missing_ok=True)
 
 
+# CreateModelPackage's CustomerMetadataProperties: values of 1 to 256 characters (botocore's
+# CustomerMetadataValue shape; tests/test_oracle.py holds this to it).
+METADATA_VALUE_MAX = 256
+
+
+def check_metadata_values(values: list[tuple[str, str]]) -> None:
+    """Executions started from Studio skip scripts/start_execution.py's check: this is their backstop."""
+    for key, value in values:
+        if len(value) > METADATA_VALUE_MAX:
+            raise PrepareError(
+                f"--metadata-value {key}: the model package's metadata value would be {len(value)} characters "
+                f"({value}), over the {METADATA_VALUE_MAX} SageMaker allows, and RegisterModel would fail after "
+                "every GPU job: shorten the DataLocation parameter, or the pipeline's --prefix or --bucket")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m steps.prepare", description=__doc__.split("\n")[0])
     parser.add_argument("--input-dir", type=Path, default=Path(DEFAULT_INPUT_DIR),
@@ -506,6 +521,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write the training data in AWS's format for serverless customization of an "
                              "open-weights model with this technique (steps/finqa/open_weights.py) "
                              "(default: Nova's format)")
+    parser.add_argument("--metadata-value", action="append", nargs=2, default=[], metavar=("KEY", "VALUE"),
+                        help="a model package metadata value the pipeline will register, checked against "
+                             f"SageMaker's {METADATA_VALUE_MAX}-character limit before any GPU job (repeatable)")
     add_recipe_arguments(parser)
     add_estimate_arguments(parser)
     add_recipe_tracking_arguments(parser)
@@ -515,6 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        check_metadata_values(args.metadata_value)
         values = recipe_values_from_args(args)
         training_values(recipe(args.recipe), epochs=args.epochs, **values)  # bad values fail before any data is read
         plan = plan_from_args(args)

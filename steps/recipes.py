@@ -33,6 +33,9 @@ DEFAULT_EPOCHS = 2
 # FinQA answers are two short lines (program, answer); AWS's 8196 (or 32768 for Nova 2) would
 # only let a rambling model run on for minutes per record.
 DEFAULT_MAX_NEW_TOKENS = 1024
+# What a reasoning model's evaluation may generate: reasoning and answer (AWS's "Reasoning model
+# evaluation" page's value, also the most Nova 2's evaluation recipe allows).
+REASONING_MAX_NEW_TOKENS = 32768
 
 # Our FinQA data carries no reasoningContent, and AWS's Nova 2 recipes say to turn reasoning
 # off for such data (`reasoning_enabled: ... If data has reasoningContent, set to true; otherwise False`).
@@ -152,6 +155,10 @@ def training_values(chosen: TrainingRecipe, *, epochs: int, train_records: int |
     if fields.get("reasoning_effort") == REASONING_OFF:
         fields["reasoning_effort"] = None
     fields.update({key: value for key, value in FIXED_VALUES.items() if key in chosen.fields})
+    if "replicas" in chosen.fields and "replicas" not in fields:
+        # The instance count the pipeline's Replicas parameter defaults to: the catalog's allowed
+        # default (Nova 2 SFT's file says 1, outside the 4/8/16/32 AWS allows on training jobs).
+        fields["replicas"] = chosen.default("replicas")
     if chosen.method == "rft":
         _check_rft_values(chosen, fields)
     if "max_steps" in fields:
@@ -194,16 +201,43 @@ def training_recipe(recipe_id: str = DEFAULT_RECIPE, *, epochs: int = DEFAULT_EP
     return chosen.render(fields, name=RUN_NAME), summary
 
 
+def reasoning_modes(chosen: TrainingRecipe) -> tuple[str, ...]:
+    """The reasoning modes a model trained with this recipe may be evaluated in: the
+    ReasoningEffort values of an RFT recipe (as text, REASONING_OFF for null), else none."""
+    field = chosen.fields.get("reasoning_effort")
+    return tuple(REASONING_OFF if value is None else value for value in field.enum) if field is not None else ()
+
+
 def evaluation_recipe(recipe_id: str = DEFAULT_RECIPE, model_name_or_path: str | None = None, *,
-                      max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS) -> dict[str, Any]:
+                      max_new_tokens: int | None = None, reasoning_effort: str | None = None) -> dict[str, Any]:
     """The bring-your-own-dataset (gen_qa) evaluation recipe of the recipe's model, for the base
-    model (the default) or a fine-tuned checkpoint's s3:// path."""
+    model (the default) or a fine-tuned checkpoint's s3:// path.
+
+    A model trained with reasoning (an RFT recipe's `reasoning_effort`; `reasoning_effort` here,
+    the recipe's default when None) is evaluated in the same mode, with the larger
+    max_new_tokens its reasoning needs, as AWS's "Reasoning model evaluation" page sets
+    `inference.reasoning_effort` and `max_new_tokens: 32768` ("recommended value when
+    reasoning_effort set to high"; https://docs.aws.amazon.com/nova/latest/nova2-userguide/
+    nova-reasoning-model-evaluation.html). Otherwise reasoning stays off and answers short.
+    """
     chosen = recipe(recipe_id)
     model = chosen.base_model if model_name_or_path is None else model_name_or_path
     if model != chosen.base_model and not model.startswith("s3://"):
         raise RecipeError(f"model to evaluate is {model!r}: it must be {chosen.base_model!r} "
                           "or the s3:// path of a fine-tuned checkpoint")
+    modes = reasoning_modes(chosen)
+    if reasoning_effort is None:
+        trained = chosen.fields.get("reasoning_effort")
+        reasoning_effort = REASONING_OFF if trained is None or trained.default is None else trained.default
+    if reasoning_effort != REASONING_OFF and reasoning_effort not in modes:
+        raise RecipeError(f"--reasoning-effort {reasoning_effort}: {chosen.id} trains with "
+                          f"{', '.join(modes) or REASONING_OFF} only")
+    reasoning = reasoning_effort != REASONING_OFF
+    if max_new_tokens is None:
+        max_new_tokens = REASONING_MAX_NEW_TOKENS if reasoning else DEFAULT_MAX_NEW_TOKENS
     rendered = chosen.evaluation.render({"max_new_tokens": max_new_tokens}, name=f"{RUN_NAME}-eval")
+    if reasoning or "reasoning_effort" in rendered["inference"]:
+        rendered["inference"]["reasoning_effort"] = reasoning_effort if reasoning else None
     rendered["run"]["model_name_or_path"] = model
     return rendered
 

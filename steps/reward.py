@@ -31,6 +31,20 @@ The reward, from 0 to 1 (REWARDS), with FinQA's execution verdict as the main si
   program only the lenient reading runs (`Divide(1,2)`, nested calls) is not well formed here:
   the gate would count it wrong;
 - 0.0: none of these, or a bad sample.
+
+The reward pays for computing, not for copying: a program counts as right only when every
+argument is one FinQA's grammar allows, a number from the prompt (the report's text, its
+table, the question) or one of FinQA's constants (`program.ungrounded_arguments`). Otherwise
+(`add(34.7, const_0)` for a gold of 34.7, `multiply(34.7, const_1)`, ...) the program is scored
+as one that does not compute the answer: at most 0.5 with a right answer line, never 1.0.
+The gate's metric stays FinQA's official `execution_accuracy`, which executes the program
+only. Each such response is counted (`program_ungrounded` in its metrics, and per batch
+`ungrounded_programs` in the log).
+
+AWS Lambda takes a synchronous request of at most 6 MB (Lambda quotas, "Invocation payload
+(request and response)"). A batch is at most one training step's rollouts, GlobalBatchSize x
+NumberGeneration samples, each the data line and a response: the README's RFT section gives
+the recipe values that keep it under the limit.
 A bad sample (not an object, no response, an empty one, no reference, a reference this
 project did not write) gets 0 and a logged reason, never an exception: one bad sample must
 not fail the batch, and so the training job.
@@ -59,7 +73,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from steps.finqa.answers import answer_matches, extract_answer, read_generation
-from steps.finqa.program import ProgramError, execute_as_finqa, matches_exe_ans
+from steps.finqa.program import ProgramError, execute_as_finqa, matches_exe_ans, source_numbers, ungrounded_arguments
 from steps.finqa.rft import Reference, ReferenceAnswerError, read_reference
 
 FULL = "program_and_answer"
@@ -87,6 +101,8 @@ class Score:
     program_runs: bool = False
     bad: bool = False
     detail: str = ""
+    ungrounded: bool = False
+    """The program gives exe_ans but copies: an argument neither from the prompt nor a FinQA constant."""
 
     @property
     def reward(self) -> float:
@@ -99,10 +115,10 @@ class BadSample(ValueError):
         self.reason = reason
 
 
-def score_response(text: str, reference: Reference) -> Score:
-    """The reward outcome of one response, by the rules in the module docstring."""
+def score_response(text: str, reference: Reference, prompt: str = "") -> Score:
+    """The reward outcome of one response to `prompt`, by the rules in the module docstring."""
     generation = read_generation(text)
-    execution = program_runs = False
+    execution = program_runs = ungrounded = False
     detail = "no Program: line"
     if generation.program:
         try:
@@ -113,6 +129,12 @@ def score_response(text: str, reference: Reference) -> Score:
             program_runs = True
             execution = matches_exe_ans(value, reference.exe_ans)
             detail = "" if execution else f"program gives {value!r}, not {reference.exe_ans!r}"
+            if execution:
+                copied = ungrounded_arguments(generation.program, source_numbers(
+                    prompt, *(cell for row in reference.table for cell in row)))
+                if copied:
+                    execution, ungrounded = False, True
+                    detail = f"program copies: {', '.join(copied)} is neither in the prompt nor a FinQA constant"
     answer = answer_matches(extract_answer(generation, reference.exe_ans), reference.gold)
     if execution:
         outcome = FULL if answer else PROGRAM_ONLY
@@ -120,7 +142,8 @@ def score_response(text: str, reference: Reference) -> Score:
         outcome = ANSWER_ONLY
     else:
         outcome = RUNS if program_runs else NONE
-    return Score(outcome, execution=execution, answer=answer, program_runs=program_runs, detail=detail)
+    return Score(outcome, execution=execution, answer=answer, program_runs=program_runs, detail=detail,
+                 ungrounded=ungrounded)
 
 
 def score_sample(sample: Any) -> Score:
@@ -132,7 +155,13 @@ def score_sample(sample: Any) -> Score:
         return Score(error.reason, bad=True, detail=str(error))
     except ReferenceAnswerError as error:
         return Score(error.reason, bad=True, detail=str(error))
-    return score_response(text, reference)
+    return score_response(text, reference, _prompt(sample))
+
+
+def _prompt(sample: dict) -> str:
+    """The turns before the response (system and user): where a program's numbers must come from."""
+    return "\n".join(_text(message.get("content")) or "" for message in sample["messages"][:-1]
+                     if isinstance(message, dict))
 
 
 def _response(sample: Any) -> str:
@@ -184,6 +213,7 @@ def reward_entry(sample_id: Any, score: Score) -> dict[str, Any]:
             {"name": "answer_correct", "value": float(score.answer), "type": "Reward"},
             {"name": "program_runs", "value": float(score.program_runs), "type": "Reward"},
             {"name": "bad_sample", "value": float(score.bad), "type": "Metric"},
+            {"name": "program_ungrounded", "value": float(score.ungrounded), "type": "Metric"},
         ],
     }
 
@@ -219,7 +249,7 @@ def score_event(event: Any, context: Any) -> list[dict[str, Any]]:
     samples, problem = _samples(event)
     if problem:
         _log({"event": "bad_event", "reason": problem})
-    results, outcomes = [], {}
+    results, outcomes, ungrounded = [], {}, 0
     for index, sample in enumerate(samples):
         sample_id = sample.get("id") if isinstance(sample, dict) else None
         if _out_of_time(remaining):
@@ -230,9 +260,11 @@ def score_event(event: Any, context: Any) -> list[dict[str, Any]]:
             _log({"event": "bad_sample", "index": index, "id": sample_id,
                   "reason": score.outcome if score.bad else "no_id", "detail": score.detail})
         outcomes[score.outcome] = outcomes.get(score.outcome, 0) + 1
+        ungrounded += score.ungrounded
         results.append(reward_entry(sample_id, score))
     rewards = [result["aggregate_reward_score"] for result in results]
     _log({"event": "batch", "samples": len(results), "outcomes": dict(sorted(outcomes.items())),
+          "ungrounded_programs": ungrounded,
           "mean_reward": round(sum(rewards) / len(rewards), 4) if rewards else None,
           "seconds": round(time.perf_counter() - started, 4)})
     return results

@@ -241,10 +241,10 @@ def test_approved_package_is_imported_from_escrow_deployed_tested_and_written_ba
 
 
 @pytest.mark.integration
-def test_a_restricted_package_is_imported_by_its_arn_without_an_import_role(aws, restricted, finqa_question,
-                                                                            capsys, caplog, monkeypatch):
+def test_a_restricted_package_is_imported_by_its_arn_with_the_import_role(aws, restricted, finqa_question,
+                                                                          capsys, caplog, monkeypatch):
     sagemaker, s3 = aws
-    monkeypatch.delenv("NOVA_BEDROCK_ROLE_ARN", raising=False)
+    monkeypatch.setenv("NOVA_BEDROCK_ROLE_ARN", BEDROCK_ROLE)
     # As SageMaker's platform registers it: no checkpoint path of ours, the recipe in AWS's own field.
     package_arn = _package(sagemaker, checkpoint_s3_uri="", recipe="", container={
         "Image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/nova:latest", "BaseModel": {"RecipeName": DEFAULT_RECIPE}})
@@ -252,7 +252,9 @@ def test_a_restricted_package_is_imported_by_its_arn_without_an_import_role(aws,
     clients = _Clients(sagemaker, s3)
     with Stubber(clients.bedrock) as bedrock, Stubber(clients.runtime) as runtime:
         _stub_fresh_import(bedrock, runtime, package_arn, finqa_question, source={
-            "customModelDataSource": {"modelPackageArnDataSource": {"modelPackageArn": package_arn}}})
+            # roleArn in this branch too, as AWS's BedrockModelBuilder sends it.
+            "customModelDataSource": {"modelPackageArnDataSource": {"modelPackageArn": package_arn}},
+            "roleArn": BEDROCK_ROLE})
         code = imp.main(["--model-package-arn", package_arn, "--wait", "--region", REGION],
                         session=clients, sleep=clients.sleeps.append)
         bedrock.assert_no_pending_responses()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.artifacts import PROJECT_ROOT, base_model_recipe_artifact, code_archive_bytes, code_artifact
+from pipeline.artifacts import PROJECT_ROOT, base_model_recipe_artifacts, code_archive_bytes, code_artifact
 from steps.catalog import DEFAULT_RECIPE
 from steps.recipes import evaluation_recipe
 
@@ -50,10 +50,21 @@ def test_changed_code_gets_a_new_key(tmp_path):
 
 
 def test_base_model_recipe_artifact():
-    artifact = base_model_recipe_artifact("team/nova", DEFAULT_RECIPE)
+    artifact, = base_model_recipe_artifacts("team/nova", DEFAULT_RECIPE)
     assert artifact.key == f"team/nova/recipes/{artifact.digest}/recipe.yaml"
     assert yaml.safe_load(artifact.data) == evaluation_recipe(DEFAULT_RECIPE)
-    nova_2 = base_model_recipe_artifact("team/nova", "nova_lite_2_0_p5_gpu_lora_sft")
+    nova_2, = base_model_recipe_artifacts("team/nova", "nova_lite_2_0_p5_gpu_lora_sft")
     assert nova_2.key != artifact.key
     assert yaml.safe_load(nova_2.data)["run"]["model_name_or_path"] == "nova-lite-2/prod"
-    assert base_model_recipe_artifact("team/nova", DEFAULT_RECIPE) == artifact
+    assert yaml.safe_load(nova_2.data)["inference"]["reasoning_effort"] is None  # trained without reasoning
+    assert base_model_recipe_artifacts("team/nova", DEFAULT_RECIPE) == (artifact,)
+
+
+def test_an_rft_base_model_is_evaluated_in_each_reasoning_mode_it_may_train_in():
+    artifacts = base_model_recipe_artifacts("team/nova", "nova_lite_v2_smtj_p5_p5en_gpu_lora_rft")
+    folder = artifacts[0].key.rsplit("/", 2)[0]
+    assert [a.key for a in artifacts] == [f"{folder}/{mode}/recipe.yaml" for mode in ("high", "low", "none")]
+    inference = [yaml.safe_load(a.data)["inference"] for a in artifacts]
+    # AWS's "Reasoning model evaluation" page: reasoning on, max_new_tokens 32768
+    assert [(i["reasoning_effort"], i["max_new_tokens"]) for i in inference] == [
+        ("high", 32768), ("low", 32768), (None, 1024)]

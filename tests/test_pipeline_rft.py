@@ -54,7 +54,8 @@ def test_the_rft_training_step(definitions, recipe_id):
     assert "SageMaker-nova-finqa-reward" in train["Description"]
     # AWS's recipe runs on 4 instances (run.replicas); no other count is stated for training jobs
     assert arguments["ResourceConfig"]["InstanceCount"] == chosen.template["run"]["replicas"] == 4
-    assert arguments["HyperParameters"] == {"base_model": "nova-lite-2/prod",
+    # reward_lambda_arn: as AWS's launcher copies run.reward_lambda_arn (tests/test_oracle.py)
+    assert arguments["HyperParameters"] == {"base_model": "nova-lite-2/prod", "reward_lambda_arn": REWARD_ARN,
                                             "sagemaker_recipe_local_path": "/opt/ml/input/data/recipe/recipe.yaml"}
     channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"] for c in arguments["InputDataConfig"]}
     # RFT data goes to training jobs as an S3Prefix channel (AWS's SDK); there is no validation channel
@@ -114,3 +115,36 @@ def test_evaluation_gate_and_registry_are_those_of_the_sft_pipeline(definitions,
         sft["ScoreAnswers"]["Arguments"]["AppSpecification"]["ContainerArguments"]
     assert rft["CheckAccuracy"]["Arguments"]["Conditions"] == sft["CheckAccuracy"]["Arguments"]["Conditions"]
     assert rft["RegisterModel"]["Arguments"]["ModelPackageGroupName"] == "nova-finqa"
+
+
+@pytest.mark.parametrize("recipe_id", RFT_RECIPES)
+@pytest.mark.parametrize("mode", ["high", "low", "none"])
+def test_both_models_are_evaluated_in_the_reasoning_mode_the_model_trained_in(definitions, recipe_id, mode, tmp_path):
+    """AWS's "Reasoning model evaluation" page: reasoning_effort in the inference section,
+    max_new_tokens 32768 with reasoning. The mode is the ReasoningEffort the training recipe gets."""
+    import yaml
+
+    from pipeline.artifacts import base_model_recipe_artifacts
+    from steps import checkpoint
+
+    steps = steps_by_name(definitions[(recipe_id, "us-east-1")])
+    parameter = {"Get": "Parameters.ReasoningEffort"}
+    prepare = steps["PrepareFinQAData"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert prepare[prepare.index("--reasoning-effort") + 1] == parameter
+    arguments = steps["FindCheckpoint"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert arguments[arguments.index("--reasoning-effort") + 1] == parameter
+    (tmp_path / "training").mkdir()
+    (tmp_path / "training" / "manifest.json").write_text('{"checkpoint_s3_bucket": "s3://escrow/run/step_5"}')
+    assert checkpoint.main(["--training-output", str(tmp_path / "training"), "--output-dir", str(tmp_path / "out"),
+                            "--recipe", recipe_id, "--reasoning-effort", mode]) == 0
+    tuned = yaml.safe_load((tmp_path / "out" / "recipe" / "recipe.yaml").read_text())["inference"]
+
+    base_channel = next(c for c in steps["GenerateBaseModelAnswers"]["Arguments"]["InputDataConfig"]
+                        if c["ChannelName"] == "recipe")["DataSource"]["S3DataSource"]["S3Uri"]["Std:Join"]
+    assert base_channel["Values"][1:] == [parameter, ""]
+    artifact = next(a for a in base_model_recipe_artifacts(EXAMPLE.prefix, recipe_id)
+                    if f"s3://{EXAMPLE.bucket}/{a.key}" == f"{base_channel['Values'][0]}/{mode}/recipe.yaml")
+    base = yaml.safe_load(artifact.data)["inference"]
+    expected = (None, 1024) if mode == "none" else (mode, 32768)
+    assert (tuned["reasoning_effort"], tuned["max_new_tokens"]) == (base["reasoning_effort"], base["max_new_tokens"]) \
+        == expected

@@ -56,9 +56,17 @@ def test_rendered_training_recipe_is_aws_file_with_only_our_values_changed(recip
     chosen = recipe(recipe_id)
     values = _values_for(chosen)
     rendered, summary = training_recipe(recipe_id, epochs=3, train_records=6251, **values)
-    ours = {path for name in (*values, "max_epochs", "max_steps", "reasoning_enabled") if name in chosen.fields
-            for path in chosen.fields[name].paths} | {("run", "name")}
-    assert _changed(_aws_file(chosen.file), rendered) <= ours
+    ours = {path for name in (*values, "max_epochs", "max_steps", "reasoning_enabled", "replicas")
+            if name in chosen.fields for path in chosen.fields[name].paths} | {("run", "name")}
+    aws = _aws_file(chosen.file)
+    # Resolved as AWS's launcher resolves `${oc.select:...}`; AWS's placeholder buckets emptied.
+    resolved = {("training_config", "save_steps")} if "save_steps" in aws.get("training_config", {}) else set()
+    emptied = {("run", key) for key in ("data_s3_path", "output_s3_path")
+               if aws["run"].get(key, "").startswith("s3://")}
+    assert _changed(aws, rendered) <= ours | resolved | emptied
+    assert all(rendered["run"][key] == "" for _, key in emptied)
+    if resolved:
+        assert rendered["training_config"]["save_steps"] == rendered["training_config"]["max_steps"]
     for name, value in values.items():
         for path in chosen.fields[name].paths:
             node = rendered

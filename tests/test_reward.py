@@ -67,9 +67,9 @@ def test_wrong_responses(records):
     assert all(reward in (0.0, 0.1) for reward in rewards(swapped))
     yes_no = [r for r in records if isinstance(r.exe_ans, str)]
     assert yes_no, "the shared records have yes/no questions"
-    flipped = [sample(r, f"Program: greater(1, 2)\nAnswer: {'no' if r.exe_ans == 'yes' else 'yes'}")
+    flipped = [sample(r, f"Program: greater(const_1, const_2)\nAnswer: {'no' if r.exe_ans == 'yes' else 'yes'}")
                for r in yes_no]
-    # greater(1, 2) is "no": right for a "no" record, whose answer line is then wrong
+    # greater(const_1, const_2) is "no": right for a "no" record, whose answer line is then wrong
     assert rewards(flipped) == [0.1 if r.exe_ans == "yes" else 0.8 for r in yes_no]
 
 
@@ -199,3 +199,68 @@ def test_samples_left_when_time_runs_out_get_zero_not_a_timeout(records, capsys)
     assert [entry["reason"] for entry in logged if entry["event"] == "bad_sample"] == ["out_of_time"] * 5
     assert rewards(samples, Clock(900_000, 1)) == [1.0] * 10
 
+
+
+def _copying_shapes(record) -> dict[str, str]:
+    """Programs that give exe_ans without computing it: the answer written as a literal."""
+    gold = record.exe_ans
+    return {
+        "constant": f"add({gold}, const_0)",
+        "identity": f"multiply({gold}, const_1)",
+        "zero_subtracted": f"subtract({gold}, 0)",
+        "scaled_literal": f"divide({gold * 100:g}, const_100)",
+    }
+
+
+def test_a_program_that_copies_its_answer_never_gets_the_full_reward(records, capsys):
+    """The reward pays for computation: a program whose arguments are neither numbers of the
+    prompt nor FinQA's constants gets at most the answer's 0.5, and each is counted."""
+    from steps.finqa.program import execute_as_finqa as finqa
+    from steps.finqa.program import source_numbers
+
+    # Records whose answer is computed: it is not itself a number of the prompt (a lookup's is).
+    chosen = [r for r in numeric(records) if isinstance(r.exe_ans, float) and not {abs(r.exe_ans), abs(r.exe_ans * 100)}
+              & source_numbers(render_question(r), *(cell for row in r.table for cell in row))][:25]
+    assert len(chosen) == 25
+    samples, shapes = [], []
+    for r in chosen:
+        for shape, program in _copying_shapes(r).items():
+            assert finqa(program, r.table) == r.exe_ans or shape == "scaled_literal", (shape, r.id)
+            samples.append(sample(r, f"Program: {program}\nAnswer: {r.final_answer}"))
+            shapes.append(shape)
+    scored = lambda_handler(samples, None)
+    by_shape: dict[str, set] = {}
+    for shape, item in zip(shapes, scored):
+        by_shape.setdefault(shape, set()).add(item["aggregate_reward_score"])
+    assert all(max(values) < 1.0 for values in by_shape.values()), by_shape
+    assert {shape: max(values) for shape, values in by_shape.items()} == dict.fromkeys(_copying_shapes(chosen[0]), 0.5)
+    copied = [item for item in scored if item["aggregate_reward_score"] == 0.5]
+    assert all({m["name"]: m["value"] for m in item["metrics_list"]}["program_ungrounded"] == 1.0
+               for item in copied[:10] if item is not None)
+    batch = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"batch"' in line][-1]
+    assert batch["ungrounded_programs"] == sum(
+        {m["name"]: m["value"] for m in item["metrics_list"]}["program_ungrounded"] for item in scored) > 0
+
+
+def test_the_constant_program_of_the_issue_is_refused_full_reward(records):
+    record = next(r for r in numeric(records) if isinstance(r.exe_ans, float) and str(r.exe_ans) not in
+                  render_target(r).split("Answer:")[0])
+    program = f"add({record.exe_ans}, const_0)"
+    assert rewards([sample(record, f"Program: {program}\nAnswer: {record.final_answer}")]) == [0.5]
+    assert rewards([sample(record, render_target(record))]) == [1.0]
+
+
+def test_a_training_steps_rollouts_at_the_recipes_defaults_fit_lambdas_6_mb_payload(records):
+    """Lambda's synchronous payload is at most 6 MB; at most one step's rollouts (GlobalBatchSize x
+    NumberGeneration samples) reach the reward at once. With the largest shared record, each
+    response as long as the recipe lets it be (4 bytes a token), the defaults fit, and the
+    README's bound (160 samples) does too."""
+    from steps.catalog import recipe
+
+    chosen = recipe("nova_lite_v2_smtj_p5_p5en_gpu_lora_rft")
+    response = "7" * 4 * chosen.template["training_config"]["rollout"]["generator"]["max_new_tokens"]
+    largest = max(len(json.dumps(sample(r, response)).encode()) for r in records if r.exe_ans is not None)
+    batch = chosen.default("global_batch_size") * chosen.default("number_generation")
+    limit = 6 * 1024 * 1024
+    assert batch == 128 and batch * largest < limit
+    assert 160 * largest < limit < 200 * largest

@@ -56,7 +56,9 @@ def test_the_prepared_recipe_is_awss_file_but_for_our_values(tmp_path, sample_fi
     ours = {path for name in ("max_steps", "number_generation", "reasoning_effort", "learning_rate", "lora_alpha",
                               "reward_lambda_arn", "data_s3_path") if name in chosen.fields
             for path in chosen.fields[name].paths} | {("run", "name")}
-    assert _changed(_aws_file(chosen.file), rendered) == ours
+    # save_steps: AWS's `${oc.select:training_config.trainer.max_steps}`, resolved as AWS's launcher does
+    assert _changed(_aws_file(chosen.file), rendered) == ours | {("training_config", "trainer", "save_steps")}
+    assert config["trainer"]["save_steps"] == 40
 
 
 @pytest.mark.parametrize("values, message", [

@@ -174,6 +174,46 @@ def execute_as_finqa(program: str, table: Sequence[Sequence[str]] = ()) -> Value
         raise ProgramError("not_a_number", f"the result {_shown(result)} is neither a number nor yes/no") from None
 
 
+# FinQA's program grammar: an argument is a step result (#n), a constant of the generator's
+# vocabulary (czyssrs/FinQA code/generator/constant_list.txt), a row name for a table step, or a
+# number copied from the input (the report's text, its table, the question).
+FINQA_CONSTANTS = frozenset({*(f"const_{n}" for n in range(1, 11)), "const_100", "const_1000", "const_10000",
+                             "const_100000", "const_1000000", "const_10000000", "const_1000000000", "const_m1"})
+_SOURCE_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?|\.\d+")
+
+
+def source_numbers(*texts: str) -> frozenset:
+    """The numbers written in the input, as FinQA reads a copied one (commas dropped, no sign)."""
+    return frozenset(float(found.replace(",", "")) for text in texts for found in _SOURCE_NUMBER.findall(text)
+                     if found.replace(",", "").strip("."))
+
+
+def ungrounded_arguments(program: str, numbers: frozenset) -> list[str]:
+    """The arguments of a program FinQA's grammar does not allow: a number not in the input
+    (`numbers`, from source_numbers) or a constant outside FinQA's vocabulary. A program that
+    writes its answer as a literal (`add(34.7, const_0)`) copies rather than computes."""
+    tokens = finqa_tokens(program)
+    found = []
+    for index, token in enumerate(tokens):
+        argument = token.strip()
+        if index % 4 not in (1, 2) or "#" in argument or argument.lower() == "none":
+            continue
+        if index % 4 == 1 and tokens[index - 1].strip("(").strip() in TABLE_OPERATIONS:
+            continue  # a row name, which FinQA's evaluator itself looks up in the table
+        if argument.startswith("const_"):
+            if argument not in FINQA_CONSTANTS:
+                found.append(argument)
+            continue
+        text = argument.replace(",", "").rstrip("%").strip().lstrip("-+")
+        try:
+            value = float(text)
+        except ValueError:
+            continue  # not a number: FinQA's evaluator refuses it on its own
+        if value not in numbers:
+            found.append(argument)
+    return found
+
+
 def _finqa_argument(argument: str, results: dict[int, Any], index: int) -> Any:
     if "#" in argument:
         return _finqa_reference(argument, results, index)
