@@ -231,7 +231,10 @@ def test_every_job_request_is_what_awss_launcher_sends(recipe_id, aws_launcher, 
     recipe_file = _render_training(steps, parameters, sample_finqa, tmp_path / "prepared")
     ours = _evaluate(steps[TRAIN]["Arguments"], context | {
         f"Steps.{PREPARE}.ProcessingOutputConfig.Outputs['{name}'].S3Output.S3Uri": f"s3://{SETTINGS.bucket}/p/{name}"
-        for name in ("train", "validation", "recipe")})
+        for name in ("train", "validation", "recipe")} | {
+        # DPO trains on the preference pairs MakePreferencePairs writes (train/train.jsonl, as SFT's data).
+        "Steps.MakePreferencePairs.ProcessingOutputConfig.Outputs['train'].S3Output.S3Uri":
+            f"s3://{SETTINGS.bucket}/p/train"})
     datasets = {"train": f"s3://{SETTINGS.bucket}/p/train/train.jsonl"}
     if chosen.method == "sft" and not chosen.model_type.startswith("amazon.nova-2"):
         # AWS's "Fine-tune Nova 2.0" page: "You cannot provide a validation dataset for SFT with

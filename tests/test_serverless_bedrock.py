@@ -56,7 +56,8 @@ def test_a_restricted_serverless_package_is_imported_by_its_arn(aws, restricted,
     package_arn = _serverless_package(sagemaker)
     restricted.add(package_arn)
     outcome = _import(_Clients(sagemaker, s3), package_arn, finqa_question, {
-        "customModelDataSource": {"modelPackageArnDataSource": {"modelPackageArn": package_arn}}})
+        "customModelDataSource": {"modelPackageArnDataSource": {"modelPackageArn": package_arn}},
+        "roleArn": BEDROCK_ROLE})
     assert (outcome.status, outcome.source) == (imp.DEPLOYED, imp.FROM_MODEL_PACKAGE)
     assert _metadata(sagemaker, package_arn)["accuracy"] == "0.71"
 
