@@ -70,6 +70,7 @@ from pipeline.definition import (
     _prepared,
     _processing,
     _score,
+    approval_status,
     canonical_json,
 )
 from pipeline.images import PROCESSING_INSTANCE_TYPE, SKLEARN_VERSION, Images, images_for
@@ -374,7 +375,7 @@ def _package_step(s: _Serverless, prepare, train, score, name: str):
                  "--data-report", f"{PROCESSING}/input/report/data_report.json",
                  "--verdict", "keep" if keep else "reject", "--region", s.settings.region,
                  "--accuracy-threshold", p.accuracy_threshold.to_string(),
-                 *(["--approval-status", p.approval_status] if keep else []),
+                 *(["--approval-status", approval_status(s.settings)] if keep else []),
                  *[part for key, value in metadata.items()
                    for part in ("--metadata", Join(on="=", values=[key, value]))]]
     step = _processing(
