@@ -45,7 +45,7 @@ def test_the_graph_is_the_serverless_one_on_the_open_weights_data(definitions, c
     # only what the preparation step uses stays on the Studio form
     assert [p["Name"] for p in definition["Parameters"]] == [
         "DataLocation", "TrainingRecords", "EvaluationRecords", "MaxLength", "MaxTrainingCost",
-        "AccuracyThreshold", "ModelApprovalStatus"]
+        "AccuracyThreshold"]
     prepare = steps["PrepareFinQAData"]["Arguments"]
     arguments = prepare["AppSpecification"]["ContainerArguments"]
     assert arguments[arguments.index("--open-weights-technique") + 1] == technique
@@ -101,7 +101,7 @@ def test_open_weights_dpo_asks_the_questions_in_its_layout_and_writes_its_pairs(
     assert pairs[pairs.index("--layout") + 1] == "open-weights"
     assert [p["Name"] for p in definition["Parameters"]] == [
         "DataLocation", "TrainingRecords", "EvaluationRecords", "MaxLength", "MaxTrainingCost",
-        "AccuracyThreshold", "ModelApprovalStatus"]  # no Nova DPO Beta either
+        "AccuracyThreshold"]  # no Nova DPO Beta either
     fine_tune = steps["FineTune"]["Arguments"]
     assert fine_tune["ServerlessJobConfig"]["CustomizationTechnique"] == "DPO"
     assert fine_tune["HyperParameters"] == {}
