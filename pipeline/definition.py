@@ -66,16 +66,23 @@ ACCURACY_JSON_PATH = "metrics.accuracy.value"
 BASELINE_ACCURACY_JSON_PATH = f"baseline.metrics.{PRIMARY_METRIC}.value"
 
 PROCESSING = "/opt/ml/processing"
-CODE_DIR = f"{PROCESSING}/code"
 CODE_INPUT_DIR = f"{PROCESSING}/input/code"
 RECIPE_IN_CONTAINER = "/opt/ml/input/data/recipe/recipe.yaml"
-# The processing image has Python but not our code: unpack the content-addressed archive
-# and run the step's module with the container's arguments.
+# The processing image has Python but not our code: check the archive's SHA-256 against the one
+# the definition was built with (the entrypoint's $1; a different archive at that key is refused,
+# not run; $P/input/code is CODE_INPUT_DIR), unpack it and run the step's module with the
+# container's arguments. SageMaker takes at most 256 characters per entrypoint item (botocore's
+# model; pipeline/checks.py checks it).
 ENTRY_SCRIPT = (
-    f'set -e; mkdir -p {CODE_DIR}; tar -xzf {CODE_INPUT_DIR}/steps.tar.gz -C {CODE_DIR}; '
-    f'PYTHONPATH={CODE_DIR} exec python3 -m "$@"'
+    f'set -e; P={PROCESSING}; A=$P/input/code/steps.tar.gz; C=$P/code; echo "$1  $A" | sha256sum -c --status || '
+    '{ echo "$A: SHA-256 is not $1; not run" >&2; exit 1; }; shift; '
+    'mkdir -p $C; tar -xzf $A -C $C; PYTHONPATH=$C exec python3 -m "$@"'
 )
-ENTRYPOINT = ["/bin/sh", "-c", ENTRY_SCRIPT, "nova-finqa-step"]
+
+
+def entrypoint(code_digest: str) -> list[str]:
+    return ["/bin/sh", "-c", ENTRY_SCRIPT, "nova-finqa-step", code_digest]
+
 
 TRAINING_MAX_RUNTIME_SECONDS = 432_000
 EVALUATION_MAX_RUNTIME_SECONDS = 86_400
@@ -229,7 +236,8 @@ def _processing(build: _Build, name: str, job_name: str, display_name: str, desc
     from sagemaker.mlops.workflow import ProcessingStep
 
     processor = Processor(role=build.settings.role_arn, image_uri=build.images.processing, instance_count=1,
-                          instance_type=PROCESSING_INSTANCE_TYPE, entrypoint=ENTRYPOINT, base_job_name=job_name,
+                          instance_type=PROCESSING_INSTANCE_TYPE, entrypoint=entrypoint(build.code.digest),
+                          base_job_name=job_name,
                           sagemaker_session=build.session)
     code = _input("code", f"s3://{build.settings.bucket}/{build.code.key}", CODE_INPUT_DIR)
     return ProcessingStep(name=name, display_name=display_name, description=description,
@@ -472,8 +480,8 @@ def _find_checkpoint(build: _Build, train):
 
     return _processing(
         build, CHECKPOINT, "nova-finqa-checkpoint", "Find the checkpoint, render its evaluation recipe",
-        "Reads manifest.json from the training output and renders the gen_qa evaluation recipe for the "
-        "fine-tuned checkpoint.",
+        "Reads manifest.json from the training output, refuses a checkpoint outside the account's escrow bucket "
+        "(or the bucket named at upsert), and renders the gen_qa evaluation recipe for the fine-tuned checkpoint.",
         inputs=[_input("training", _job_output(train), f"{PROCESSING}/input/training")],
         outputs=[_output("recipe", _execution_path(build, "checkpoint-eval-recipe"), f"{PROCESSING}/output/recipe"),
                  _output("checkpoint", _execution_path(build, "checkpoint"), f"{PROCESSING}/output/checkpoint")],
@@ -481,7 +489,11 @@ def _find_checkpoint(build: _Build, train):
                    "--output-dir", f"{PROCESSING}/output", "--recipe", build.recipe.id,
                    # evaluated in the reasoning mode it trained in (steps.recipes.evaluation_recipe)
                    *(["--reasoning-effort", build.parameters.recipe.get("ReasoningEffort")]
-                     if build.parameters.recipe.get("ReasoningEffort") is not None else [])],
+                     if build.parameters.recipe.get("ReasoningEffort") is not None else []),
+                   # Upsert-time, not a Studio parameter: an execution cannot widen where checkpoints come from.
+                   "--account", build.settings.account,
+                   *(["--checkpoint-bucket", build.settings.checkpoint_bucket]
+                     if build.settings.checkpoint_bucket else [])],
         property_files=[PropertyFile(name="Checkpoint", output_name="checkpoint", path="checkpoint.json")])
 
 
@@ -582,6 +594,10 @@ def _gate(build: _Build, score, register):
         if_steps=[register], else_steps=[fail])
 
 
+def approval_status(settings: Settings) -> str:
+    return "Approved" if settings.approves_automatically else "PendingManualApproval"
+
+
 # 7. Register: a model package pending review, with what a reviewer needs to decide.
 def _register(build: _Build, prepare, train, checkpoint, score, preferences=None):
     from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
@@ -625,7 +641,9 @@ def _register(build: _Build, prepare, train, checkpoint, score, preferences=None
             model_package_group_name=build.settings.model_package_group,
             content_types=["application/json"], response_types=["application/json"],
             inference_instances=list(sagemaker_inference_instance_types(build.recipe)),
-            approval_status=p.approval_status,
+            # A person approves in the Model Registry; only an upsert with --auto-approve writes
+            # Approved here, where the definition shows it. No Studio parameter decides it.
+            approval_status=approval_status(build.settings),
             model_metrics=ModelMetrics(model_statistics=MetricsSource(
                 content_type="application/json", s3_uri=evaluation_json)),
             # Keys as scripts/import_to_bedrock.py and scripts/report.py read them (steps.package_metadata).
@@ -649,8 +667,10 @@ def _register(build: _Build, prepare, train, checkpoint, score, preferences=None
                 keys.EVAL_DATA_S3_URI: Join(on="/", values=[_prepared(prepare, "eval"), EVAL_DATA_FILE]),
                 **recipe_values,
                 **({keys.REWARD_LAMBDA_ARN: function_arn(build.settings)} if build.recipe.method == "rft" else {}),
+                # The gate's figures: the approval hook refuses a package without them.
                 keys.ACCURACY: text(accuracy),
                 keys.BASELINE_ACCURACY: text(baseline_accuracy),
+                keys.ACCURACY_THRESHOLD: text(p.accuracy_threshold),
                 # The estimate beside what was billed; scripts/report.py prices every job of the execution.
                 **{key: estimated(key) for key in keys.REGISTRY_FIELDS},
                 keys.TRAINING_INSTANCE_TYPE: p.training_instance_type,

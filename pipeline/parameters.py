@@ -17,7 +17,6 @@ from steps.catalog import TrainingRecipe
 from steps.recipes import RECIPE_PARAMETERS
 
 DEFAULT_ACCURACY_THRESHOLD = 0.5
-APPROVAL_STATUSES = ["PendingManualApproval", "Approved"]
 
 
 @dataclass(frozen=True)
@@ -30,13 +29,12 @@ class Parameters:
     evaluation_instance_type: object
     max_training_cost: object
     accuracy_threshold: object
-    approval_status: object
 
     @property
     def all(self) -> list:
         return [self.data_location, self.train_records, self.eval_records, *self.recipe.values(),
                 self.training_instance_type, self.evaluation_instance_type, self.max_training_cost,
-                self.accuracy_threshold, self.approval_status]
+                self.accuracy_threshold]
 
     def recipe_flags(self) -> list[tuple[str, object]]:
         """The preparation step's recipe flags (steps.recipes.add_recipe_arguments), with their values as text."""
@@ -78,6 +76,6 @@ def declare(recipe: TrainingRecipe, default_data_location: str) -> Parameters:
         # USD; text so that empty means no limit, as 0 does (steps.estimate.max_training_cost).
         max_training_cost=ParameterString("MaxTrainingCost", default_value="0"),
         accuracy_threshold=ParameterFloat("AccuracyThreshold", default_value=DEFAULT_ACCURACY_THRESHOLD),
-        approval_status=ParameterString("ModelApprovalStatus", default_value=APPROVAL_STATUSES[0],
-                                        enum_values=APPROVAL_STATUSES),
+        # No ModelApprovalStatus: approval is a reviewer's act, or an upsert-time setting
+        # (--auto-approve, pipeline.definition), never an execution's choice.
     )

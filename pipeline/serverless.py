@@ -25,8 +25,8 @@ exactly those calls stubbed and compares. Differences from the SDK, each on purp
 
 The fine-tuning job registers its output as a model package of the pipeline's group itself
 (ModelPackageConfig). The gate then decides what becomes of it: RecordEvaluation writes the
-scores onto the package and leaves it pending a person's approval (or sets the
-ModelApprovalStatus parameter's value); RejectModel writes them and rejects it
+scores onto the package and leaves it pending a person's approval (Approved only
+with the upsert-time --auto-approve); RejectModel writes them and rejects it
 (steps/model_package.py), so a failed gate leaves no package that looks deployable.
 """
 from __future__ import annotations
@@ -55,6 +55,7 @@ from pipeline.definition import (
     _prepared,
     _processing,
     _score,
+    approval_status,
     canonical_json,
 )
 from pipeline.images import images_for
@@ -331,14 +332,14 @@ def _package_step(s: _Serverless, prepare, train, score, name: str):
                  "--data-report", f"{PROCESSING}/input/report/data_report.json",
                  "--verdict", "keep" if keep else "reject", "--region", s.settings.region,
                  "--accuracy-threshold", p.accuracy_threshold.to_string(),
-                 *(["--approval-status", p.approval_status] if keep else []),
+                 *(["--approval-status", approval_status(s.settings)] if keep else []),
                  *[part for key, value in metadata.items()
                    for part in ("--metadata", Join(on="=", values=[key, value]))]]
     step = _processing(
         s.build, name, "nova-finqa-package",
         "Keep the model for review" if keep else "Reject the model",
         ("Writes the scores onto the model package the fine-tuning job registered; it stays pending a person's "
-         "approval (ModelApprovalStatus)." if keep else
+         "approval (Approved only with --auto-approve at upsert)." if keep else
          "Writes the scores onto the model package the fine-tuning job registered and rejects it, with the "
          "measured figures."),
         inputs=inputs, outputs=[], arguments=arguments, property_files=[])

@@ -43,6 +43,10 @@ _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _TAG = re.compile(r"^([^=]+)=(.*)$")
 MODEL_PACKAGE_ARN = re.compile(
     r"^arn:aws[a-z-]*:sagemaker:([a-z]{2}(-[a-z]+)+-\d):(\d{12}):model-package/([a-zA-Z0-9](-*[a-zA-Z0-9]){0,62})/(\d+)$")
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
+# S3's "safe" key characters (its object key naming page), less '*', which IAM policies read as
+# a wildcard: the prefix goes into the hook's policies as well as into keys.
+_PREFIX_SEGMENT = re.compile(r"^[A-Za-z0-9!_.'()-]+$")
 
 Rule = Callable[[str], "str | None"]
 """Why a value is refused (said after the flag and the value), or None; its docstring is the rule
@@ -65,8 +69,18 @@ def _bucket(value: str) -> str | None:
 
 
 def _prefix(value: str) -> str | None:
-    """no leading or trailing `/`"""
-    return "must not start or end with '/'" if value.startswith("/") or value.endswith("/") else None
+    """letters, digits and `!_.'()-` between single `/`, none first or last, no `.` or `..` part"""
+    if value.startswith("/") or value.endswith("/"):
+        return "must not start or end with '/'"
+    if not all(_PREFIX_SEGMENT.match(part) and part not in (".", "..") for part in value.split("/")):
+        return ("may hold only letters, digits and !_.'()- between single '/' (no '.' or '..' part): it goes into "
+                "S3 keys and into IAM policies")
+    return None
+
+
+def _switch(value: str) -> str | None:
+    """true or false (also 1/0, yes/no)"""
+    return None if value.lower() in _TRUE + _FALSE else "must be true or false"
 
 
 def _name(value: str) -> str | None:
@@ -154,6 +168,8 @@ class Setting:
     unset: str = ""
     rule: Rule | None = None
     repeatable: bool = False
+    switch: bool = False
+    """A flag without a value (sets "true"); its environment variable takes true or false."""
     flag_name: str = ""
     name: str = ""
 
@@ -163,12 +179,12 @@ class Setting:
 
 
 def setting(*env: str, help: str, default: str | None = None, unset: str = "", rule: Rule | None = None,
-            repeatable: bool = False, flag: str = ""):
+            repeatable: bool = False, switch: bool = False, flag: str = ""):
     """A `Settings` field: set by its flag (--FIELD-NAME unless `flag`), else by the first of the
     environment variables `env` that is set, else `default`. Without a default it must be given
     to construct Settings; `unset` says, for the docs, what leaving it empty means."""
     spec = Setting(env=env, help=help, default=default, unset=unset, rule=rule, repeatable=repeatable,
-                   flag_name=flag)
+                   switch=switch, flag_name=flag)
     if repeatable:
         return field(default=(), metadata={"setting": spec})
     if default is None:
@@ -223,6 +239,16 @@ class Settings:
                                   + ")")
     training_type: str = setting("NOVA_TRAINING_TYPE", default=DEFAULT_TRAINING_TYPE, rule=_training_type,
                                  help="with --platform serverless: lora (LoRA adapters) or full (all weights)")
+    checkpoint_bucket: str = setting(
+        "NOVA_CHECKPOINT_BUCKET", default="", rule=_bucket,
+        unset="none: checkpoints only from the account's escrow bucket",
+        help="the one bucket Nova checkpoints may come from, where it is not AWS's escrow bucket of this account "
+             "(customer-escrow-<account>-...); the checkpoint step, the approval hook and the Bedrock import "
+             "refuse a checkpoint anywhere else")
+    auto_approve: str = setting(
+        "NOVA_AUTO_APPROVE", default="", rule=_switch, switch=True, unset="off: a person approves each model",
+        help="register models that pass the accuracy gate as Approved, which starts the Bedrock import with no "
+             "reviewer (docs/security.md)")
     tags: tuple[tuple[str, str], ...] = setting(
         "NOVA_TAGS", flag="--tag", repeatable=True, rule=_tag, unset="none",
         help="tag for the pipeline, repeatable")
@@ -230,6 +256,11 @@ class Settings:
     @property
     def s3_root(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
+
+    @property
+    def account(self) -> str:
+        """The pipeline's account: the one of the role its jobs run with."""
+        return self.role_arn.split(":")[4] if self.role_arn else ""
 
     @property
     def model_units(self) -> int | None:
@@ -244,6 +275,8 @@ class Settings:
     def hub_model(self) -> HubModel:
         """The serverless base model (checked against what AWS offers in the region when resolved)."""
         return offered(self.base_model, self.technique, self.training_type, self.region)
+    def approves_automatically(self) -> bool:
+        return self.auto_approve.lower() in _TRUE
 
     @property
     def tag_list(self) -> list[dict[str, str]]:
@@ -398,5 +431,8 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
         if spec.repeatable:
             group.add_argument(spec.flag, dest=spec.name, action="append", default=None, metavar="KEY=VALUE",
                                help=f"{spec.help} (env {env}=K=V,K2=V2)")
+        elif spec.switch:
+            group.add_argument(spec.flag, dest=spec.name, action="store_const", const="true", default=None,
+                               help=f"{spec.help} (env {env}=true)")
         else:
             group.add_argument(spec.flag, dest=spec.name, default=None, help=f"{spec.help} (env {env}{default})")

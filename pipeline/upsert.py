@@ -2,16 +2,19 @@
 
 With --dry-run: builds the definition, checks it and writes it, with no AWS call at all (no
 credentials needed), except DescribeModelPackage with --source-model-package, which needs the
-package's checkpoint (`pipeline.source_model`). Without: also uploads the code and recipe (keys that exist are left
-alone), creates the model package group if missing, for a reinforcement fine-tuning recipe
-creates or updates the reward Lambda its recipe names (`pipeline.reward_function`), creates or
-updates the pipeline (merging tags), and prints the pipeline ARN and what changed against the
-deployed definition.
+package's checkpoint (`pipeline.source_model`). Without: also uploads the code and recipe (an object already at a key is
+kept only if its SHA-256 is the artifact's: anything else there is reported and replaced;
+every S3 call names this account as the bucket's expected owner), creates the model package
+group if missing, for a reinforcement fine-tuning recipe creates or updates the reward Lambda
+its recipe names (`pipeline.reward_function`), creates or updates the pipeline (merging tags),
+and prints the pipeline ARN and what changed against the deployed definition.
 AWS_ENDPOINT_URL (boto3's own variable) points every call at another endpoint, e.g. moto_server.
 """
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import json
 import os
 import sys
@@ -48,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     problem = deployment_problem(trained_recipe(settings), settings.region, settings.model_units)
     if problem:
         print(f"warning: the approval hook could not serve this pipeline's models: {problem}", file=sys.stderr)
+    if settings.approves_automatically:
+        print("warning: --auto-approve: every model that passes the accuracy gate is registered Approved, and the "
+              "approval hook, where deployed, imports and serves it with no reviewer; whoever may start executions "
+              "chooses AccuracyThreshold and DataLocation (docs/security.md)", file=sys.stderr)
     # The SDK makes clients when imported and needs a region by then: the settings' one.
     os.environ["AWS_DEFAULT_REGION"] = settings.region
     if args.dry_run:
@@ -111,7 +118,8 @@ def resolve_source_model(settings: Settings):
 
     try:
         source = describe_source_model(sagemaker_client(settings), settings.source_model_package,
-                                       settings.model_package_group, recipe(settings.recipe))
+                                       settings.model_package_group, recipe(settings.recipe),
+                                       account=settings.account, checkpoint_bucket=settings.checkpoint_bucket)
     except (BotoCoreError, ClientError) as error:
         raise SourceModelError(f"--source-model-package {settings.source_model_package}: "
                                f"cannot be read ({error})") from None
@@ -145,9 +153,10 @@ def deploy(settings: Settings, built) -> str:
     session = boto3.Session(region_name=settings.region)
     s3 = session.client("s3")
     sagemaker = session.client("sagemaker")
+    account = session.client("sts").get_caller_identity()["Account"]
     for artifact in built.uploads:
-        uploaded = _upload_if_missing(s3, settings.bucket, artifact.key, artifact.data)
-        print(f"{'uploaded' if uploaded else 'already in S3'}: s3://{settings.bucket}/{artifact.key}")
+        done = upload_verified(s3, settings.bucket, artifact.key, artifact.data, account)
+        print(f"{done}: s3://{settings.bucket}/{artifact.key}")
     if _ensure_model_package_group(sagemaker, settings):
         print(f"created model package group {settings.model_package_group}")
     if settings.serverless:
@@ -178,17 +187,48 @@ def _error_code(error) -> str:
     return error.response.get("Error", {}).get("Code", "")
 
 
-def _upload_if_missing(s3, bucket: str, key: str, data: bytes) -> bool:
+UPLOADED, CHECKED, REPLACED = "uploaded", "already in S3 (SHA-256 checked)", "replaced"
+
+
+def upload_verified(s3, bucket: str, key: str, data: bytes, owner: str) -> str:
+    """Put `data` at its content-addressed `key` unless exactly those bytes are there already.
+
+    The key names the SHA-256 of the bytes, but anyone who may write to the bucket can put
+    anything there: what is found is compared (S3's own SHA-256 of the object when it has one,
+    else the object's bytes, read and hashed), and different bytes are reported on stderr and
+    replaced. The upload carries its SHA-256 (S3 refuses bytes that do not match it) and every
+    call names `owner` as the bucket's expected owner (another account's bucket is refused)."""
     from botocore.exceptions import ClientError
 
+    digest = hashlib.sha256(data).digest()
+    checksum = base64.b64encode(digest).decode()
     try:
-        s3.head_object(Bucket=bucket, Key=key)
-        return False
+        head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED", ExpectedBucketOwner=owner)
     except ClientError as error:
         if _error_code(error) not in ("404", "NoSuchKey", "NotFound"):
             raise
-    s3.put_object(Bucket=bucket, Key=key, Body=data)
-    return True
+        head = None
+    if head is not None:
+        if head.get("ChecksumSHA256") == checksum:
+            return CHECKED
+        found = hashlib.sha256()
+        for chunk in s3.get_object(Bucket=bucket, Key=key, ExpectedBucketOwner=owner)["Body"].iter_chunks(1 << 20):
+            found.update(chunk)
+        if found.digest() == digest:
+            _put(s3, bucket, key, data, checksum, owner)  # the same bytes, now with S3's own SHA-256
+            return CHECKED
+        print(f"warning: s3://{bucket}/{key} held {head.get('ContentLength')} bytes of SHA-256 {found.hexdigest()}, "
+              f"not the artifact (SHA-256 {digest.hex()}): someone who may write to the bucket put it there; it is "
+              "replaced, and the jobs check the code archive's SHA-256 before they run it. Find out who wrote it "
+              "(CloudTrail data events, S3 server access logs)", file=sys.stderr)
+        _put(s3, bucket, key, data, checksum, owner)
+        return REPLACED
+    _put(s3, bucket, key, data, checksum, owner)
+    return UPLOADED
+
+
+def _put(s3, bucket: str, key: str, data: bytes, checksum: str, owner: str) -> None:
+    s3.put_object(Bucket=bucket, Key=key, Body=data, ChecksumSHA256=checksum, ExpectedBucketOwner=owner)
 
 
 def _is_missing(error) -> bool:

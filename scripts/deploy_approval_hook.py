@@ -3,6 +3,10 @@
     python -m scripts.deploy_approval_hook [--checkpoint-bucket NAME] [--bedrock-role-arn ARN]
         [--provisioned-model-units N] [--verbose] [settings flags]
 
+Every value that goes into a policy is checked against the rule of what it names (account id,
+partition, region, S3's bucket naming rules, the prefix's characters: pipeline/settings.py) and
+filled into the parsed policy document, never into its JSON text (`render_policy`).
+
 Sets up, in this order, and each time to the same end state (running it again changes
 nothing that is already right):
 - the IAM role Bedrock assumes to read the Nova checkpoint (`<group>-bedrock-import`), unless
@@ -25,6 +29,7 @@ import argparse
 import base64
 import hashlib
 import json
+import re
 import string
 import sys
 import time
@@ -33,9 +38,10 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pipeline.settings import Settings, SettingsError, add_settings_arguments
+from pipeline.settings import Settings, SettingsError, add_settings_arguments, bucket_name_problem
 from scripts.aws import configure_logging, error_code, session_for
 from scripts.lambda_bundle import HANDLER, build_zip
+from steps.escrow import ESCROW_BUCKET_PREFIX
 
 POLICIES = Path(__file__).resolve().parent / "policies"
 RUNTIME = "python3.13"
@@ -80,20 +86,59 @@ def event_pattern(group: str) -> dict:
 
 
 def render_policy(file_name: str, values: dict[str, str]) -> dict:
-    """A reviewed policy file with its ${Placeholders} filled; a missing value is an error."""
-    text = (POLICIES / file_name).read_text(encoding="utf-8")
-    return json.loads(string.Template(text).substitute(values))
+    """A reviewed policy file with its ${Placeholders} filled; a missing value is an error.
+
+    The file is parsed first and each value substituted inside the string it belongs to, so
+    a value, whatever it holds, stays one string: it cannot add a statement or a key."""
+    document = json.loads((POLICIES / file_name).read_text(encoding="utf-8"))
+
+    def fill(node):
+        if isinstance(node, dict):
+            return {key: fill(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [fill(item) for item in node]
+        if isinstance(node, str):
+            return string.Template(node).substitute(values)
+        return node
+
+    return fill(document)
 
 
-def _policy_values(settings: Settings, account: str, partition: str, names: HookNames,
-                   bedrock_role_arn: str, checkpoint_bucket: str) -> dict[str, str]:
-    return {
+# What each policy value may be; a value breaking its rule is refused before any IAM call.
+_POLICY_VALUE_RULES = {
+    "Partition": re.compile(r"aws(-[a-z]+)*"),
+    "AccountId": re.compile(r"\d{12}"),
+    "Region": re.compile(r"[a-z]{2}(-[a-z]+)+-\d"),
+    "ModelPackageGroup": re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"),
+    "FunctionName": re.compile(r"[a-zA-Z0-9_-]{1,64}"),
+    "BedrockRoleArn": re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+"),
+    "PrefixPath": re.compile(r"([A-Za-z0-9!_.'()-]+/)*"),
+}
+
+
+def escrow_bucket_pattern(account: str) -> str:
+    """AWS's service-managed buckets of this account's Nova checkpoints (steps/escrow.py)."""
+    return f"{ESCROW_BUCKET_PREFIX}{account}-*"
+
+
+def policy_values(settings: Settings, account: str, partition: str, names: HookNames,
+                  bedrock_role_arn: str) -> dict[str, str]:
+    values = {
         "Partition": partition, "Region": settings.region, "AccountId": account,
         "ModelPackageGroup": settings.model_package_group, "FunctionName": names.function,
         "BedrockRoleArn": bedrock_role_arn, "Bucket": settings.bucket,
         "PrefixPath": f"{settings.prefix}/" if settings.prefix else "",
-        "CheckpointBucketPattern": checkpoint_bucket or f"customer-escrow-{account}-*",
+        "CheckpointBucketPattern": settings.checkpoint_bucket or escrow_bucket_pattern(account),
     }
+    problems = [f"{name} {values[name]!r} does not match {rule.pattern}"
+                for name, rule in _POLICY_VALUE_RULES.items() if not rule.fullmatch(values[name])]
+    for name, bucket in (("--bucket", settings.bucket), ("--checkpoint-bucket", settings.checkpoint_bucket)):
+        problem = bucket and bucket_name_problem(bucket)
+        if problem:
+            problems.append(f"{name} {bucket!r} {problem}")
+    if problems:
+        raise HookError("a value for the hook's IAM policies is refused: " + "; ".join(problems))
+    return values
 
 
 class Deployer:
@@ -116,13 +161,13 @@ class Deployer:
     def say(self, text: str) -> None:
         self.out.write(text + "\n")
 
-    def deploy(self, checkpoint_bucket: str = "") -> dict[str, str]:
+    def deploy(self) -> dict[str, str]:
         identity = self.sts.get_caller_identity()
         account, partition = identity["Account"], identity["Arn"].split(":")[1]
         names = HookNames(self.settings.model_package_group)
         given_role = self.settings.bedrock_role_arn
         bedrock_role_arn = given_role or f"arn:{partition}:iam::{account}:role/{names.bedrock_role}"
-        values = _policy_values(self.settings, account, partition, names, bedrock_role_arn, checkpoint_bucket)
+        values = policy_values(self.settings, account, partition, names, bedrock_role_arn)
 
         if given_role:
             self.check_given_bedrock_role(given_role, account)
@@ -146,6 +191,8 @@ class Deployer:
         }
         if self.settings.model_units:
             environment["NOVA_PROVISIONED_MODEL_UNITS"] = str(self.settings.model_units)
+        if self.settings.checkpoint_bucket:
+            environment["NOVA_CHECKPOINT_BUCKET"] = self.settings.checkpoint_bucket
         function_arn = self.ensure_function(names.function, build_zip(), {
             "Role": lambda_role_arn, "Handler": HANDLER, "Runtime": RUNTIME, "Timeout": TIMEOUT_SECONDS,
             "MemorySize": MEMORY_MB, "Environment": {"Variables": environment},
@@ -301,9 +348,6 @@ def _as_dict(document) -> dict | None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m scripts.deploy_approval_hook", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint-bucket", default="",
-                        help="bucket of the Nova checkpoints (the bucket of checkpoint_s3_uri); "
-                             "default: the pattern customer-escrow-<account>-*")
     parser.add_argument("--verbose", action="store_true", help="also print the AWS SDK's INFO lines")
     add_settings_arguments(parser)
     return parser
@@ -319,7 +363,7 @@ def main(argv: list[str] | None = None, *, session=None, sleep: Callable[[float]
         return 2
     try:
         deployer = Deployer(session or session_for(settings), settings, sleep=sleep)
-        print(json.dumps(deployer.deploy(args.checkpoint_bucket), indent=2))
+        print(json.dumps(deployer.deploy(), indent=2))
     except HookError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

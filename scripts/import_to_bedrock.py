@@ -21,14 +21,19 @@ Bedrock reads with the import role (--bedrock-role-arn); a package a serverless 
 without being restricted, by its container's model data URI. The path taken is logged and written
 as `bedrock_import_source`.
 
-Before any Bedrock call: a malformed package ARN, a group's ARN, a package of another group or
-region is refused, and so is a deployment Bedrock does not offer (pipeline/bedrock_rules.py:
-on demand only for LoRA models in some regions, Provisioned Throughput in fewer).
+Before any Bedrock call: a malformed package ARN, a group's ARN, a package of another group,
+region or account (compared with the caller's, from STS) is refused, and so is a deployment
+Bedrock does not offer (pipeline/bedrock_rules.py: on demand only for LoRA models in some
+regions, Provisioned Throughput in fewer), and a checkpoint outside this account's escrow
+bucket or the bucket named at upsert (--checkpoint-bucket; steps/escrow.py). The approval hook
+also refuses a package without the accuracy gate's figures (accuracy, baseline_accuracy,
+accuracy_threshold) or whose figures do not pass the gate.
 
 Names and client request tokens are derived from the package, and existing models,
 deployments and provisioned throughputs are looked up first, so a second run creates nothing.
 A package that is not approved is left alone. A failure is written onto the package
-(`bedrock_import_status` = Failed, `bedrock_import_error`) and raised. Metadata writes only
+(`bedrock_import_status` = Failed, `bedrock_import_error`) and raised; the hook's claim is then
+released (`Claims`). Metadata writes only
 happen when something changed: SageMaker may emit another state-change event for the write,
 and that event then finds nothing to do.
 """
@@ -54,6 +59,7 @@ from pipeline.settings import Settings, SettingsError, add_settings_arguments
 from scripts.aws import configure_logging, error_code, session_for, split_s3_uri
 from steps import package_metadata as keys
 from steps.catalog import RecipeError, TrainingRecipe, recipe
+from steps.escrow import checkpoint_location_problem
 
 LOG = logging.getLogger("scripts.import_to_bedrock")
 
@@ -69,6 +75,8 @@ MODEL_ARN_KEY = keys.BEDROCK_MODEL_ARN
 DEPLOYMENT_ARN_KEY = keys.BEDROCK_DEPLOYMENT_ARN
 PROVISIONED_ARN_KEY = keys.BEDROCK_PROVISIONED_MODEL_ARN
 SMOKE_KEY = keys.BEDROCK_SMOKE_TEST
+# The accuracy gate's figures, as the pipeline's registration writes them.
+ACCURACY_KEY, BASELINE_KEY, THRESHOLD_KEY = keys.ACCURACY, keys.BASELINE_ACCURACY, keys.ACCURACY_THRESHOLD
 
 IMPORTING, DEPLOYING, PROVISIONING, DEPLOYED, FAILED, SKIPPED = (
     "ModelImporting", "DeploymentCreating", "ThroughputProvisioning", "Deployed", "Failed", "Skipped")
@@ -79,10 +87,14 @@ LAMBDA_SAFETY_SECONDS = 90
 MAX_LAMBDA_RESUMES = 12
 """A Lambda run lasts at most 15 minutes; an import can take longer, so an unfinished run
 hands over to a fresh invocation of itself, at most this many times (about three hours)."""
+CLAIM_SECONDS = 20 * 60
+"""A claim outlives one Lambda run (15 minutes at most) and is renewed at each hand-over; one
+whose invocation died without releasing it is taken over after this long."""
+CLAIMS_FOLDER = "approval-hook/claims"
 
 _NAME_LIMIT = 63
 _METADATA_VALUE = re.compile(r"[^\w .:/=+\-@]", re.UNICODE)
-_PACKAGE_ARN = re.compile(r"arn:aws[a-z-]*:sagemaker:(?P<region>[a-z0-9-]+):\d{12}:"
+_PACKAGE_ARN = re.compile(r"arn:aws[a-z-]*:sagemaker:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
                           r"model-package/(?P<group>[^/\s]+)/(?P<version>[0-9]+)")
 _GROUP_ARN = re.compile(r"arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package-group/(?P<group>\S+)")
 
@@ -131,8 +143,9 @@ def _registered_model_data(package: dict) -> str:
     return (source.get("S3Uri") or containers[0].get("ModelDataUrl") or "").strip()
 
 
-def check_package_arn(arn: str, group: str, region: str) -> None:
-    """BadPackageArn unless `arn` names a version of `group`'s packages in `region`."""
+def check_package_arn(arn: str, group: str, region: str, account: str = "") -> None:
+    """BadPackageArn unless `arn` names a version of `group`'s packages in `region` (and, given
+    `account`, of that account: the caller's)."""
     listing = f"aws sagemaker list-model-packages --model-package-group-name {group} --region {region}"
     if _GROUP_ARN.fullmatch(arn):
         raise BadPackageArn(f"--model-package-arn {arn} is the ARN of a model package group, not of a model "
@@ -148,6 +161,111 @@ def check_package_arn(arn: str, group: str, region: str) -> None:
     if match["region"] != region:
         raise BadPackageArn(f"--model-package-arn {arn} is in {match['region']}, not in --region {region}: "
                             f"run with --region {match['region']}")
+    if account and match["account"] != account:
+        raise BadPackageArn(f"--model-package-arn {arn} is a package of account {match['account']}, not of account "
+                            f"{account} whose credentials run this import: a package of another account is not "
+                            "imported; run with credentials of that account, in that account")
+
+
+def claim_key(prefix: str, package_arn: str) -> str:
+    """Where the hook's claim on a package version lives, under the pipeline's prefix."""
+    match = _PACKAGE_ARN.fullmatch(package_arn)
+    if match is None:
+        raise BadPackageArn(f"{package_arn!r} is not a model package version ARN")
+    return "/".join(part for part in (prefix, CLAIMS_FOLDER, match["group"], f"{match['version']}.json") if part)
+
+
+def gate_problem(metadata: dict[str, str]) -> str | None:
+    """Why the package's accuracy gate figures do not let the hook import it (None when they do)."""
+    figures, unusable = {}, []
+    for key in (ACCURACY_KEY, BASELINE_KEY, THRESHOLD_KEY):
+        try:
+            figures[key] = float(metadata.get(key, ""))
+        except ValueError:
+            unusable.append(key)
+            continue
+        if figures[key] != figures[key]:
+            unusable.append(key)
+    if unusable:
+        return (f"the package's metadata has no usable {', '.join(unusable)}: the accuracy gate's figures, which the "
+                "pipeline's registration writes; the approval hook imports only packages that went through the "
+                "gate (a person who decided otherwise imports it with python -m scripts.import_to_bedrock)")
+    if figures[ACCURACY_KEY] < max(figures[THRESHOLD_KEY], figures[BASELINE_KEY]):
+        return (f"the package's accuracy {figures[ACCURACY_KEY]:g} is below its accuracy_threshold "
+                f"{figures[THRESHOLD_KEY]:g} or its baseline_accuracy {figures[BASELINE_KEY]:g}: it did not pass the "
+                "accuracy gate, and the approval hook does not import it")
+    return None
+
+
+class Claims:
+    """One approval hook invocation at a time per package: a claim object in the pipeline's bucket,
+    created with a conditional PutObject (If-None-Match: *), which S3 lets exactly one writer win
+    (S3's conditional writes; botocore's PutObject IfNoneMatch / IfMatch, DeleteObject IfMatch).
+
+    A claim names its invocation and when it expires. The holder renews it (a hand-over to the
+    next invocation, a Lambda retry under the same request id) and releases it when the import
+    is deployed or failed; an expired one is taken over, with If-Match on the ETag read, so that
+    two invocations cannot both take over one dead claim."""
+
+    _LOST = ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey", "412", "409", "404")
+
+    def __init__(self, s3, bucket: str, prefix: str, owner: str = "", now: Callable[[], float] = time.time,
+                 seconds: float = CLAIM_SECONDS):
+        self.s3, self.bucket, self.prefix, self.now, self.seconds = s3, bucket, prefix, now, seconds
+        self.owner = {"ExpectedBucketOwner": owner} if owner else {}
+
+    def take(self, package_arn: str, claim: str) -> str | None:
+        """None once `claim` holds the package; else the claim of the invocation that does."""
+        key = claim_key(self.prefix, package_arn)
+        holder = ""
+        for _ in range(3):
+            body = json.dumps({"claim": claim, "expires_at": self.now() + self.seconds}).encode()
+            if self._put(key, body, IfNoneMatch="*"):
+                return None
+            current = self._read(key)
+            if current is None:
+                continue  # released since: try again
+            holder, expires_at, etag = current
+            if holder != claim and expires_at > self.now():
+                return holder
+            # Ours (renewed) or expired (taken over), as long as nobody wrote it since we read it.
+            if self._put(key, body, IfMatch=etag):
+                return None
+        return holder or "another invocation"
+
+    def release(self, package_arn: str, claim: str) -> None:
+        key = claim_key(self.prefix, package_arn)
+        current = self._read(key)
+        if current is None or current[0] != claim:
+            return
+        try:
+            self.s3.delete_object(Bucket=self.bucket, Key=key, IfMatch=current[2], **self.owner)
+        except ClientError as error:
+            if error_code(error) not in self._LOST:
+                raise
+
+    def _put(self, key: str, body: bytes, **condition: str) -> bool:
+        try:
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json",
+                               **condition, **self.owner)
+            return True
+        except ClientError as error:
+            if error_code(error) not in self._LOST:
+                raise
+            return False
+
+    def _read(self, key: str) -> tuple[str, float, str] | None:
+        try:
+            response = self.s3.get_object(Bucket=self.bucket, Key=key, **self.owner)
+        except ClientError as error:
+            if error_code(error) not in ("NoSuchKey", "404"):
+                raise
+            return None
+        try:
+            claim = json.loads(response["Body"].read(4096))
+            return str(claim["claim"]), float(claim["expires_at"]), response["ETag"]
+        except (ValueError, KeyError, TypeError):
+            return "", 0.0, response["ETag"]  # not a claim this code wrote: expired
 
 
 def metadata_value(text: str) -> str:
@@ -188,12 +306,23 @@ def read_smoke_question(text: str, source: str) -> SmokeQuestion:
     raise ImportFailed(f"smoke question: {source} has no records")
 
 
+def _known(package_arn: str, metadata: dict[str, str]) -> Outcome:
+    """What the package's metadata says of its import so far."""
+    return Outcome(metadata.get(STATUS_KEY, ""), package_arn, metadata.get(MODEL_ARN_KEY, ""),
+                   metadata.get(DEPLOYMENT_ARN_KEY, ""), metadata.get(PROVISIONED_ARN_KEY, ""),
+                   metadata.get(SOURCE_KEY, ""))
+
+
 class BedrockImport:
     def __init__(self, sagemaker, bedrock, bedrock_runtime, s3, bedrock_role_arn: str,
                  smoke_question: SmokeQuestion | None = None, model_units: int | None = None,
                  sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic,
-                 poll_seconds: float = POLL_SECONDS):
+                 poll_seconds: float = POLL_SECONDS, *, account: str, checkpoint_bucket: str = "",
+                 claims: Claims | None = None):
+        """`account`: the caller's (STS), the only one whose packages and escrow checkpoints are
+        imported; `checkpoint_bucket`: the bucket named at upsert instead of the escrow bucket;
+        `claims`: the approval hook's (`handle_event` needs them)."""
         self.sagemaker = sagemaker
         self.bedrock = bedrock
         self.bedrock_runtime = bedrock_runtime
@@ -204,6 +333,9 @@ class BedrockImport:
         self.sleep = sleep
         self.clock = clock
         self.poll_seconds = poll_seconds
+        self.account = account
+        self.checkpoint_bucket = checkpoint_bucket
+        self.claims = claims
 
     @property
     def region(self) -> str:
@@ -217,45 +349,87 @@ class BedrockImport:
         With `claim` (the approval hook's), the package is claimed for it before the first
         Bedrock call, and left alone while another claim holds it; without, claims are ignored
         (an operator's run takes over)."""
+        package, metadata, settled = self._read(package_arn, retry_failed)
+        package_arn = package["ModelPackageArn"]
+        if settled is not None:
+            return settled
+        match = _PACKAGE_ARN.fullmatch(package_arn)
+        if match is None or match["account"] != self.account:
+            raise ImportFailed(f"{package_arn} is not a model package of account {self.account}, whose credentials "
+                               "run this import: refused")
+        if claim:
+            if self.claims is None:
+                raise ImportFailed("the approval hook's claims need the pipeline's bucket: set NOVA_BUCKET")
+            holder = self.claims.take(package_arn, claim)
+            if holder is not None:
+                detail = f"import under way by approval hook invocation {holder}"
+                LOG.info("%s: %s; this one leaves it alone", package_arn, detail)
+                return Outcome(**{**asdict(_known(package_arn, metadata)), "status": SKIPPED, "detail": detail})
+            # Read again under the claim: another invocation may have finished, and released
+            # its claim, between the first read and this claim.
+            package, metadata, settled = self._read(package_arn, retry_failed)
+            if settled is not None:
+                self.claims.release(package_arn, claim)
+                return settled
+        progress: dict[str, str] = {}
+        try:
+            plan = self._plan(package, metadata, gate=bool(claim))
+            if claim:
+                # Shown on the package for whoever looks; the claim object decides.
+                self._write(package_arn, metadata, {CLAIM_KEY: claim})
+            outcome = self._advance(package, metadata, progress, deadline, plan)
+        except Exception as error:  # every failure, expected or not, is written and releases the claim
+            LOG.error("importing %s into Bedrock failed: %s", package_arn, error)
+            self.fail(package_arn, error, claim, metadata, progress)
+            raise
+        if claim and outcome.status == DEPLOYED:
+            self.claims.release(package_arn, claim)
+        return outcome
+
+    def _read(self, package_arn: str, retry_failed: bool) -> tuple[dict, dict[str, str], Outcome | None]:
+        """The package, its metadata, and the outcome when there is nothing to do (else None)."""
         package = self.sagemaker.describe_model_package(ModelPackageName=package_arn)
         package_arn = package["ModelPackageArn"]
+        metadata = dict(package.get("CustomerMetadataProperties") or {})
         approval = package.get("ModelApprovalStatus", "")
         if approval != "Approved":
             LOG.info("%s is %s, not Approved: nothing to do", package_arn, approval or "without status")
-            return Outcome(SKIPPED, package_arn, detail=f"package is {approval or 'without approval status'}")
-        metadata = dict(package.get("CustomerMetadataProperties") or {})
-        known = Outcome(metadata.get(STATUS_KEY, ""), package_arn, metadata.get(MODEL_ARN_KEY, ""),
-                        metadata.get(DEPLOYMENT_ARN_KEY, ""), metadata.get(PROVISIONED_ARN_KEY, ""),
-                        metadata.get(SOURCE_KEY, ""))
+            return package, metadata, Outcome(SKIPPED, package_arn,
+                                              detail=f"package is {approval or 'without approval status'}")
+        known = _known(package_arn, metadata)
         if known.status == DEPLOYED and (known.deployment_arn or known.provisioned_model_arn):
             LOG.info("%s is already served by %s", package_arn, known.deployment_arn or known.provisioned_model_arn)
-            return Outcome(**{**asdict(known), "detail": "already deployed"})
+            return package, metadata, Outcome(**{**asdict(known), "detail": "already deployed"})
         if known.status == FAILED and not retry_failed:
             detail = (f"an earlier import failed ({metadata.get(ERROR_KEY, 'no reason recorded')}); "
                       "retry with python -m scripts.import_to_bedrock --model-package-arn ARN --wait")
             LOG.warning("%s: %s", package_arn, detail)
-            return Outcome(**{**asdict(known), "status": SKIPPED, "detail": detail})
-        holder = metadata.get(CLAIM_KEY, "")
-        if claim and holder and holder != claim:
-            detail = f"import under way by approval hook invocation {holder}"
-            LOG.info("%s: %s; this one leaves it alone", package_arn, detail)
-            return Outcome(**{**asdict(known), "status": SKIPPED, "detail": detail})
-        progress: dict[str, str] = {}
-        try:
-            plan = self._plan(package, metadata)
-            if claim and holder != claim:
-                self._write(package_arn, metadata, {CLAIM_KEY: claim})
-            return self._advance(package, metadata, progress, deadline, plan)
-        except (ImportFailed, ClientError, BotoCoreError) as error:
-            LOG.error("importing %s into Bedrock failed: %s", package_arn, error)
-            try:
-                self._write(package_arn, metadata, {**progress, STATUS_KEY: FAILED,
-                                                     ERROR_KEY: metadata_value(str(error))}, remove=(CLAIM_KEY,))
-            except (ClientError, BotoCoreError) as write_error:
-                LOG.error("and the failure could not be written onto %s: %s", package_arn, write_error)
-            raise
+            return package, metadata, Outcome(**{**asdict(known), "status": SKIPPED, "detail": detail})
+        return package, metadata, None
 
-    def _plan(self, package: dict, metadata: dict[str, str]) -> _Plan:
+    def fail(self, package_arn: str, error: BaseException, claim: str = "", metadata: dict[str, str] | None = None,
+             progress: dict[str, str] | None = None) -> None:
+        """Write Failed and why onto the package, and release `claim`; a failure to do so is logged."""
+        try:
+            if metadata is None:
+                package = self.sagemaker.describe_model_package(ModelPackageName=package_arn)
+                metadata = dict(package.get("CustomerMetadataProperties") or {})
+            self._write(package_arn, metadata, {**(progress or {}), STATUS_KEY: FAILED,
+                                                 ERROR_KEY: metadata_value(str(error))}, remove=(CLAIM_KEY,))
+        except (ClientError, BotoCoreError) as write_error:
+            LOG.error("and the failure could not be written onto %s: %s", package_arn, write_error)
+        if claim and self.claims is not None:
+            try:
+                self.claims.release(package_arn, claim)
+            except (ClientError, BotoCoreError) as release_error:
+                LOG.error("and the claim on %s could not be released (it expires by itself): %s",
+                          package_arn, release_error)
+
+    def _plan(self, package: dict, metadata: dict[str, str], gate: bool = False) -> _Plan:
+        if gate:
+            problem = gate_problem(metadata)
+            if problem:
+                raise ImportFailed(problem)
         trained = self._recipe(package, metadata)
         problem = deployment_problem(trained, self.region, self.model_units)
         if problem:
@@ -275,6 +449,9 @@ class BedrockImport:
                 f"the model package has no usable '{CHECKPOINT_KEY}' in its metadata "
                 f"(found {checkpoint!r}); the pipeline's registration step writes the training "
                 "job's escrow checkpoint there (manifest.json checkpoint_s3_bucket)") from None
+        problem = checkpoint_location_problem(checkpoint, self.account, self.checkpoint_bucket)
+        if problem:
+            raise ImportFailed(f"the model package's {CHECKPOINT_KEY}: {problem}")
         return _Plan(FROM_ESCROW, checkpoint, trained, self.model_units)
 
     @staticmethod
@@ -483,9 +660,13 @@ class BedrockImport:
 def importer_for(settings: Settings, smoke_question: SmokeQuestion | None = None, session=None,
                  sleep: Callable[[float], None] = time.sleep) -> BedrockImport:
     session = session or session_for(settings)
+    account = session.client("sts").get_caller_identity()["Account"]
+    s3 = session.client("s3")
+    claims = Claims(s3, settings.bucket, settings.prefix, owner=account) if settings.bucket else None
     return BedrockImport(session.client("sagemaker"), session.client("bedrock"),
-                         session.client("bedrock-runtime"), session.client("s3"),
-                         settings.bedrock_role_arn, smoke_question, settings.model_units, sleep=sleep)
+                         session.client("bedrock-runtime"), s3,
+                         settings.bedrock_role_arn, smoke_question, settings.model_units, sleep=sleep,
+                         account=account, checkpoint_bucket=settings.checkpoint_bucket, claims=claims)
 
 
 def handle_event(event: dict, remaining_seconds: float, settings: Settings, importer: BedrockImport,
@@ -494,11 +675,13 @@ def handle_event(event: dict, remaining_seconds: float, settings: Settings, impo
     earlier invocation that ran out of time (`resume` carries the count, `claim` the claim).
 
     Two deliveries of one approval (EventBridge delivers at least once, and our own metadata
-    writes fire more events) start one import: the hook's Lambda runs one invocation at a time
-    (reserved concurrency 1, set by deploy_approval_hook), and each re-reads the package and
-    claims it, under its invocation's request id, before its first Bedrock call; a later one
-    finds the claim and leaves the package alone. Lambda retries an invocation under the same
-    request id, so a retry keeps the claim."""
+    writes fire more events) start one import: each invocation claims the package under its
+    request id before its first Bedrock call, with a conditional write only one can win
+    (`Claims`), and one that finds another's live claim leaves the package alone. The hook's
+    reserved concurrency of 1 (deploy_approval_hook) is a second line, not the lock. Lambda
+    retries an invocation under the same request id, so a retry keeps the claim; a hand-over
+    carries it; a failure, including one to hand over, writes Failed and releases it; a claim
+    whose invocation died expires."""
     detail = event.get("detail") or {}
     package_arn = detail.get("ModelPackageArn", "")
     if not package_arn:
@@ -508,7 +691,7 @@ def handle_event(event: dict, remaining_seconds: float, settings: Settings, impo
         LOG.info("%s belongs to group %s, not %s: ignored", package_arn, group, settings.model_package_group)
         return asdict(Outcome(SKIPPED, package_arn, detail=f"group {group} is not ours"))
     try:
-        check_package_arn(package_arn, settings.model_package_group, settings.region)
+        check_package_arn(package_arn, settings.model_package_group, settings.region, importer.account)
     except BadPackageArn as error:
         LOG.info("%s: ignored", error)
         return asdict(Outcome(SKIPPED, package_arn, detail=str(error)))
@@ -517,11 +700,16 @@ def handle_event(event: dict, remaining_seconds: float, settings: Settings, impo
     outcome = importer.run(package_arn, deadline=deadline, retry_failed=False, claim=claim)
     if outcome.status in (IMPORTING, DEPLOYING, PROVISIONING) and lambda_client is not None:
         resumes = int(event.get("resume", 0)) + 1
-        if resumes > MAX_LAMBDA_RESUMES:
-            raise ImportFailed(f"{package_arn} still {outcome.status} after {MAX_LAMBDA_RESUMES} hand-overs; "
-                               "finish it with python -m scripts.import_to_bedrock --wait")
-        lambda_client.invoke(FunctionName=function_name, InvocationType="Event",
-                             Payload=json.dumps({**event, "resume": resumes, "claim": claim}).encode())
+        try:
+            if resumes > MAX_LAMBDA_RESUMES:
+                raise ImportFailed(f"{package_arn} still {outcome.status} after {MAX_LAMBDA_RESUMES} hand-overs; "
+                                   "finish it with python -m scripts.import_to_bedrock --wait")
+            lambda_client.invoke(FunctionName=function_name, InvocationType="Event",
+                                 Payload=json.dumps({**event, "resume": resumes, "claim": claim}).encode())
+        except (ImportFailed, ClientError, BotoCoreError) as error:
+            LOG.error("%s: the import could not be handed over: %s", package_arn, error)
+            importer.fail(package_arn, error, claim)
+            raise
         LOG.info("%s is %s: handed over to a new invocation (%d of at most %d)",
                  package_arn, outcome.status, resumes, MAX_LAMBDA_RESUMES)
     return asdict(outcome)
@@ -567,7 +755,15 @@ def main(argv: list[str] | None = None, *, session=None, sleep: Callable[[float]
     except (SettingsError, BadPackageArn, ImportFailed, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    importer = importer_for(settings, question, session, sleep)
+    try:
+        importer = importer_for(settings, question, session, sleep)
+        check_package_arn(args.model_package_arn, settings.model_package_group, settings.region, importer.account)
+    except BadPackageArn as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except (ClientError, BotoCoreError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     deadline = None if args.wait else importer.clock()
     try:
         outcome = importer.run(args.model_package_arn, deadline=deadline, retry_failed=True)

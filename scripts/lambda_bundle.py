@@ -11,6 +11,12 @@ releases and may not know Bedrock's CreateCustomModel / CreateCustomModelDeploym
 zip carries the SDK this project was tested with. botocore's API models are cut down to the
 services the handler calls, which keeps the zip small.
 
+Which SDK that is, is recorded: scripts/lambda_requirements.txt pins each vendored
+distribution, and the zip is not built from installed versions other than those (refused,
+not warned about: the zip is code that runs with the hook's IAM permissions, and what it holds
+should be what the repository says and the tests ran, not whatever the deploying machine has
+installed). The lock file goes into the zip, so the deployed function says what it carries.
+
 The reward's (`reward_zip`) holds `steps/reward.py` and the FinQA package it imports: standard
 library only, so Lambda's runtime needs nothing else.
 
@@ -38,12 +44,18 @@ PROJECT_FILES = (
     "steps/__init__.py",
     "steps/catalog.py",
     "steps/catalog_data.py",
+    "steps/escrow.py",
     "steps/package_metadata.py",
     "steps/serverless_models.py",
     "steps/tracking.py",
+    "scripts/lambda_requirements.txt",
 )
-VENDORED_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
-BOTOCORE_SERVICES = ("bedrock", "bedrock-runtime", "lambda", "s3", "sagemaker")
+LOCK_FILE = PROJECT_ROOT / "scripts" / "lambda_requirements.txt"
+VENDORED_DISTRIBUTIONS = {"boto3": "boto3", "botocore": "botocore", "s3transfer": "s3transfer",
+                          "jmespath": "jmespath", "dateutil": "python-dateutil", "urllib3": "urllib3", "six": "six"}
+"""Each vendored import package and the distribution that installs it (as the lock file names it)."""
+VENDORED_PACKAGES = tuple(VENDORED_DISTRIBUTIONS)
+BOTOCORE_SERVICES = ("bedrock", "bedrock-runtime", "lambda", "s3", "sagemaker", "sts")
 """Every service the handler makes a client for."""
 
 REQUIRED_OPERATIONS = {
@@ -76,6 +88,39 @@ def check_sdk_knows_the_handlers_calls() -> None:
                                f"{', '.join(sorted(missing))}: upgrade boto3 (pip install -U boto3) and deploy again")
 
 
+def pinned_versions(lock_file: Path | None = None) -> dict[str, str]:
+    """distribution -> version, from the lock file (`name==version` lines, # comments)."""
+    lock_file = lock_file or LOCK_FILE
+    pins = {}
+    for line in lock_file.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            pins[name.strip()] = version.strip()
+    return pins
+
+
+def check_installed_versions_are_the_pinned_ones() -> None:
+    """RuntimeError naming every vendored distribution whose installed version is not the pinned one."""
+    import importlib.metadata
+
+    pins = pinned_versions(LOCK_FILE)
+    problems = []
+    for distribution in VENDORED_DISTRIBUTIONS.values():
+        try:
+            installed = importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            installed = "not installed"
+        if distribution not in pins:
+            problems.append(f"{distribution} ({installed}) has no version in {LOCK_FILE.name}")
+        elif installed != pins[distribution]:
+            problems.append(f"{distribution} is {installed}, {LOCK_FILE.name} pins {pins[distribution]}")
+    if problems:
+        raise RuntimeError("the approval hook's zip vendors only the recorded SDK: " + "; ".join(problems)
+                           + "; install those with pip install -r scripts/lambda_requirements.txt, or, to move "
+                           "to another version, change that file in a reviewed commit and run the tests")
+
+
 def _vendored_files(name: str) -> list[tuple[str, Path]]:
     spec = importlib.util.find_spec(name)
     if spec is None or spec.origin is None:
@@ -106,6 +151,7 @@ def bundle_files() -> list[tuple[str, Path]]:
 
 
 def build_zip() -> bytes:
+    check_installed_versions_are_the_pinned_ones()
     check_sdk_knows_the_handlers_calls()
     return _zip(bundle_files())
 

@@ -8,9 +8,10 @@ declares (read from DescribePipeline's definition, the one source of truth: a mi
 a value of the wrong type or not among a parameter's allowed values), and against the rules
 the preparation step applies to the same values: steps.rules for record counts and the
 accuracy threshold, and for recipe values steps.recipes' check against the deployed recipe
-(the preparation step's --recipe in that definition). `--wait` prints each step's status as
-it changes and exits non-zero with the failing step's reason; Ctrl-C and `--timeout` stop
-watching only.
+(the preparation step's --recipe in that definition). `ModelApprovalStatus` is refused even
+where an older deployed pipeline declares it: approval is not an execution's to decide.
+`--wait` prints each step's status as it changes and exits non-zero with the failing step's
+reason; Ctrl-C and `--timeout` stop watching only.
 
 Exit codes: 0 succeeded (or started, without --wait); 1 failed; 2 refused, nothing started;
 3 started, but watching stopped before it ended (--timeout, or an endpoint that cannot be
@@ -179,8 +180,18 @@ def _data_location_problem(value: str) -> str | None:
     return f"bucket {bucket!r} {problem}" if problem else None
 
 
+# A pipeline upserted before approval became a person's act declares this parameter; an
+# execution must not set it there either.
+APPROVAL_PARAMETER = "ModelApprovalStatus"
+
+
 def _override(name: str, value: str, deployed: DeployedPipeline, earlier: set[str]) -> str:
     declared = deployed.parameters
+    if name == APPROVAL_PARAMETER:
+        raise UsageError("an execution does not decide whether its model is approved: a person approves it in "
+                         "the Model Registry, or the pipeline is upserted with --auto-approve (NOVA_AUTO_APPROVE=true) "
+                         "to approve every model that passes the accuracy gate; upsert again to drop this parameter "
+                         "from an older deployed pipeline")
     if name not in declared:
         close = difflib.get_close_matches(name, list(declared), n=1)
         hint = f"did you mean {close[0]}? " if close else ""

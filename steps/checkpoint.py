@@ -1,13 +1,15 @@
 """Find the fine-tuned checkpoint in a Nova training job's output and render its evaluation recipe.
 
-    python -m steps.checkpoint --training-output out/training --output-dir out/checkpoint
+    python -m steps.checkpoint --training-output out/training --output-dir out/checkpoint --account 111122223333
 
 Every flag, with its default, is in `python -m steps.checkpoint --help`.
 
 A Nova training job keeps the trained weights in a service-managed (escrow) bucket and
 writes their path into `manifest.json`, key `checkpoint_s3_bucket`, inside the job's
 `output/output.tar.gz`. The training output folder may hold that archive (or a
-`model.tar.gz`) or the manifest unpacked; all are searched.
+`model.tar.gz`) or the manifest unpacked; all are searched. The path must be in the
+account's escrow bucket, or in the bucket named with --checkpoint-bucket (steps/escrow.py):
+a manifest naming any other bucket fails the step, before the evaluation job could read it.
 
 Writes, under the output directory:
 - recipe/recipe.yaml: the bring-your-own-dataset evaluation recipe of the training recipe's
@@ -26,6 +28,7 @@ from typing import Any
 
 from steps.archives import ArchiveError, members_named
 from steps.catalog import DEFAULT_RECIPE, RecipeError
+from steps.escrow import checkpoint_location_problem
 from steps.recipes import (
     DEFAULT_MAX_NEW_TOKENS,
     REASONING_MAX_NEW_TOKENS,
@@ -91,20 +94,26 @@ def _parse_manifest(data: bytes, source: str) -> dict[str, Any]:
     return manifest
 
 
-def checkpoint_path(manifest: dict[str, Any], source: str) -> str:
+def checkpoint_path(manifest: dict[str, Any], source: str, account: str, checkpoint_bucket: str = "") -> str:
     value = manifest.get(MANIFEST_CHECKPOINT_KEY)
     if not isinstance(value, str) or not value.startswith("s3://") or len(value) <= len("s3://"):
         keys = ", ".join(sorted(manifest)) or "none"
         raise CheckpointError(
             f"{source}: {MANIFEST_CHECKPOINT_KEY!r} is {value!r}, not an s3:// path (keys present: {keys}); "
             "the training job did not record a checkpoint: check that it finished and that it is a Nova job")
+    problem = checkpoint_location_problem(value, account, checkpoint_bucket)
+    if problem:
+        raise CheckpointError(f"{source}: {problem}")
     return value
 
 
 def render(training_output: Path, output_dir: Path, max_new_tokens: int | None = None,
-           recipe_id: str = DEFAULT_RECIPE, reasoning_effort: str | None = None) -> dict[str, Any]:
+           recipe_id: str = DEFAULT_RECIPE, reasoning_effort: str | None = None, *, account: str,
+           checkpoint_bucket: str = "") -> dict[str, Any]:
+    """`account`: the pipeline's 12-digit account, whose escrow bucket the checkpoint must be in;
+    `checkpoint_bucket`: the bucket named at upsert instead."""
     manifest, source = read_manifest(training_output)
-    checkpoint = checkpoint_path(manifest, source)
+    checkpoint = checkpoint_path(manifest, source, account, checkpoint_bucket)
     write_recipe(evaluation_recipe(recipe_id, checkpoint, max_new_tokens=max_new_tokens,
                                    reasoning_effort=reasoning_effort), output_dir)
     summary = {"checkpoint_s3_uri": checkpoint, "checkpoint_s3_prefix": checkpoint.rstrip("/") + "/",
@@ -124,6 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--recipe", default=DEFAULT_RECIPE,
                         help="the training recipe's id; its model's evaluation recipe is rendered "
                              "(default: %(default)s)")
+    parser.add_argument("--account", required=True,
+                        help="the pipeline's 12-digit AWS account: the checkpoint must be in its escrow bucket "
+                             "(customer-escrow-<account>-...)")
+    parser.add_argument("--checkpoint-bucket", default="",
+                        help="the one bucket the checkpoint may be in instead (the upsert's --checkpoint-bucket)")
     parser.add_argument("--max-new-tokens", type=int, default=None,
                         help=f"the evaluation recipe's inference.max_new_tokens (default: {DEFAULT_MAX_NEW_TOKENS}, "
                              f"{REASONING_MAX_NEW_TOKENS} when the model reasons)")
@@ -137,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         summary = render(args.training_output, args.output_dir, args.max_new_tokens, args.recipe,
-                         args.reasoning_effort)
+                         args.reasoning_effort, account=args.account, checkpoint_bucket=args.checkpoint_bucket)
     except (CheckpointError, RecipeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -125,7 +125,7 @@ class PredictionSet:
 
     def note(self, problem: str) -> None:
         if len(self.problems) < MAX_REPORTED_PROBLEMS:
-            self.problems.append(problem)
+            self.problems.append(_writable(problem))
 
 
 # ---------------------------------------------------------------- eval records
@@ -172,7 +172,7 @@ def _eval_record(line: str, where: str) -> EvalRecord:
     try:
         row = json.loads(line)
         metadata = _metadata_object(row.get("metadata")) if isinstance(row, dict) else None
-    except json.JSONDecodeError as error:
+    except UNREADABLE_JSON as error:
         raise EvaluationInputError(f"{where}: not valid JSON ({error})") from None
     if metadata is None or not str(metadata.get("id", "")).strip():
         raise EvaluationInputError(
@@ -209,11 +209,8 @@ def _metadata_object(metadata: Any, encodings: int = 2) -> dict | None:
         return None
     try:
         parsed = json.loads(metadata)
-    except json.JSONDecodeError:
-        try:
-            parsed = ast.literal_eval(metadata.strip())
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            return None
+    except UNREADABLE_JSON:
+        parsed = _literal(metadata.strip())
     return _metadata_object(parsed, encodings - 1) if isinstance(parsed, str) else (
         parsed if isinstance(parsed, dict) else None)
 
@@ -234,7 +231,7 @@ def read_predictions(path: Path, records: Sequence[EvalRecord], option: str = "-
         where = f"{source} line {number}"
         try:
             row = json.loads(line)
-        except json.JSONDecodeError as error:
+        except UNREADABLE_JSON as error:
             predictions.unreadable += 1
             predictions.note(f"{where}: not valid JSON ({error})")
             continue
@@ -251,7 +248,7 @@ def read_predictions(path: Path, records: Sequence[EvalRecord], option: str = "-
             predictions.duplicates += 1
             predictions.note(f"{where}: a second prediction for id {record_id!r}; the first one counts")
             continue
-        predictions.by_id[record_id] = generation_text(row["inference"])
+        predictions.by_id[record_id] = _writable(generation_text(row["inference"]))
         if how == "metadata":
             predictions.matched_by_metadata += 1
         else:
@@ -269,20 +266,41 @@ def read_predictions(path: Path, records: Sequence[EvalRecord], option: str = "-
 
 def generation_text(inference: Any) -> str:
     """The model's text from an `inference` field: a string, a list of strings (the first
-    is the answer), or such a list written as a Python literal."""
-    if isinstance(inference, list):
-        return generation_text(inference[0]) if inference else ""
+    is the answer), or such a list written as a Python literal. Anything else the model wrote
+    is its text as it stands, to be scored (as unparseable, most likely), never an error."""
+    while isinstance(inference, list):
+        inference = inference[0] if inference else ""
     if not isinstance(inference, str):
         return "" if inference is None else str(inference)
     stripped = inference.strip()
     if stripped.startswith("[") and stripped.endswith("]"):
-        try:
-            parsed = ast.literal_eval(stripped)
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            return inference
+        parsed = _literal(stripped)
         if isinstance(parsed, list) and all(isinstance(item, str) for item in parsed):
             return parsed[0] if parsed else ""
     return inference
+
+
+# What json.loads raises on text it cannot take: a JSONDecodeError, a plain ValueError for an
+# integer past Python's digit limit, a RecursionError for nesting deeper than the interpreter's.
+UNREADABLE_JSON = (ValueError, RecursionError)
+
+
+def _literal(text: str) -> Any:
+    """Python's literal reader on text a model wrote, or None where it cannot read it.
+
+    ast.literal_eval raises more than its documented ValueError on hostile input: TypeError
+    (`[{[1]: 2}]`, an unhashable key), SyntaxError, MemoryError and RecursionError (deep
+    nesting), ValueError past the integer digit limit. Whatever it raises, the text is not
+    a literal; one answer must not end the scoring of all the others."""
+    try:
+        return ast.literal_eval(text)
+    except Exception:  # noqa: BLE001 - see the docstring: any failure means "not a literal"
+        return None
+
+
+def _writable(text: str) -> str:
+    """The text with what UTF-8 cannot encode (a lone surrogate a model escaped) replaced."""
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _match(row: dict, ids: set, prompt_index: _PromptIndex) -> tuple[str | None, str]:

@@ -23,6 +23,7 @@ EVAL_DATA_S3_URI = "eval_data_s3_uri"
 REWARD_LAMBDA_ARN = "reward_lambda_arn"
 ACCURACY = "accuracy"
 BASELINE_ACCURACY = "baseline_accuracy"
+ACCURACY_THRESHOLD = "accuracy_threshold"  # with the two above, the gate's figures the approval hook checks
 TRAINING_INSTANCE_TYPE = "training_instance_type"
 TRAINING_INSTANCE_COUNT = "training_instance_count"
 TRAINING_BILLABLE_SECONDS = "training_billable_seconds"

@@ -16,6 +16,7 @@ from steps.checkpoint import CheckpointError, render
 from steps.recipes import evaluation_recipe
 from tests.conftest import PROJECT_ROOT
 
+ACCOUNT = "111122223333"
 CHECKPOINT = "s3://customer-escrow-111122223333-smtj-a1b2c3/nova-finqa-sft-2026-11-23/step_42"
 
 
@@ -37,7 +38,7 @@ def test_checkpoint_from_output_tar_gz(tmp_path):
     training = tmp_path / "training"
     write_archive(training / "output.tar.gz", {"manifest.json": manifest(checkpoint_s3_bucket=CHECKPOINT),
                                                "training_metrics.json": b"{}"})
-    summary = render(training, tmp_path / "out")
+    summary = render(training, tmp_path / "out", account=ACCOUNT)
     assert summary["checkpoint_s3_uri"] == CHECKPOINT
     rendered = yaml.safe_load((tmp_path / "out" / "recipe" / "recipe.yaml").read_text())
     assert rendered == evaluation_recipe(DEFAULT_RECIPE, CHECKPOINT)
@@ -51,32 +52,33 @@ def test_checkpoint_from_output_tar_gz(tmp_path):
 def test_a_checkpoint_path_with_its_slash_keeps_one(tmp_path):
     (tmp_path / "training").mkdir()
     (tmp_path / "training" / "manifest.json").write_bytes(manifest(checkpoint_s3_bucket=CHECKPOINT + "/"))
-    assert render(tmp_path / "training", tmp_path / "out")["checkpoint_s3_prefix"] == CHECKPOINT + "/"
+    assert render(tmp_path / "training", tmp_path / "out", account=ACCOUNT)["checkpoint_s3_prefix"] == CHECKPOINT + "/"
 
 
 def test_checkpoint_from_unpacked_manifest_in_a_subfolder(tmp_path):
     (tmp_path / "training" / "output").mkdir(parents=True)
     (tmp_path / "training" / "output" / "manifest.json").write_bytes(manifest(checkpoint_s3_bucket=CHECKPOINT))
-    assert render(tmp_path / "training", tmp_path / "out")["checkpoint_s3_uri"] == CHECKPOINT
+    assert render(tmp_path / "training", tmp_path / "out", account=ACCOUNT)["checkpoint_s3_uri"] == CHECKPOINT
 
 
 def test_manifest_without_checkpoint_is_a_clear_error(tmp_path):
     write_archive(tmp_path / "training" / "output.tar.gz", {"manifest.json": manifest(job="x")})
     with pytest.raises(CheckpointError, match="checkpoint_s3_bucket.*keys present: job"):
-        render(tmp_path / "training", tmp_path / "out")
+        render(tmp_path / "training", tmp_path / "out", account=ACCOUNT)
     assert not (tmp_path / "out").exists()
 
 
 def test_no_manifest_is_a_clear_error(tmp_path):
     write_archive(tmp_path / "training" / "model.tar.gz", {"weights.bin": b"0"})
     with pytest.raises(CheckpointError, match="no manifest.json found .*model.tar.gz"):
-        render(tmp_path / "training", tmp_path / "out")
+        render(tmp_path / "training", tmp_path / "out", account=ACCOUNT)
 
 
 @pytest.mark.integration
 def test_command_line_reports_the_error_and_fails(tmp_path):
     write_archive(tmp_path / "training" / "output.tar.gz", {"manifest.json": manifest(checkpoint_s3_bucket="")})
     result = subprocess.run([sys.executable, "-m", "steps.checkpoint", "--training-output", str(tmp_path / "training"),
-                             "--output-dir", str(tmp_path / "out")], cwd=PROJECT_ROOT, capture_output=True, text=True)
+                             "--output-dir", str(tmp_path / "out"), "--account", ACCOUNT],
+                            cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert result.returncode == 1
     assert "checkpoint_s3_bucket" in result.stderr and "not an s3:// path" in result.stderr

@@ -142,11 +142,11 @@ def test_the_zip_is_deterministic_and_runs_on_its_own(tmp_path):
         assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
         archive.extractall(tmp_path)
     assert "scripts/import_to_bedrock.py" in names and "pipeline/bedrock_rules.py" in names
-    # Of the job code, only the recipe catalog that tells LoRA from full-rank, and the package's metadata keys.
+    # Of the job code, only the recipe catalog that tells LoRA from full-rank, the package's metadata keys and the
+    # checkpoint rule.
     assert {name for name in names if name.startswith("steps/")} == {
-        "steps/__init__.py", "steps/catalog.py", "steps/catalog_data.py", "steps/package_metadata.py",
-        "steps/serverless_models.py",
-        "steps/tracking.py"}
+        "steps/__init__.py", "steps/catalog.py", "steps/catalog_data.py", "steps/escrow.py",
+        "steps/package_metadata.py", "steps/serverless_models.py", "steps/tracking.py"}
     assert not any(name.startswith("tests/") or "__pycache__" in name for name in names)
     assert not any(name.startswith("botocore/data/ec2/") for name in names)
     # -S: no site-packages, so only what the zip holds (and the standard library) is importable.
@@ -157,7 +157,7 @@ def test_the_zip_is_deterministic_and_runs_on_its_own(tmp_path):
         "assert steps.catalog.recipe('nova_lite_1_0_p5_p4d_gpu_sft').peft == 'full-rank';"
         "session = boto3.session.Session(region_name='us-east-1');"
         "assert hasattr(session.client('bedrock'), 'create_custom_model_deployment');"
-        "[session.client(name) for name in ('bedrock-runtime', 'sagemaker', 's3', 'lambda')];"
+        "[session.client(name) for name in ('bedrock-runtime', 'sagemaker', 's3', 'lambda', 'sts')];"
         "print(callable(handler.lambda_handler))"
     )
     result = subprocess.run([sys.executable, "-S", "-c", probe, str(tmp_path)], capture_output=True, text=True,

@@ -55,9 +55,8 @@ def run(sagemaker, *params: str, pipeline: str = PIPELINE) -> tuple[int, str]:
     ("AccuracyThreshold=-0.1", "-0.1 is not a fraction from 0 to 1"),
     ("MaxTrainingCost=ten", "--param MaxTrainingCost=ten: 'ten' is not an amount in USD"),
     ("MaxTrainingCost=-5", "'-5' must be 0 or more USD"),
-    ("ModelApprovalStatus=Approvd", "--param ModelApprovalStatus=Approvd: 'Approvd' is not allowed: "
-                                    "ModelApprovalStatus "
-                                    "is one of PendingManualApproval, Approved (did you mean Approved?)"),
+    ("ModelApprovalStatus=Approved", "--param ModelApprovalStatus=Approved: an execution does not decide whether its "
+                                     "model is approved"),
     ("TrainingInstanceType=ml.t2.medium", "--param TrainingInstanceType=ml.t2.medium: 'ml.t2.medium' is not allowed: "
                                           "TrainingInstanceType is one of ml.g5.12xlarge, ml.g6.12xlarge"),
     ("EvaluationInstanceType=ml.g5.2xlarge", "EvaluationInstanceType is one of"),
@@ -98,7 +97,7 @@ def test_a_parameter_given_twice_is_refused_even_when_the_first_value_was(deploy
 
 
 @pytest.mark.parametrize("param", ["TrainingRecords=all", "TrainingRecords=8", "EvaluationRecords=1",
-                                   "AccuracyThreshold=0", "AccuracyThreshold=1", "ModelApprovalStatus=Approved",
+                                   "AccuracyThreshold=0", "AccuracyThreshold=1",
                                    "DataLocation=s3://my-bucket/finqa/v2/", "TrainingInstanceType=ml.g6.12xlarge",
                                    "Epochs=3", "LearningRate=2e-5", "LoraAlpha=64", "MaxLength=4096",
                                    "GlobalBatchSize=16", "MaxTrainingCost=25", "MaxTrainingCost=0"])

@@ -133,7 +133,6 @@ def test_parameters_and_defaults(definition):
         "EvaluationInstanceType": ("String", "ml.g5.12xlarge"),
         "MaxTrainingCost": ("String", "0"),
         "AccuracyThreshold": ("Float", 0.5),
-        "ModelApprovalStatus": ("String", "PendingManualApproval"),
     }
 
 
@@ -241,7 +240,7 @@ def test_gate_reads_the_accuracy_steps_evaluate_writes(definition):
 def test_registration(definition):
     register = steps_by_name(definition)["RegisterModel"]["Arguments"]
     assert register["ModelPackageGroupName"] == "nova-finqa"
-    assert register["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
+    assert register["ModelApprovalStatus"] == "PendingManualApproval"  # a person approves (docs/security.md)
     statistics = register["ModelMetrics"]["ModelQuality"]["Statistics"]
     assert statistics["ContentType"] == "application/json"
     assert "Steps.ScoreAnswers.ProcessingOutputConfig.Outputs['evaluation']" in json.dumps(statistics["S3Uri"])
@@ -249,7 +248,8 @@ def test_registration(definition):
     assert set(metadata) == {"recipe", "base_model", "technique", "checkpoint_s3_uri", "training_job", "train_records",
                              "validation_records", "eval_records", "eval_data_s3_uri", "epochs", "learning_rate",
                              "lora_alpha", "max_length", "global_batch_size", "accuracy", "baseline_accuracy",
-                             "estimated_training_hours", "estimated_training_cost_usd", "estimated_evaluation_cost_usd",
+                             "accuracy_threshold", "estimated_training_hours", "estimated_training_cost_usd",
+                             "estimated_evaluation_cost_usd",
                              "training_price_per_hour_usd", "evaluation_price_per_hour_usd", "training_instance_type",
                              "training_instance_count", "training_billable_seconds", "evaluation_instance_type",
                              "pipeline_execution_arn"}

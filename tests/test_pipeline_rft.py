@@ -134,9 +134,11 @@ def test_both_models_are_evaluated_in_the_reasoning_mode_the_model_trained_in(de
     arguments = steps["FindCheckpoint"]["Arguments"]["AppSpecification"]["ContainerArguments"]
     assert arguments[arguments.index("--reasoning-effort") + 1] == parameter
     (tmp_path / "training").mkdir()
-    (tmp_path / "training" / "manifest.json").write_text('{"checkpoint_s3_bucket": "s3://escrow/run/step_5"}')
+    # A checkpoint in the escrow bucket of the example role's account, which the step checks it against.
+    (tmp_path / "training" / "manifest.json").write_text(
+        '{"checkpoint_s3_bucket": "s3://customer-escrow-111122223333-smtj-a1b2c3/run/step_5"}')
     assert checkpoint.main(["--training-output", str(tmp_path / "training"), "--output-dir", str(tmp_path / "out"),
-                            "--recipe", recipe_id, "--reasoning-effort", mode]) == 0
+                            "--recipe", recipe_id, "--reasoning-effort", mode, "--account", "111122223333"]) == 0
     tuned = yaml.safe_load((tmp_path / "out" / "recipe" / "recipe.yaml").read_text())["inference"]
 
     base_channel = next(c for c in steps["GenerateBaseModelAnswers"]["Arguments"]["InputDataConfig"]

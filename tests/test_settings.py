@@ -85,11 +85,13 @@ def test_every_setting_is_a_flag_a_variable_and_a_row(monkeypatch):
                "mlflow_tracking_arn": "arn:aws:sagemaker:us-east-1:111122223333:mlflow-tracking-server/t",
                "source_model_package": "arn:aws:sagemaker:eu-west-1:111122223333:model-package/g-1/3",
                "platform": "training-jobs", "base_model": "amazon.nova-micro-v1", "technique": "dpo",
-               "training_type": "full", "tags": "k=v"}
+               "training_type": "full",
+               "checkpoint_bucket": "team-checkpoints", "auto_approve": "true", "tags": "k=v"}
     assert set(example) == {spec.name for spec in SETTINGS}
     expected = {name: (("k", "v"),) if name == "tags" else value for name, value in example.items()}
-    from_flags = Settings.resolve(parser.parse_args([part for spec in SETTINGS
-                                                      for part in (spec.flag, example[spec.name])]), environ={})
+    # A switch is its flag alone.
+    from_flags = Settings.resolve(parser.parse_args([part for spec in SETTINGS for part in (
+        (spec.flag,) if spec.switch else (spec.flag, example[spec.name]))]), environ={})
     from_environment = Settings.resolve(environ={spec.env[0]: example[spec.name] for spec in SETTINGS})
     assert {name: getattr(from_flags, name) for name in example} == expected
     assert {name: getattr(from_environment, name) for name in example} == expected

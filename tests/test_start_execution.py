@@ -229,7 +229,7 @@ def test_ctrl_c_stops_watching_not_the_execution():
 # same rule: a parameter given twice is refused for that alone), and two the parameters refuse.
 REFUSED = (("TrainingRecords=-5", "must be at least 8"), ("EvaluationRecords=abc", "not a whole number"),
            ("Epochs=0", "at least 1"), ("AccuracyThreshold=5", "not a fraction from 0 to 1"),
-           ("ModelApprovalStatus=Approvd", "did you mean Approved"),
+           ("ModelApprovalStatus=Approved", "does not decide whether its model is approved"),
            ("TrainingInstanceType=ml.t2.medium", "one of ml.g5.12xlarge, ml.g6.12xlarge"),
            ("Epoch=1", "did you mean Epochs"), ("LearningRate=fast", "declared Float"))
 REFUSED_PARAMS = [item for param, _ in REFUSED for item in ("--param", param)]

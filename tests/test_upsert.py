@@ -95,7 +95,7 @@ def test_create_then_update_with_tag_merge(capsys):
 
         assert main([*FLAGS, "--tag", "team=finance", "--tag", "owner=ana"]) == 0
         second = capsys.readouterr().out
-        assert "definition unchanged" in second and second.count("already in S3: ") == 2
+        assert "definition unchanged" in second and second.count("already in S3 (SHA-256 checked): ") == 2
         assert "created model package group" not in second
         tags = {t["Key"]: t["Value"] for t in sagemaker.list_tags(ResourceArn=arn)["Tags"]}
         assert tags == {"team": "finance", "cost-center": "42", "owner": "ana"}
