@@ -275,6 +275,8 @@ class Settings:
     def hub_model(self) -> HubModel:
         """The serverless base model (checked against what AWS offers in the region when resolved)."""
         return offered(self.base_model, self.technique, self.training_type, self.region)
+
+    @property
     def approves_automatically(self) -> bool:
         return self.auto_approve.lower() in _TRUE
 
