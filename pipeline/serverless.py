@@ -38,8 +38,8 @@ these differences, each as AWS's SDK does it or for want of a source:
 
 The fine-tuning job registers its output as a model package of the pipeline's group itself
 (ModelPackageConfig). The gate then decides what becomes of it: RecordEvaluation writes the
-scores onto the package and leaves it pending a person's approval (or sets the
-ModelApprovalStatus parameter's value); RejectModel writes them and rejects it
+scores onto the package and leaves it pending a person's approval (Approved only
+with the upsert-time --auto-approve); RejectModel writes them and rejects it
 (steps/model_package.py), so a failed gate leaves no package that looks deployable.
 """
 from __future__ import annotations
@@ -382,7 +382,7 @@ def _package_step(s: _Serverless, prepare, train, score, name: str):
         s.build, name, "nova-finqa-package",
         "Keep the model for review" if keep else "Reject the model",
         ("Writes the scores onto the model package the fine-tuning job registered; it stays pending a person's "
-         "approval (ModelApprovalStatus)." if keep else
+         "approval (Approved only with --auto-approve at upsert)." if keep else
          "Writes the scores onto the model package the fine-tuning job registered and rejects it, with the "
          "measured figures."),
         inputs=inputs, outputs=[], arguments=arguments, property_files=[])
