@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from steps import package_metadata as keys
 from steps.catalog import RecipeError, TrainingRecipe
 from steps.catalog import recipe as catalog_recipe
+from steps.escrow import checkpoint_location_problem
 
 CHECKPOINT_KEY = "checkpoint_s3_uri"
 """The metadata key RegisterModel writes the checkpoint under (pipeline/definition.py)."""
@@ -50,8 +51,10 @@ class SourceModel:
         return f"{self.technique}{TECHNIQUE_SEPARATOR}{chosen.method.upper()}"
 
 
-def describe_source_model(sagemaker, package_arn: str, group: str, chosen: TrainingRecipe) -> SourceModel:
-    """The checkpoint of `package_arn`, checked against the pipeline's group and recipe."""
+def describe_source_model(sagemaker, package_arn: str, group: str, chosen: TrainingRecipe, account: str = "",
+                          checkpoint_bucket: str = "") -> SourceModel:
+    """The checkpoint of `package_arn`, checked against the pipeline's group and recipe, and (given the
+    pipeline's `account`) against where Nova checkpoints may come from (steps.escrow)."""
     if chosen.method not in CONTINUABLE_METHODS:
         offered = ", ".join(method.upper() for method in CONTINUABLE_METHODS)
         raise SourceModelError(f"--source-model-package: {chosen.id} is an {chosen.method.upper()} recipe; training "
@@ -70,6 +73,9 @@ def describe_source_model(sagemaker, package_arn: str, group: str, chosen: Train
     if not checkpoint.startswith("s3://"):
         raise SourceModelError(f"{where}: its metadata has no {CHECKPOINT_KEY} (an s3:// checkpoint); only "
                                "packages this pipeline registered can be trained from")
+    problem = checkpoint_location_problem(checkpoint, account, checkpoint_bucket) if account else None
+    if problem:
+        raise SourceModelError(f"{where}: its {CHECKPOINT_KEY} {problem}")
     if metadata.get("base_model") != chosen.base_model:
         raise SourceModelError(f"{where}: it is a fine-tuned {metadata.get('base_model')!r}, and {chosen.id} trains "
                                f"{chosen.base_model!r}: iterative training keeps the model type")
