@@ -1,6 +1,6 @@
 """Wall time of `python -m pipeline.upsert --dry-run` beside the time of importing the SDK alone.
 
-    python bench/bench_dry_run.py [--runs N]
+    python bench/bench_dry_run.py [--runs N] [--serverless]
 
 Both are fresh processes, as in CI: the import run imports exactly the SageMaker SDK modules
 the build uses, so the difference is what building, checking and writing the definition
@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 IMPORT_SDK = "import sagemaker.mlops.workflow, sagemaker.serve, sagemaker.train"
 EXAMPLE_FLAGS = ["--region", "us-east-1", "--role-arn", "arn:aws:iam::111122223333:role/NovaFinQAPipelineRole",
                  "--bucket", "amzn-s3-demo-bucket"]
+SERVERLESS_FLAGS = ["--platform", "serverless", "--base-model", "amazon.nova-2-lite-v1", "--technique", "sft",
+                    "--training-type", "lora"]
 
 
 def timed(command: list[str], env: dict[str, str]) -> float:
@@ -32,14 +34,17 @@ def timed(command: list[str], env: dict[str, str]) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="runs of each, alternating (default: %(default)s)")
+    parser.add_argument("--serverless", action="store_true",
+                        help="time the committed serverless example (Nova 2 Lite SFT LoRA) instead of the default")
     args = parser.parse_args()
+    flags = EXAMPLE_FLAGS + (SERVERLESS_FLAGS if args.serverless else [])
     # A machine without AWS credentials or config, as the README's first command assumes; the
     # metadata service is off for both, as the dry run turns it off for itself.
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": tempfile.mkdtemp(),
            "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
     with tempfile.TemporaryDirectory() as folder:
         out = str(Path(folder) / "definition.json")
-        dry_run = [sys.executable, "-m", "pipeline.upsert", "--dry-run", *EXAMPLE_FLAGS, "--definition-out", out]
+        dry_run = [sys.executable, "-m", "pipeline.upsert", "--dry-run", *flags, "--definition-out", out]
         import_only = [sys.executable, "-c", IMPORT_SDK]
         timed(import_only, env)  # warm the file cache for both
         imports, dry_runs = [], []

@@ -44,6 +44,8 @@ from pipeline.settings import Settings
 from pipeline.source_model import SourceModel
 from steps import package_metadata as keys
 from steps.catalog import RecipeError, TrainingRecipe, recipe
+from steps.estimate import SERVERLESS
+from steps.open_weights_models import pipeline_is_open_weights
 
 # Step names, as Studio shows them.
 PREPARE = "PrepareFinQAData"
@@ -54,6 +56,10 @@ GENERATE_BASE = "GenerateBaseModelAnswers"
 GENERATE_TRAINING = "GenerateTrainingAnswers"
 PREFERENCES = "MakePreferencePairs"
 SCORE = "ScoreAnswers"
+OPEN_WEIGHTS_EVAL = "eval_open_weights"
+"""The preparation step's output with an open model's evaluation set (steps.prepare)."""
+OPEN_WEIGHTS_PROMPTS = "prompts_open_weights"
+"""For open-weights DPO: the training questions in that layout, for the model to answer."""
 GATE = "CheckAccuracy"
 REGISTER = "RegisterModel"
 FAIL = "AccuracyTooLow"
@@ -138,6 +144,10 @@ def build_pipeline(settings: Settings, source: SourceModel | None = None) -> Bui
 
     `source`: the approved package whose checkpoint training starts from (resolved by
     pipeline.source_model at upsert); None trains the base model."""
+    if settings.serverless:
+        from pipeline.serverless import build_serverless_pipeline
+
+        return build_serverless_pipeline(settings)
     chosen = recipe(settings.recipe)
     if chosen.method not in SUPPORTED_METHODS:
         raise RecipeError(f"--recipe {chosen.id}: a {chosen.method.upper()} recipe; this pipeline trains with "
@@ -314,8 +324,19 @@ def _prepare(build: _Build):
     training_data = [*prepared, "train-records", p.train_records, "max-length", p.recipe["MaxLength"],
                      "from", p.data_location]
     recipe_values = [part for flag, value in p.recipe_flags() for part in (flag.lstrip("-"), value)]
+    open_weights, extra_outputs = [], []
+    if pipeline_is_open_weights(build.settings):
+        # AWS's open-weights data layout (steps/finqa/open_weights.py), and the open model's evaluation set.
+        open_weights = ["--open-weights-technique", build.settings.technique]
+        extra_outputs = [_output(OPEN_WEIGHTS_EVAL, Join(on="/", values=[
+            *prepared, "eval-records", p.eval_records, "from", p.data_location, OPEN_WEIGHTS_EVAL]),
+            f"{PROCESSING}/output/{OPEN_WEIGHTS_EVAL}")]
+        training_data += ["open-weights", build.settings.technique]
+        if build.recipe.method == "dpo":
+            extra_outputs.append(_output(OPEN_WEIGHTS_PROMPTS, Join(on="/", values=[
+                *training_data, OPEN_WEIGHTS_PROMPTS]), f"{PROCESSING}/output/{OPEN_WEIGHTS_PROMPTS}"))
     extra_flags = []
-    if build.recipe.method == "rft":
+    if build.recipe.method == "rft" and not open_weights:
         # The recipe names the reward function and the S3 object of the training data (as AWS's
         # RFT tooling sets data_s3_path), the same one the training job's channel reads.
         extra_flags = ["--reward-lambda-arn", function_arn(build.settings),
@@ -354,6 +375,7 @@ def _prepare(build: _Build):
                                                      if mlflow_server else [])]),
                     f"{PROCESSING}/output/recipe"),
             _output("report", _execution_path(build, "report"), f"{PROCESSING}/output/report"),
+            *extra_outputs,
         ],
         arguments=["steps.prepare", "--input-dir", f"{PROCESSING}/input/finqa", "--output-dir", f"{PROCESSING}/output",
                    "--max-train-records", p.train_records, "--max-eval-records", p.eval_records,
@@ -361,10 +383,16 @@ def _prepare(build: _Build):
                    "--seed", SAMPLING_SEED, "--recipe", build.recipe.id,
                    *[part for flag, value in p.recipe_flags() for part in (flag, value)], *extra_flags,
                    # The cost estimate, checked against MaxTrainingCost before any GPU starts.
-                   "--max-training-cost", p.max_training_cost, "--training-instance-type", p.training_instance_type,
-                   "--evaluation-instance-type", p.evaluation_instance_type, "--region", build.settings.region,
-                   *metadata_values, *mlflow_flags],
+                   "--max-training-cost", p.max_training_cost, *_instance_flags(p), "--region", build.settings.region,
+                   *metadata_values, *mlflow_flags, *open_weights],
         property_files=[_data_report()])
+
+
+def _instance_flags(p: Parameters) -> list:
+    if p.training_instance_type is None:  # serverless: AWS picks the instances
+        return ["--training-instance-type", SERVERLESS]
+    return ["--training-instance-type", p.training_instance_type,
+            "--evaluation-instance-type", p.evaluation_instance_type]
 
 
 # 2a. DPO only: the model answers the sampled training questions (a Nova evaluation job, as the
@@ -397,7 +425,8 @@ def _preferences_report():
     return PropertyFile(name="Preferences", output_name="report", path="preferences.json")
 
 
-def _make_preferences(build: _Build, prepare, generate_training):
+def _make_preferences(build: _Build, prepare, generate_training, archive: str = "output.tar.gz"):
+    """`archive`: the file of the answering job's output to read ("" for the whole folder)."""
     return _processing(
         build, PREFERENCES, "nova-finqa-preferences", "Make DPO preference pairs",
         "Scores the model's training answers with FinQA's verdict; each wrong one becomes a pair, the gold reply "
@@ -406,9 +435,10 @@ def _make_preferences(build: _Build, prepare, generate_training):
                 _input("prompts", _prepared(prepare, "prompts"), f"{PROCESSING}/input/prompts")],
         outputs=[_output("train", _execution_path(build, "preferences", "train"), f"{PROCESSING}/output/train"),
                  _output("report", _execution_path(build, "preferences", "report"), f"{PROCESSING}/output/report")],
-        arguments=["steps.preferences", "--predictions", f"{PROCESSING}/input/predictions/output.tar.gz",
+        arguments=["steps.preferences", "--predictions", f"{PROCESSING}/input/predictions/{archive}".rstrip("/"),
                    "--prompts", f"{PROCESSING}/input/prompts", "--output-dir", f"{PROCESSING}/output",
-                   "--max-length", build.parameters.recipe["MaxLength"].to_string()],
+                   "--max-length", build.parameters.recipe["MaxLength"].to_string(),
+                   *(["--layout", "open-weights"] if pipeline_is_open_weights(build.settings) else [])],
         property_files=[_preferences_report()])
 
 
@@ -519,7 +549,10 @@ def _generate(build: _Build, prepare, name: str, checkpoint):
 
 
 # 5. Score: FinQA execution accuracy of both, from the generated programs and answers.
-def _score(build: _Build, prepare, train, generate_fine_tuned, generate_base, generate_training=None):
+def _score(build: _Build, prepare, train, generate_fine_tuned, generate_base, generate_training=None,
+           archive: str = "output.tar.gz", billed_by_time: bool = True):
+    """`archive`: the file of the generation jobs' output the scorer reads ("" for the whole folder);
+    `billed_by_time`: whether the jobs' BillableTimeInSeconds is theirs to log (not for serverless ones)."""
     from sagemaker.core.workflow import Join, PropertyFile
 
     mlflow = _mlflow_run(build)
@@ -534,7 +567,7 @@ def _score(build: _Build, prepare, train, generate_fine_tuned, generate_base, ge
         jobs = [("training", train), ("fine_tuned_evaluation", generate_fine_tuned), ("base_evaluation", generate_base)]
         if generate_training is not None:
             jobs.append(("training_answers", generate_training))
-        for job, step in jobs:
+        for job, step in jobs if billed_by_time else ():
             tracking_flags += ["--billable-seconds", Join(on="=", values=[job, step.properties.BillableTimeInSeconds])]
     return _processing(
         build, SCORE, "nova-finqa-score", "Score answers (FinQA accuracy)",
@@ -546,10 +579,12 @@ def _score(build: _Build, prepare, train, generate_fine_tuned, generate_base, ge
                 _input("eval", _prepared(prepare, "eval"), f"{PROCESSING}/input/eval"), *tracking_inputs],
         outputs=[_output("evaluation", _execution_path(build, "evaluation"), f"{PROCESSING}/output/evaluation")],
         arguments=["steps.evaluate",
-                   "--predictions", f"{PROCESSING}/input/predictions/output.tar.gz",
-                   "--baseline-predictions", f"{PROCESSING}/input/baseline-predictions/output.tar.gz",
+                   "--predictions", f"{PROCESSING}/input/predictions/{archive}".rstrip("/"),
+                   "--baseline-predictions", f"{PROCESSING}/input/baseline-predictions/{archive}".rstrip("/"),
                    "--eval-data", f"{PROCESSING}/input/eval", "--output-dir", f"{PROCESSING}/output/evaluation",
-                   "--primary-metric", PRIMARY_METRIC, *tracking_flags],
+                   "--primary-metric", PRIMARY_METRIC, *tracking_flags,
+                   # the open model's name in evaluation.json, so the report sets it beside Nova
+                   *(["--base-model", build.settings.base_model] if pipeline_is_open_weights(build.settings) else [])],
         property_files=[PropertyFile(name="Evaluation", output_name="evaluation", path="evaluation.json")])
 
 

@@ -32,6 +32,8 @@ from pipeline.settings import Settings
 from scripts.aws import error_code
 from scripts.deploy_approval_hook import Deployer, _bounded, render_policy
 from scripts.lambda_bundle import REWARD_HANDLER, reward_zip
+from steps.open_weights_models import pipeline_is_open_weights
+from steps.reward import CONTRACT_VARIABLE, NOVA, OPEN_WEIGHTS
 
 RUNTIME = "python3.13"
 TIMEOUT_SECONDS = 300
@@ -60,6 +62,12 @@ def function_arn(settings: Settings) -> str:
     return f"arn:{partition}:lambda:{settings.region}:{account}:function:{function_name(settings)}"
 
 
+def reward_contract(settings: Settings) -> str:
+    """The contract the training job expects of the reward (steps/reward.py): open-weights
+    models' `{statusCode, body}` when the pipeline customizes an open-weights model, else Nova's."""
+    return OPEN_WEIGHTS if pipeline_is_open_weights(settings) else NOVA
+
+
 def deploy(session, settings: Settings, out=None) -> str:
     """Create or update the reward function and what it needs, saying what changed on `out`
     (standard output by default); its ARN."""
@@ -78,8 +86,8 @@ def deploy(session, settings: Settings, out=None) -> str:
     deployer.ensure_log_group(f"/aws/lambda/{name}")
     arn = deployer.ensure_function(name, reward_zip(), {
         "Role": role_arn, "Handler": REWARD_HANDLER, "Runtime": RUNTIME, "Timeout": TIMEOUT_SECONDS,
-        "MemorySize": MEMORY_MB,
-        "Description": "Scores Nova's FinQA responses for reinforcement fine-tuning (steps.reward)"})
+        "MemorySize": MEMORY_MB, "Environment": {"Variables": {CONTRACT_VARIABLE: reward_contract(settings)}},
+        "Description": "Scores FinQA responses for reinforcement fine-tuning (steps.reward)"})
     if arn != function_arn(settings):
         raise RewardFunctionError(f"the reward function is {arn}, but the recipe names {function_arn(settings)}")
     _allow_invocation(deployer, name, settings.role_arn)

@@ -17,6 +17,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 
 from steps.catalog import DEFAULT_RECIPE, RecipeError, recipe
+from steps.serverless_models import (
+    DEFAULT_BASE_MODEL,
+    DEFAULT_TECHNIQUE,
+    DEFAULT_TRAINING_TYPE,
+    HUB_MODELS,
+    TECHNIQUES,
+    TRAINING_TYPES,
+    HubModel,
+    ServerlessModelError,
+    hub_model,
+    offered,
+)
 from steps.tracking import ENDPOINTS as MLFLOW_RESOURCE_TYPES
 from steps.tracking import MLFLOW_ARN
 
@@ -108,6 +120,33 @@ def _model_package_arn(value: str) -> str | None:
     return "is not a versioned model package ARN (arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>)"
 
 
+PLATFORMS = ("training-jobs", "serverless")
+
+
+def _platform(value: str) -> str | None:
+    """training-jobs or serverless"""
+    return None if value in PLATFORMS else f"is not a platform: choose one of {', '.join(PLATFORMS)}"
+
+
+def _base_model(value: str) -> str | None:
+    """a hub model of the serverless model table (docs/serverless.md)"""
+    try:
+        hub_model(value)
+    except ServerlessModelError as error:
+        return str(error)
+    return None
+
+
+def _technique(value: str) -> str | None:
+    """sft, dpo or rlvr"""
+    return None if value in TECHNIQUES else f"is not a technique: choose one of {', '.join(TECHNIQUES)}"
+
+
+def _training_type(value: str) -> str | None:
+    """lora or full"""
+    return None if value in TRAINING_TYPES else f"is not a training type: choose one of {', '.join(TRAINING_TYPES)}"
+
+
 def _tag(value: str) -> str | None:
     """KEY=VALUE, key at most 128 characters, value at most 256 (SageMaker's Tag, botocore's model)"""
     match = _TAG.match(value.strip())
@@ -165,9 +204,10 @@ class Settings:
                                "creates no bucket)")
     prefix: str = setting("NOVA_PREFIX", default="nova-finqa", rule=_prefix, help="S3 key prefix under the bucket")
     pipeline_name: str = setting("NOVA_PIPELINE_NAME", default="nova-finqa-sft", rule=_name,
-                                 unset="`nova-finqa-<method>` of the recipe: `nova-finqa-sft`, `nova-finqa-rft`",
-                                 help="name of the SageMaker Pipeline; one per training method unless given, so "
-                                      "that an RFT pipeline never replaces the SFT one")
+                                 unset="`nova-finqa-<method>` of the recipe (`nova-finqa-sft`, `-rft`, `-dpo`); "
+                                       "on serverless `nova-finqa-serverless-<technique>`",
+                                 help="name of the SageMaker Pipeline; one per training method and platform unless "
+                                      "given, so that one example never replaces another")
     model_package_group: str = setting("NOVA_MODEL_PACKAGE_GROUP", default="nova-finqa", rule=_name,
                                        help="Model Registry group the pipeline registers models in")
     recipe: str = setting("NOVA_RECIPE", default=DEFAULT_RECIPE, rule=_recipe,
@@ -190,6 +230,20 @@ class Settings:
         unset="none: training starts from the base model",
         help="ARN of an Approved model package of the group whose checkpoint training starts from instead of the base "
              "model (e.g. SFT -> DPO; AWS's iterative training); read with DescribeModelPackage at upsert")
+    platform: str = setting(
+        "NOVA_PLATFORM", default="training-jobs", rule=_platform,
+        help="where the model is trained: training-jobs (AWS's recipe on instances you choose, --recipe) or "
+             "serverless (SageMaker AI serverless model customization: --base-model, --technique, --training-type; "
+             "docs/serverless.md)")
+    base_model: str = setting(
+        "NOVA_BASE_MODEL", default=DEFAULT_BASE_MODEL, rule=_base_model,
+        help="with --platform serverless: the hub model, as AWS's SDK names it ("
+             + ", ".join(m.model_id for m in HUB_MODELS) + ")")
+    technique: str = setting("NOVA_TECHNIQUE", default=DEFAULT_TECHNIQUE, rule=_technique,
+                             help="with --platform serverless: the customization technique (" + ", ".join(TECHNIQUES)
+                                  + ")")
+    training_type: str = setting("NOVA_TRAINING_TYPE", default=DEFAULT_TRAINING_TYPE, rule=_training_type,
+                                 help="with --platform serverless: lora (LoRA adapters) or full (all weights)")
     checkpoint_bucket: str = setting(
         "NOVA_CHECKPOINT_BUCKET", default="", rule=_bucket,
         unset="none: checkpoints only from the account's escrow bucket",
@@ -217,6 +271,15 @@ class Settings:
     def model_units(self) -> int | None:
         """Provisioned Throughput model units to buy, or None for an on-demand deployment."""
         return int(self.provisioned_model_units) if self.provisioned_model_units else None
+
+    @property
+    def serverless(self) -> bool:
+        return self.platform == "serverless"
+
+    @property
+    def hub_model(self) -> HubModel:
+        """The serverless base model (checked against what AWS offers in the region when resolved)."""
+        return offered(self.base_model, self.technique, self.training_type, self.region)
 
     @property
     def approves_automatically(self) -> bool:
@@ -263,10 +326,34 @@ class Settings:
             values[spec.name] = value.strip()
         if missing:
             raise SettingsError("missing setting: " + "; ".join(missing))
-        values.setdefault("pipeline_name", default_pipeline_name(str(values["recipe"])))
+        values.setdefault("pipeline_name", default_pipeline_name(str(values["recipe"]), str(values.get("platform", "")),
+                                                               str(values.get("technique", ""))))
         settings = cls(**values)
         settings._check()
         return settings
+
+    def _serverless_problems(self) -> list[str]:
+        """On serverless, the model x technique x training type x region must be one AWS offers."""
+        if not self.serverless or self.technique not in TECHNIQUES or self.training_type not in TRAINING_TYPES:
+            return []
+        problems = []
+        # Without a region (a command that needs none) the model, technique and type are still checked.
+        regions = [self.region] if self.region else sorted({r for m in HUB_MODELS for r in m.regions})
+        errors = []
+        for region in regions:
+            try:
+                offered(self.base_model, self.technique, self.training_type, region)
+                break
+            except ServerlessModelError as error:
+                errors.append(str(error))
+        else:
+            if _base_model(self.base_model) is None:
+                problems.append(errors[0])
+        if self.source_model_package:
+            problems.append("--source-model-package: continuing from a package is built for --platform "
+                            "training-jobs only; on serverless AWS's trainers take it as ModelPackageConfig."
+                            "SourceModelPackageArn, which this pipeline does not send yet")
+        return problems
 
     def _check(self) -> None:
         problems = []
@@ -278,7 +365,7 @@ class Settings:
             if problem:
                 # A rule borrowed from elsewhere (the recipe catalog's) names the flag itself.
                 problems.append(problem if problem.startswith(spec.flag) else f"{spec.flag} {value!r} {problem}")
-        problems += self._source_model_package_problems()
+        problems += self._source_model_package_problems() + self._serverless_problems()
         if problems:
             raise SettingsError("; ".join(problems))
 
@@ -300,8 +387,11 @@ SETTINGS: tuple[Setting, ...] = tuple(replace(f.metadata["setting"], name=f.name
 """Every setting, in the order of the parser and of docs/settings.md."""
 
 
-def default_pipeline_name(recipe_id: str) -> str:
-    """nova-finqa-<method>: one pipeline per training method unless --pipeline-name says otherwise."""
+def default_pipeline_name(recipe_id: str, platform: str = "training-jobs", technique: str = "") -> str:
+    """nova-finqa-<method> on training jobs, nova-finqa-serverless-<technique> on serverless: one pipeline
+    per platform and technique unless --pipeline-name says otherwise, so that no example replaces another's."""
+    if platform == "serverless":
+        return f"nova-finqa-serverless-{technique or DEFAULT_TECHNIQUE}"
     try:
         method = recipe(recipe_id).method
     except RecipeError:

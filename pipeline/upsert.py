@@ -24,6 +24,8 @@ from typing import Any
 
 from pipeline.settings import Settings, SettingsError, add_settings_arguments
 
+SERVERLESS_DESCRIPTION = ("FinQA -> {model} on SageMaker AI serverless model customization ({technique}, "
+                          "{training_type}), evaluation against the base model, accuracy gate, Model Registry")
 PIPELINE_DESCRIPTION = ("FinQA -> Amazon Nova fine-tuning with AWS's recipe {recipe}, evaluation against the "
                         "base model, accuracy gate, Model Registry")
 
@@ -49,9 +51,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     from pipeline.bedrock_rules import deployment_problem
-    from steps.catalog import recipe
+    from steps.open_weights_models import deployment_problem as open_weights_deployment_problem
+    from steps.open_weights_models import pipeline_is_open_weights
 
-    problem = deployment_problem(recipe(settings.recipe), settings.region, settings.model_units)
+    if pipeline_is_open_weights(settings):
+        problem = open_weights_deployment_problem(settings.base_model, settings.model_units)
+    else:
+        problem = deployment_problem(trained_recipe(settings), settings.region, settings.model_units)
     if problem:
         print(f"warning: the approval hook could not serve this pipeline's models: {problem}", file=sys.stderr)
     if settings.approves_automatically:
@@ -97,11 +103,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from pipeline.reward_evaluator import EvaluatorError
     from pipeline.reward_function import RewardFunctionError
 
     try:
         deploy(settings, built)
-    except (BotoCoreError, ClientError, RewardFunctionError, UpsertError) as error:
+    except (BotoCoreError, ClientError, RewardFunctionError, UpsertError, EvaluatorError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
@@ -152,11 +159,28 @@ def _deploy_command(argv: list[str]) -> str:
     return shlex.join(["python", "-m", "pipeline.upsert", *kept])
 
 
+def trained_recipe(settings: Settings):
+    """The catalog recipe the pipeline trains with: --recipe, or on serverless the combination's."""
+    from steps.catalog import recipe
+
+    if settings.serverless:
+        from pipeline.serverless import serverless_recipe
+
+        return serverless_recipe(settings)
+    return recipe(settings.recipe)
+
+
+def pipeline_description(settings: Settings) -> str:
+    if settings.serverless:
+        return SERVERLESS_DESCRIPTION.format(technique=settings.technique.upper(), training_type=settings.training_type,
+                                             model=settings.base_model)
+    return PIPELINE_DESCRIPTION.format(recipe=settings.recipe)
+
+
 def deploy(settings: Settings, built) -> str:
     import boto3
 
-    from pipeline import reward_function
-    from steps.catalog import recipe
+    from pipeline import reward_evaluator, reward_function
 
     session = boto3.Session(region_name=settings.region)
     s3 = session.client("s3")
@@ -169,19 +193,23 @@ def deploy(settings: Settings, built) -> str:
         print(f"{done}: s3://{settings.bucket}/{artifact.key}")
     if _ensure_model_package_group(sagemaker, settings):
         print(f"created model package group {settings.model_package_group}")
-    if recipe(settings.recipe).method == "rft":
+    if settings.serverless:
+        # Serverless RLVR and the generation jobs name the reward as an AI Registry evaluator.
+        print(f"reward function: {reward_function.deploy(session, settings)}")
+        print(f"reward evaluator: {reward_evaluator.deploy(reward_evaluator.hub_client(session), settings)}")
+    elif trained_recipe(settings).method == "rft":
         print(f"reward function: {reward_function.deploy(session, settings)}")
     deployed = _deployed_pipeline(sagemaker, settings.pipeline_name)
     previous = None if deployed is None else deployed["PipelineDefinition"]
     if previous is None:
         arn = sagemaker.create_pipeline(
             PipelineName=settings.pipeline_name, PipelineDefinition=built.definition,
-            PipelineDescription=PIPELINE_DESCRIPTION.format(recipe=settings.recipe), RoleArn=settings.role_arn,
+            PipelineDescription=pipeline_description(settings), RoleArn=settings.role_arn,
             **({"Tags": settings.tag_list} if settings.tags else {}))["PipelineArn"]
     else:
         arn = sagemaker.update_pipeline(
             PipelineName=settings.pipeline_name, PipelineDefinition=built.definition,
-            PipelineDescription=PIPELINE_DESCRIPTION.format(recipe=settings.recipe),
+            PipelineDescription=pipeline_description(settings),
             RoleArn=settings.role_arn)["PipelineArn"]
         _merge_tags(sagemaker, arn, settings.tags)
     print(arn)

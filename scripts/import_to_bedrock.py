@@ -17,7 +17,8 @@ Where the model comes from: a package of SageMaker's restricted type (`ManagedSt
 Restricted`) is imported by its ARN, which Bedrock's API model calls "the preferred method for
 new SageMaker AI training outputs" and AWS's SDK (BedrockModelBuilder) uses for those; any
 other package by the escrow checkpoint path in its metadata (`checkpoint_s3_uri`), which
-Bedrock reads with the import role (--bedrock-role-arn). The path taken is logged and written
+Bedrock reads with the import role (--bedrock-role-arn); a package a serverless job registered
+without being restricted, by its container's model data URI. The path taken is logged and written
 as `bedrock_import_source`.
 
 Before any Bedrock call: a malformed package ARN, a group's ARN, a package of another group,
@@ -27,6 +28,18 @@ regions, Provisioned Throughput in fewer), and a checkpoint outside this account
 bucket or the bucket named at upsert (--checkpoint-bucket; steps/escrow.py). The approval hook
 also refuses a package without the accuracy gate's figures (accuracy, baseline_accuracy,
 accuracy_threshold) or whose figures do not pass the gate.
+
+An open-weights model (the package's metadata `base_model` names a Llama, Qwen or GPT-OSS hub
+model, steps/open_weights_models.py) goes the way AWS's SDK takes it (sagemaker-serve
+`BedrockModelBuilder.deploy`): a restricted package by its ARN as above; any other through
+Bedrock Custom Model Import, CreateModelImportJob from the package's model data
+(`ModelDataSource.S3DataSource.S3Uri`, resolved as the SDK does to its `checkpoints/hf_merged/`,
+else `checkpoints/hf/`, else itself), read by the import role. The imported model answers on
+demand by its ARN: no deployment to create. Its smoke test is the same FinQA question, through
+Converse, or for GPT-OSS through InvokeModel with OpenAI's chat-completion body (Bedrock's
+"Code samples for custom model import": Converse is not supported for GPT-OSS imports). An
+architecture Bedrock cannot import is refused, naming the SageMaker endpoint as its way (not
+built here: every open-weights model of the table is one Bedrock imports).
 
 Names and client request tokens are derived from the package, and existing models,
 deployments and provisioned throughputs are looked up first, so a second run creates nothing.
@@ -59,6 +72,8 @@ from scripts.aws import configure_logging, error_code, session_for, split_s3_uri
 from steps import package_metadata as keys
 from steps.catalog import RecipeError, TrainingRecipe, recipe
 from steps.escrow import checkpoint_location_problem
+from steps.open_weights_models import BEDROCK_CONVERSE, BEDROCK_INVOKE, deployment, is_open_weights
+from steps.open_weights_models import deployment_problem as open_weights_deployment_problem
 
 LOG = logging.getLogger("scripts.import_to_bedrock")
 
@@ -66,6 +81,7 @@ LOG = logging.getLogger("scripts.import_to_bedrock")
 CHECKPOINT_KEY = keys.CHECKPOINT_S3_URI
 EVAL_DATA_KEY = keys.EVAL_DATA_S3_URI
 RECIPE_KEY = keys.RECIPE
+BASE_MODEL_KEY = keys.BASE_MODEL
 STATUS_KEY = keys.BEDROCK_IMPORT_STATUS
 ERROR_KEY = keys.BEDROCK_IMPORT_ERROR
 SOURCE_KEY = keys.BEDROCK_IMPORT_SOURCE
@@ -79,7 +95,7 @@ ACCURACY_KEY, BASELINE_KEY, THRESHOLD_KEY = keys.ACCURACY, keys.BASELINE_ACCURAC
 
 IMPORTING, DEPLOYING, PROVISIONING, DEPLOYED, FAILED, SKIPPED = (
     "ModelImporting", "DeploymentCreating", "ThroughputProvisioning", "Deployed", "Failed", "Skipped")
-FROM_MODEL_PACKAGE, FROM_ESCROW = "model-package", "s3-escrow"
+FROM_MODEL_PACKAGE, FROM_ESCROW, FROM_IMPORT_JOB = "model-package", "s3-escrow", "s3-import-job"
 
 POLL_SECONDS = 60
 LAMBDA_SAFETY_SECONDS = 90
@@ -129,8 +145,22 @@ class _Plan:
     """How this package reaches Bedrock, decided before any Bedrock call."""
     source: str
     checkpoint: str
-    recipe: TrainingRecipe
+    recipe: TrainingRecipe | None
+    """The Nova recipe it was trained with; None for an open-weights model."""
     model_units: int | None
+    base_model: str = ""
+    """The open-weights hub model it was fine-tuned from; "" for Nova."""
+    served_by: str = BEDROCK_CONVERSE
+    """BEDROCK_CONVERSE or BEDROCK_INVOKE: how the smoke test asks it."""
+
+
+def _registered_model_data(package: dict) -> str:
+    """Where a package that a serverless job registered itself keeps its weights, when it is not
+    restricted: the S3 URI of its first container (ModelDataSource, or ModelDataUrl). The pipeline's
+    own registration writes `checkpoint_s3_uri`; a serverless job's package has no such metadata."""
+    containers = (package.get("InferenceSpecification") or {}).get("Containers") or [{}]
+    source = (containers[0].get("ModelDataSource") or {}).get("S3DataSource") or {}
+    return (source.get("S3Uri") or containers[0].get("ModelDataUrl") or "").strip()
 
 
 def check_package_arn(arn: str, group: str, region: str, account: str = "") -> None:
@@ -387,8 +417,10 @@ class BedrockImport:
             return package, metadata, Outcome(SKIPPED, package_arn,
                                               detail=f"package is {approval or 'without approval status'}")
         known = _known(package_arn, metadata)
-        if known.status == DEPLOYED and (known.deployment_arn or known.provisioned_model_arn):
-            LOG.info("%s is already served by %s", package_arn, known.deployment_arn or known.provisioned_model_arn)
+        if known.status == DEPLOYED and (known.deployment_arn or known.provisioned_model_arn
+                                         or (known.source == FROM_IMPORT_JOB and known.model_arn)):
+            LOG.info("%s is already served by %s", package_arn,
+                     known.deployment_arn or known.provisioned_model_arn or known.model_arn)
             return package, metadata, Outcome(**{**asdict(known), "detail": "already deployed"})
         if known.status == FAILED and not retry_failed:
             detail = (f"an earlier import failed ({metadata.get(ERROR_KEY, 'no reason recorded')}); "
@@ -420,6 +452,9 @@ class BedrockImport:
             problem = gate_problem(metadata)
             if problem:
                 raise ImportFailed(problem)
+        base_model = metadata.get(BASE_MODEL_KEY, "").strip()
+        if is_open_weights(base_model):
+            return self._open_weights_plan(package, base_model)
         trained = self._recipe(package, metadata)
         problem = deployment_problem(trained, self.region, self.model_units)
         if problem:
@@ -431,7 +466,7 @@ class BedrockImport:
                                "(python -m scripts.deploy_approval_hook creates one and prints its ARN)")
         if package.get("ManagedStorageType") == "Restricted":
             return _Plan(FROM_MODEL_PACKAGE, "", trained, self.model_units)
-        checkpoint = metadata.get(CHECKPOINT_KEY, "").strip()
+        checkpoint = metadata.get(CHECKPOINT_KEY, "").strip() or _registered_model_data(package)
         try:
             split_s3_uri(checkpoint)
         except ValueError:
@@ -443,6 +478,46 @@ class BedrockImport:
         if problem:
             raise ImportFailed(f"the model package's {CHECKPOINT_KEY}: {problem}")
         return _Plan(FROM_ESCROW, checkpoint, trained, self.model_units)
+
+    def _open_weights_plan(self, package: dict, base_model: str) -> _Plan:
+        problem = open_weights_deployment_problem(base_model, self.model_units)
+        if problem:
+            raise ImportFailed(problem)
+        served_by = deployment(base_model)
+        if not self.bedrock_role_arn:
+            raise ImportFailed("importing an open-weights model needs a Bedrock import role (the package's, or its "
+                               "model data's reader): set --bedrock-role-arn or NOVA_BEDROCK_ROLE_ARN")
+        if package.get("ManagedStorageType") == "Restricted":
+            return _Plan(FROM_MODEL_PACKAGE, "", None, None, base_model, served_by)
+        containers = (package.get("InferenceSpecification") or {}).get("Containers") or [{}]
+        uri = (((containers[0].get("ModelDataSource") or {}).get("S3DataSource") or {}).get("S3Uri")
+               or containers[0].get("ModelDataUrl") or "")
+        try:
+            split_s3_uri(uri)
+        except ValueError:
+            raise ImportFailed(f"the model package of {base_model} has no S3 model data (ModelDataSource or "
+                               f"ModelDataUrl; found {uri!r}) for Bedrock to import") from None
+        if uri.rstrip("/").endswith(".tar.gz"):
+            raise ImportFailed(f"the model data {uri} is an archive; Bedrock imports a folder of Hugging Face "
+                               "weights: extract it to S3 and register that folder")
+        return _Plan(FROM_IMPORT_JOB, self._weights_folder(uri), None, None, base_model, served_by)
+
+    def _weights_folder(self, uri: str) -> str:
+        """The folder Bedrock imports, found as AWS's SDK finds it (BedrockModelBuilder._resolve_hf_model_path):
+        the URI itself if it holds config.json, else checkpoints/hf_merged/ (merged weights), else
+        checkpoints/hf/ (a LoRA adapter), else the URI."""
+        base = uri.rstrip("/") + "/"
+        bucket, prefix = split_s3_uri(base)
+        for folder, marker in (("", "config.json"), ("checkpoints/hf_merged/", "config.json"),
+                               ("checkpoints/hf/", "adapter_config.json")):
+            try:
+                self.s3.head_object(Bucket=bucket, Key=f"{prefix}{folder}{marker}")
+            except ClientError as error:
+                if error_code(error) not in ("404", "NoSuchKey", "NotFound", "403"):
+                    raise
+                continue
+            return base + folder if folder else uri.rstrip("/")
+        return uri.rstrip("/")
 
     @staticmethod
     def _recipe(package: dict, metadata: dict[str, str]) -> TrainingRecipe:
@@ -464,6 +539,8 @@ class BedrockImport:
                  deadline: float | None, plan: _Plan) -> Outcome:
         package_arn = package["ModelPackageArn"]
         model_name, deployment_name, provisioned_name = resource_names(package)
+        if plan.source == FROM_IMPORT_JOB:
+            return self._advance_import_job(package, metadata, progress, deadline, plan, model_name)
 
         model_arn = self._ensure_model(package_arn, model_name, plan)
         progress.update({MODEL_ARN_KEY: model_arn, SOURCE_KEY: plan.source})
@@ -489,11 +566,61 @@ class BedrockImport:
             self._write(package_arn, metadata, {**progress, STATUS_KEY: pending})
             return served
 
-        smoke = self._smoke_test(endpoint, metadata)
+        smoke = self._smoke_test(endpoint, metadata, plan.served_by)
         self._write(package_arn, metadata, {**progress, STATUS_KEY: DEPLOYED, SMOKE_KEY: metadata_value(smoke)},
                     remove=(ERROR_KEY, CLAIM_KEY))
         LOG.info("%s is served by %s", package_arn, endpoint)
         return Outcome(**{**asdict(served), "status": DEPLOYED, "detail": smoke})
+
+    def _advance_import_job(self, package: dict, metadata: dict[str, str], progress: dict[str, str],
+                            deadline: float | None, plan: _Plan, name: str) -> Outcome:
+        """Custom Model Import of an open-weights model: one import job per package version, named
+        after it, looked up before it is created; the imported model answers on demand."""
+        package_arn = package["ModelPackageArn"]
+        progress[SOURCE_KEY] = plan.source
+        model_arn = self._imported_model(name)
+        if not model_arn:
+            job_arn = self._ensure_import_job(package_arn, name, plan)
+            if not self._wait("model import job", name, lambda: self._import_job_status(job_arn), deadline,
+                              ready="Completed"):
+                self._write(package_arn, metadata, {**progress, STATUS_KEY: IMPORTING})
+                return Outcome(IMPORTING, package_arn, source=plan.source, detail=f"Bedrock is importing {name}")
+            model_arn = self.bedrock.get_model_import_job(jobIdentifier=job_arn)["importedModelArn"]
+        progress[MODEL_ARN_KEY] = model_arn
+        smoke = self._smoke_test(model_arn, metadata, plan.served_by)
+        self._write(package_arn, metadata, {**progress, STATUS_KEY: DEPLOYED, SMOKE_KEY: metadata_value(smoke)},
+                    remove=(ERROR_KEY, CLAIM_KEY))
+        LOG.info("%s is served by the imported model %s", package_arn, model_arn)
+        return Outcome(DEPLOYED, package_arn, model_arn, source=plan.source, detail=smoke)
+
+    def _imported_model(self, name: str) -> str:
+        try:
+            return self.bedrock.get_imported_model(modelIdentifier=name)["modelArn"]
+        except ClientError as error:
+            if error_code(error) != "ResourceNotFoundException":
+                raise
+        return ""
+
+    def _ensure_import_job(self, package_arn: str, name: str, plan: _Plan) -> str:
+        try:
+            job = self.bedrock.get_model_import_job(jobIdentifier=name)
+        except ClientError as error:
+            if error_code(error) != "ResourceNotFoundException":
+                raise
+        else:
+            LOG.info("Bedrock model import job %s exists already: %s", name, job["jobArn"])
+            return job["jobArn"]
+        LOG.info("creating Bedrock model import job %s for %s from %s (%s)", name, plan.base_model,
+                 plan.checkpoint, package_arn)
+        return self.bedrock.create_model_import_job(
+            jobName=name, importedModelName=name, roleArn=self.bedrock_role_arn,
+            modelDataSource={"s3DataSource": {"s3Uri": plan.checkpoint}},
+            clientRequestToken=request_token(package_arn, "model-import-job"),
+        )["jobArn"]
+
+    def _import_job_status(self, job_arn: str) -> tuple[str, str]:
+        job = self.bedrock.get_model_import_job(jobIdentifier=job_arn)
+        return job.get("status", ""), job.get("failureMessage", "")
 
     def _ensure_model(self, package_arn: str, name: str, plan: _Plan) -> str:
         try:
@@ -612,8 +739,10 @@ class BedrockImport:
         first_line = head.split("\n", 1)[0]
         return read_smoke_question(first_line, uri)
 
-    def _smoke_test(self, model_id: str, metadata: dict[str, str]) -> str:
+    def _smoke_test(self, model_id: str, metadata: dict[str, str], served_by: str = BEDROCK_CONVERSE) -> str:
         question = self._question(metadata)
+        if served_by == BEDROCK_INVOKE:
+            return self._smoke_test_openai(model_id, question)
         request: dict[str, Any] = {
             "modelId": model_id,
             "messages": [{"role": "user", "content": [{"text": question.query}]}],
@@ -627,6 +756,24 @@ class BedrockImport:
         if not answer:
             raise ImportFailed(f"smoke test: {model_id} answered the question from "
                                f"{question.source} with no text (stopReason {response.get('stopReason')})")
+        LOG.info("smoke test answer from %s: %s", model_id, answer[:500])
+        return f"answered: {answer}"
+
+    def _smoke_test_openai(self, model_id: str, question: SmokeQuestion) -> str:
+        """The question through InvokeModel in OpenAI's chat-completion schema (GPT-OSS imports)."""
+        messages = ([{"role": "system", "content": question.system}] if question.system else []) + [
+            {"role": "user", "content": question.query}]
+        response = self.bedrock_runtime.invoke_model(
+            modelId=model_id, contentType="application/json", accept="application/json",
+            body=json.dumps({"messages": messages, "max_tokens": 512, "temperature": 0.0}))
+        try:
+            body = json.loads(response["body"].read())
+            answer = str(body["choices"][0]["message"]["content"] or "").strip()
+        except (ValueError, KeyError, IndexError, TypeError) as error:
+            raise ImportFailed(f"smoke test: {model_id} answered the question from {question.source} "
+                               f"with no chat completion ({error!r})") from None
+        if not answer:
+            raise ImportFailed(f"smoke test: {model_id} answered the question from {question.source} with no text")
         LOG.info("smoke test answer from %s: %s", model_id, answer[:500])
         return f"answered: {answer}"
 

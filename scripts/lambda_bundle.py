@@ -4,7 +4,9 @@ the project's own code.
 The approval hook's (`build_zip`) holds the handler's modules (`scripts/import_to_bedrock.py`
 and what it imports from the project: `scripts/aws.py`, `pipeline/settings.py`,
 `pipeline/bedrock_rules.py` and the recipe catalog it reads, `steps/catalog.py` with its data,
-`steps/tracking.py`, whose MLflow ARN rule the settings check, and `steps/package_metadata.py`)
+`steps/tracking.py`, whose MLflow ARN rule the settings check, `steps/package_metadata.py`, the
+serverless model table `steps/serverless_models.py`, which the settings check, and
+`steps/open_weights_models.py`, which the open-weights import reads)
 and a vendored boto3/botocore: the SDK bundled in Lambda's Python runtimes lags behind the
 releases and may not know Bedrock's CreateCustomModel / CreateCustomModelDeployment, so the
 zip carries the SDK this project was tested with. botocore's API models are cut down to the
@@ -44,7 +46,9 @@ PROJECT_FILES = (
     "steps/catalog.py",
     "steps/catalog_data.py",
     "steps/escrow.py",
+    "steps/open_weights_models.py",
     "steps/package_metadata.py",
+    "steps/serverless_models.py",
     "steps/tracking.py",
     "scripts/lambda_requirements.txt",
 )

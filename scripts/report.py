@@ -10,7 +10,9 @@ point at; the training-set size from `train_records` and the recipe from `epochs
 from evaluation.json's baseline. `--from-files` reads local evaluation.json files instead,
 so it works offline: a PATH is a run's evaluation.json, a folder holding one, or a folder of
 runs (every evaluation.json below it, each a run); a folder with none is refused. Prefix a
-single run with its training-set size (`100=runs/small/evaluation.json`). A run's folder may also
+single run with its training-set size (`100=runs/small/evaluation.json`). An evaluation.json
+may name its base model (`model`, from `steps.evaluate --base-model`): an open-weights model
+(docs/open-weights.md) then gets its own base row beside Nova's, its runs labelled with it. A run's folder may also
 hold `model_package.json` (its DescribeModelPackage answer, e.g. `aws sagemaker
 describe-model-package --model-package-name ARN > model_package.json`): its metadata then gives
 the technique, recipe, training-set size and the training job's cost, as from the registry.
@@ -157,7 +159,10 @@ def figures_from_evaluation(evaluation: Any, source: str) -> dict[str, Any]:
             if {"correct", "total"} <= set(found):
                 baseline_counts = (_count(found["correct"]), _count(found["total"]))
             break
-    return {"accuracy": accuracy, "baseline": baseline, "metric": metric, "scored": scored,
+    model = evaluation.get("model") or ""
+    if not isinstance(model, str):
+        raise ReportInputError(f"{source} model is {model!r}, not a model name")
+    return {"accuracy": accuracy, "baseline": baseline, "metric": metric, "scored": scored, "model": model,
             "correct": _count(detail["correct"]) if counted else None,
             "total": _count(detail["total"]) if counted else None,
             "baseline_correct": baseline_counts[0], "baseline_total": baseline_counts[1]}
@@ -282,10 +287,12 @@ def technique_label(metadata: dict) -> str:
 
 
 def model_name(metadata: dict) -> str:
+    """The model people name (Nova Lite ...) from the recipe; an open-weights version (no recipe) by
+    its hub model (`base_model`), as docs/open-weights.md shows them side by side."""
     try:
         return catalog_recipe(metadata.get(keys.RECIPE, "")).model_name
     except RecipeError:
-        return ""
+        return metadata.get("base_model", "")
 
 
 def recipe_label(metadata: dict) -> str:
@@ -329,6 +336,9 @@ def results_from_files(specs: list[str]) -> list[Result]:
         except ReportInputError as error:
             raise ReportInputError(f"--from-files: {error}; {fix}") from None
         metadata = package.get("CustomerMetadataProperties") or {}
+        model = model_name(metadata) or figures["model"]  # steps.evaluate --base-model names an open model
+        if figures["model"]:
+            label += f" ({figures['model']})"
         if train_records is None:
             train_records = _records(metadata.get(keys.TRAIN_RECORDS), f"{path.parent / PACKAGE_FILE} train_records")
         bill = metadata_bill(metadata)
@@ -339,7 +349,7 @@ def results_from_files(specs: list[str]) -> list[Result]:
                         estimate=estimate_label(metadata), bill=bill,
                         billing_note="training job only, from the package's metadata" if bill else "",
                         technique=technique_label(metadata), recipe_id=metadata.get(keys.RECIPE, ""),
-                        base_model=model_name(metadata),
+                        base_model=model,
                         **_counts_from(figures, metadata, figures["accuracy"], figures["baseline"]))
         per_record = path.parent / PER_RECORD_FILE
         if per_record.is_file():
@@ -438,8 +448,10 @@ def render_markdown(results: list[Result], source: str, chart_written: bool, cos
                     unnamed_metric: str = REGISTERED_METRIC) -> str:
     bases = base_model_results(results)
     metrics = sorted({r.metric for r in results if r.metric})
+    open_models = [model for model in dict.fromkeys(r.base_model for r in results)
+                   if model and not model.startswith("Nova")]
     lines = [
-        "# Nova on FinQA: accuracy by technique and training-set size",
+        f"# {' vs '.join(['Nova', *open_models])} on FinQA: accuracy by technique and training-set size",
         "",
         f"Source: {source}. Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
         f"Accuracy metric: {', '.join(metrics) or unnamed_metric}. "
@@ -527,7 +539,8 @@ def _bars(results: list[Result]) -> list[_Bar]:
     tuned = [r for r in results if r.accuracy is not None]
     tuned.sort(key=lambda r: (r.train_records is None, r.train_records or 0))
     # one recipe value a line: side by side, bars are too narrow for the whole recipe
-    labels = ["\n".join(filter(None, [r.technique, _recipe_kind(r.recipe_id), "size unknown" if r.train_records is None
+    labels = ["\n".join(filter(None, [r.technique, _recipe_kind(r.recipe_id) or r.base_model,
+                                       "size unknown" if r.train_records is None
                                        else f"{r.train_records:,} records", *r.recipe.split(", "),
                                        "" if _model_cost(r) == "-" else _model_cost(r)])) for r in tuned]
     for r, label in zip(tuned, labels):

@@ -186,6 +186,20 @@ PRICES_USD_PER_HOUR: dict[str, dict[str, float]] = {
 }
 
 
+# Serverless model customization (SageMaker AI picks and releases the instances): AWS bills it, but
+# this project found no published rate it could source. AWS's developer guide ("Serverless model
+# customization", customize-model) says instances are provisioned "based on model size and training
+# requirements" and names none; the SageMaker AI pricing page (https://aws.amazon.com/sagemaker-ai/pricing/)
+# could not be read by this project's tools; AWS's SDK and API model carry no price, only
+# `BillableTokenUsage` (training, prefill and sample token counts) for training sessions. So the cost
+# is left unknown, and the tokens the job will process are given for whoever has the rate.
+SERVERLESS = "serverless"
+SERVERLESS_PRICE_SOURCE = (
+    "no sourced price for serverless model customization: AWS bills it, but no rate could be read "
+    "(https://aws.amazon.com/sagemaker-ai/pricing/, checked 2026-12-06); the cost is unknown")
+SERVERLESS_THROUGHPUT_SOURCE = "serverless: AWS picks the instances, so no throughput figure applies"
+
+
 class EstimateError(ValueError):
     """An estimate's input cannot be used; the message names it and the fix."""
 
@@ -262,7 +276,13 @@ class JobPlan:
     training_price_per_hour: float | None = None
     max_training_cost: float | None = None
 
+    @property
+    def serverless(self) -> bool:
+        return self.instance_type == SERVERLESS
+
     def __post_init__(self) -> None:
+        if self.serverless:
+            return
         if self.instance_type not in self.recipe.instance_types:
             raise EstimateError(f"--training-instance-type {self.instance_type}: {self.recipe.id} runs on "
                                 f"{', '.join(self.recipe.instance_types)} (AWS's recipe catalog)")
@@ -272,10 +292,14 @@ class JobPlan:
                                 f"{', '.join(self.recipe.evaluation.instance_types)}")
 
     def instance_count(self, rendered: Mapping[str, Any]) -> int:
-        """Nova recipes run one instance per replica."""
+        """Nova recipes run one instance per replica (serverless: AWS's choice, counted as one)."""
+        if self.serverless:
+            return 1
         return int(_value(self.recipe, rendered, "replicas")) if "replicas" in self.recipe.fields else 1
 
     def _training_price(self) -> Price:
+        if self.serverless:
+            return Price(None, SERVERLESS_PRICE_SOURCE)
         if self.training_price_per_hour is not None:
             return Price(self.training_price_per_hour, "--price-per-hour")
         return self.prices.price(self.region, self.instance_type)
@@ -297,7 +321,8 @@ class JobPlan:
             # a DPO pair is two sequences, prompt and gold reply, prompt and rejected reply
             processed = epochs * training_tokens * (2 if recipe.method == "dpo" else 1)
             schedule = {"epochs": epochs}
-        training = training_throughput(recipe, self.instance_type)
+        training = (Throughput(None, SERVERLESS_THROUGHPUT_SOURCE) if self.serverless
+                    else training_throughput(recipe, self.instance_type))
         price = self._training_price()
         training_seconds = _seconds(processed, training.tokens_per_second, count)
 
@@ -306,10 +331,14 @@ class JobPlan:
         # taken as the training throughput of the same model (this project's assumption, not a
         # measurement). Two jobs: the fine-tuned model and the base model (a cache hit after
         # the first execution on the same evaluation data, counted anyway).
-        # DPO adds a third job: the model answers the training questions (their prompts, counted
-        # with the gold reply: a little over).
-        evaluation = training_throughput(_as_sft(recipe), self.evaluation_instance_type)
-        evaluation_price = self.prices.price(self.region, self.evaluation_instance_type)
+        if self.serverless:
+            evaluation = Throughput(None, SERVERLESS_THROUGHPUT_SOURCE)
+            evaluation_price = Price(None, SERVERLESS_PRICE_SOURCE)
+        else:
+            # DPO adds a third job: the model answers the training questions (their prompts, counted
+            # with the gold reply: a little over).
+            evaluation = training_throughput(_as_sft(recipe), self.evaluation_instance_type)
+            evaluation_price = self.prices.price(self.region, self.evaluation_instance_type)
         evaluation_seconds = _seconds(evaluation_tokens, evaluation.tokens_per_second, 1)
         answering_seconds = (_seconds(training_tokens, evaluation.tokens_per_second, 1)
                              if recipe.method == "dpo" else 0)
@@ -376,6 +405,43 @@ def _as_sft(recipe: TrainingRecipe) -> TrainingRecipe:
     return dataclasses.replace(recipe, method="sft") if recipe.method == "dpo" else recipe
 
 
+def serverless_estimate(model: str, technique: str, training_type: str, region: str | None, *,
+                        training_records: int, training_tokens: int, evaluation_records: int,
+                        evaluation_tokens: int, max_training_cost: float | None = None) -> dict[str, Any]:
+    """The estimate for serverless customization of an open-weights model, which renders no Nova
+    recipe for JobPlan.estimate: the work is counted, the cost and time are unknown (SERVERLESS_PRICE_SOURCE,
+    SERVERLESS_THROUGHPUT_SOURCE)."""
+    estimate = {
+        "model": model,
+        "method": f"{training_type} {technique}",
+        "platform": SERVERLESS,
+        "region": region,
+        "instance_type": SERVERLESS,
+        "instance_count": 1,
+        "training_records": training_records,
+        "training_tokens_processed": training_tokens,
+        "throughput_source": SERVERLESS_THROUGHPUT_SOURCE,
+        "training_hours": None,
+        "price_per_hour_usd": None,
+        "price_source": SERVERLESS_PRICE_SOURCE,
+        "training_cost_usd": None,
+        "evaluation_instance_type": SERVERLESS,
+        "evaluation_jobs": 2,
+        "evaluation_records": evaluation_records,
+        "evaluation_tokens": evaluation_tokens,
+        "evaluation_seconds_per_job": None,
+        "evaluation_price_per_hour_usd": None,
+        "evaluation_price_source": SERVERLESS_PRICE_SOURCE,
+        "evaluation_cost_usd": None,
+        "max_training_cost_usd": max_training_cost,
+        "tables_date": TABLES_DATE,
+    }
+    estimate["summary"] = summary(estimate)
+    estimate["registry"] = {key: "unknown" if estimate[source] is None else str(estimate[source])
+                            for key, source in REGISTRY_FIELDS.items()}
+    return estimate
+
+
 def _seconds(tokens: int, rate: float | None, instances: int) -> int | None:
     return None if rate is None else round(STARTUP_SECONDS + tokens / (rate * instances))
 
@@ -396,6 +462,10 @@ def summary(estimate: Mapping[str, Any]) -> str:
     """One line: hours and cost of training, then of evaluation."""
     def money(value: float | None) -> str:
         return "cost unknown" if value is None else f"${value:,.2f}"
+    if estimate["instance_type"] == SERVERLESS:
+        return (f"serverless training of {estimate['training_tokens_processed']:,} tokens and 2 serverless "
+                f"evaluations of {estimate['evaluation_tokens']:,} prompt tokens: cost unknown "
+                "(no sourced price for serverless model customization)")
     hours = estimate["training_hours"]
     training = "training time unknown" if hours is None else f"training {hours:.2f} h"
     price = estimate["price_per_hour_usd"]
@@ -427,7 +497,8 @@ def add_estimate_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-training-cost", type=as_flag(max_training_cost), default=None, metavar="USD",
                        help="fail when the estimated training cost is above this (0 or empty: no limit)")
     group.add_argument("--training-instance-type", default=None, metavar="TYPE",
-                       help="the training job's instance type (default: the recipe's first)")
+                       help=f"the training job's instance type (default: the recipe's first); {SERVERLESS} for "
+                            "serverless model customization, whose jobs run where AWS puts them")
     group.add_argument("--evaluation-instance-type", default=None, metavar="TYPE",
                        help="the evaluation jobs' instance type (default: the recipe's first training instance "
                             "type if the evaluation recipe runs there, else the evaluation recipe's first)")
@@ -443,7 +514,8 @@ def plan_from_args(args: argparse.Namespace) -> JobPlan:
     """The JobPlan for steps.prepare's flags (--recipe among them)."""
     recipe = catalog_recipe(args.recipe)
     instance_type = args.training_instance_type or recipe.instance_types[0]
-    evaluation_type = args.evaluation_instance_type or recipe.evaluation_instance_default
+    evaluation_type = (SERVERLESS if instance_type == SERVERLESS
+                       else args.evaluation_instance_type or recipe.evaluation_instance_default)
     prices = PriceTable.with_file(args.price_table) if args.price_table else PriceTable()
     return JobPlan(recipe=recipe, instance_type=instance_type,
                    evaluation_instance_type=evaluation_type, region=args.region or None, prices=prices,

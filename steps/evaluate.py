@@ -486,8 +486,10 @@ def _metric(per_record: Sequence[dict], name: str) -> dict:
 
 
 def evaluate(predictions_path: Path, eval_data: Path, *, baseline_path: Path | None = None,
-             primary_metric: str = EXECUTION, tolerance: float = DEFAULT_TOLERANCE) -> tuple[dict, list]:
-    """evaluation.json's content and the per-record verdicts."""
+             primary_metric: str = EXECUTION, tolerance: float = DEFAULT_TOLERANCE,
+             model: str | None = None) -> tuple[dict, list]:
+    """evaluation.json's content and the per-record verdicts; `model` names the base model
+    (written as `model`, which scripts.report uses to put models side by side)."""
     if primary_metric not in METRICS:
         raise EvaluationInputError(f"--primary-metric {primary_metric!r}: choose one of {', '.join(METRICS)}")
     if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not (
@@ -507,6 +509,8 @@ def evaluate(predictions_path: Path, eval_data: Path, *, baseline_path: Path | N
         "baseline": None,
         "improvement": None,
     }
+    if model:
+        evaluation["model"] = model
     if baseline_path is not None:
         baseline_predictions = read_predictions(baseline_path, records, option="--baseline-predictions")
         baseline_per_record, baseline_metrics = score_predictions(records, baseline_predictions, tolerance)
@@ -604,6 +608,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="the metric written to metrics.accuracy (default: %(default)s)")
     parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
                         help="relative tolerance of answer_accuracy (default: %(default)s)")
+    parser.add_argument("--base-model", default=None, metavar="MODEL",
+                        help="the base model the predictions' model was fine-tuned from, as --base-model names it "
+                             "(written to evaluation.json as `model`; default: none, read as Nova Lite)")
     add_tracking_arguments(parser)
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -615,7 +622,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         evaluation, per_record = evaluate(
             args.predictions, args.eval_data, baseline_path=args.baseline_predictions,
-            primary_metric=args.primary_metric, tolerance=args.tolerance)
+            primary_metric=args.primary_metric, tolerance=args.tolerance, model=args.base_model)
     except EvaluationInputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

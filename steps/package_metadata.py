@@ -53,6 +53,14 @@ REGISTRY_FIELDS = {
     EVALUATION_PRICE_PER_HOUR_USD: "evaluation_price_per_hour_usd",
 }
 
+# Written onto the package a serverless job registered, by the gate's steps (steps.model_package).
+PLATFORM = "platform"
+BASE_MODEL_ARN = "base_model_arn"
+TRAINING_TYPE = "training_type"
+PRIMARY_METRIC = "primary_metric"
+EVALUATION_S3_URI = "evaluation_s3_uri"
+REWARD_EVALUATOR_ARN = "reward_evaluator_arn"
+
 # Written by the Bedrock import (scripts.import_to_bedrock) as it goes.
 BEDROCK_IMPORT_STATUS = "bedrock_import_status"
 BEDROCK_IMPORT_ERROR = "bedrock_import_error"

@@ -1,6 +1,7 @@
 """Turn a model's answers to FinQA training questions into Nova DPO preference pairs.
 
     python -m steps.preferences --predictions PATH --prompts DIR --output-dir DIR [--max-length TOKENS]
+        [--layout nova|open-weights]
 
 - `--predictions`: the Nova evaluation job's output for the training prompts (its
   `output.tar.gz`, a folder holding it or `inference_output.jsonl`, or the jsonl itself), read
@@ -14,6 +15,8 @@ Where it is wrong, the record becomes a pair (steps/finqa/preferences.py): the g
 DPO training data, checked against AWS's DPO rules) and OUT/report/preferences.json: pairs made,
 records the model got right (no pair), records dropped by reason. Fewer pairs than AWS's minimum
 (8 for Nova 1.0) fails here, with the numbers, before the DPO job starts; nothing is written.
+With `--layout open-weights` the same pairs are written in AWS's DPO layout for open-weights models
+(steps/finqa/open_weights.py); AWS's pages give those no bounds, so only none fails.
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ from steps.evaluate import (
     read_predictions,
     score_record,
 )
+from steps.finqa import open_weights
 from steps.finqa.answers import DEFAULT_TOLERANCE
 from steps.finqa.preferences import (
     MAX_PAIRS,
@@ -50,11 +54,13 @@ DEFAULT_OUTPUT_DIR = "/opt/ml/processing/output"
 DEFAULT_MAX_LENGTH = 4096
 """The smallest max_length of AWS's Nova DPO recipes (Micro's g5/g6 ones); pass the recipe's."""
 TRAIN_FILE = Path("train") / "train.jsonl"
+NOVA, OPEN_WEIGHTS = "nova", "open-weights"
+LAYOUTS = (NOVA, OPEN_WEIGHTS)
 REPORT_FILE = Path("report") / "preferences.json"
 
 
 def make_preferences(predictions: Path, prompts: Path, output_dir: Path, *,
-                     max_length: int = DEFAULT_MAX_LENGTH) -> dict[str, Any]:
+                     max_length: int = DEFAULT_MAX_LENGTH, layout: str = NOVA) -> dict[str, Any]:
     """Score the answers, write the pairs and the report (all or nothing); return the report.
 
     Raises EvaluationInputError for unusable inputs and PreferenceError when the pairs are too
@@ -84,6 +90,17 @@ def make_preferences(predictions: Path, prompts: Path, output_dir: Path, *,
                         "unmatched": answers.unmatched, "duplicates": answers.duplicates,
                         "unreadable": answers.unreadable, "problems": answers.problems},
     }
+    if layout == OPEN_WEIGHTS:
+        if not pairs.made:
+            raise PreferenceError(
+                f"no preference pairs from {pairs.attempts} training records: the model got {pairs.base_correct} "
+                f"right and {report['dropped_total']} were dropped. Raise TrainingRecords or train with SFT.")
+        lines = [open_weights.dpo_line_from_pair(json.loads(line)) for line in pairs.lines]
+        open_weights.check_lines(lines, "dpo", str(TRAIN_FILE))
+        report["layout"] = OPEN_WEIGHTS
+        _write_all(output_dir, {TRAIN_FILE: "".join(lines),
+                                REPORT_FILE: json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n"})
+        return report
     if not MIN_PAIRS <= pairs.made <= MAX_PAIRS:
         dropped = ", ".join(f"{reason} {count}" for reason, count in report["dropped"].items()) or "none"
         raise PreferenceError(
@@ -133,10 +150,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="folder to write train/ and report/ into (default: %(default)s)")
     parser.add_argument("--max-length", type=_positive, default=DEFAULT_MAX_LENGTH, metavar="TOKENS",
                         help="the DPO recipe's max_length; longer pairs are dropped and counted (default: %(default)s)")
+    parser.add_argument("--layout", choices=LAYOUTS, default=NOVA,
+                        help="Nova's DPO layout, or AWS's for open-weights models (default: %(default)s)")
     args = parser.parse_args(argv)
     try:
-        report = make_preferences(args.predictions, args.prompts, args.output_dir, max_length=args.max_length)
-    except (EvaluationInputError, PreferenceError) as error:
+        report = make_preferences(args.predictions, args.prompts, args.output_dir, max_length=args.max_length,
+                                  layout=args.layout)
+    except (EvaluationInputError, PreferenceError, open_weights.OpenWeightsDataError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     dropped = ", ".join(f"{reason} {count}" for reason, count in report["dropped"].items()) or "none"

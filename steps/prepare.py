@@ -8,6 +8,9 @@ Writes, under the output directory:
 - train/train.jsonl, validation/validation.jsonl: Nova `bedrock-conversation-2024` records, or
   for a reinforcement fine-tuning (RFT) recipe AWS's RFT records (`steps/finqa/rft.py`): the
   same prompt, and the reference the reward scores a response against;
+  With --open-weights-technique, train/ and validation/ hold the same records in AWS's format
+  for serverless customization of open-weights models instead (`steps/finqa/open_weights.py`),
+  and eval_open_weights/eval.jsonl the test split as the open model's evaluation dataset;
 - eval/gen_qa.jsonl: the test split in Nova's bring-your-own-dataset evaluation format, its
   `metadata` a JSON text with everything the scorer needs (id, gold program, exe_ans, table);
 - recipe/recipe.yaml: AWS's training recipe for --recipe with the recipe flags' values (a bad
@@ -35,7 +38,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 from steps.catalog import DEFAULT_RECIPE, RecipeError, recipe
-from steps.estimate import BudgetError, EstimateError, JobPlan, add_estimate_arguments, plan_from_args
+from steps.estimate import (
+    BudgetError,
+    EstimateError,
+    JobPlan,
+    add_estimate_arguments,
+    plan_from_args,
+    serverless_estimate,
+)
+from steps.finqa import open_weights
 from steps.finqa.nova import (
     EVAL_PROMPT_TOKEN_GUIDE,
     MAX_TRAINING_RECORDS,
@@ -77,6 +88,15 @@ OUTPUT_FILES = {
     "validation": Path("validation") / "validation.jsonl",
     "test": Path("eval") / "gen_qa.jsonl",
 }
+OPEN_WEIGHTS_EVAL_FILE = Path("eval_open_weights") / "eval.jsonl"
+"""The test split for an open model's serverless evaluation: AWS's OpenAI `messages` layout
+(SageMaker developer guide, "Supported Dataset Formats for Bring-Your-Own-Dataset (BYOD)
+Tasks"), the gold response as the assistant turn. Its own folder: a channel reads a whole
+prefix, and eval/ holds gen_qa.jsonl."""
+OPEN_WEIGHTS_TECHNIQUES = ("sft", "dpo", "rlvr")
+OPEN_WEIGHTS_PROMPTS_FILE = Path("prompts_open_weights") / "prompts.jsonl"
+"""For open-weights DPO: the training questions the base model answers (its wrong answers become
+the pairs), in the open model's evaluation layout, as OPEN_WEIGHTS_EVAL_FILE is to gen_qa.jsonl."""
 # For a DPO recipe the training sample is written as gen_qa prompts instead: the model answers them
 # (GenerateTrainingAnswers) and steps.preferences turns its wrong answers into preference pairs.
 PREFERENCE_PROMPTS_FILE = Path("prompts") / "gen_qa.jsonl"
@@ -230,6 +250,23 @@ def _rft_candidate(record: FinQARecord, max_length: int) -> _Candidate:
     return _Candidate(record.id, rft_line(record.id, SYSTEM_PROMPT, question, reference), tokens, counts)
 
 
+def _open_weights_sft_candidate(record: FinQARecord, max_length: int) -> _Candidate:
+    # The same sanitised texts as Nova's: both models learn from, and are tested on, one prompt.
+    question, target, counts = _render(record)
+    tokens = check_conversation_texts([SYSTEM_PROMPT], [question, target], max_length)
+    return _Candidate(record.id, open_weights.sft_line(SYSTEM_PROMPT, question, target), tokens, counts)
+
+
+def _open_weights_rlvr_candidate(record: FinQARecord, max_length: int) -> _Candidate:
+    candidate = _rft_candidate(record, max_length)  # the RFT rules: same prompt, same reference
+    question = sanitise(render_question(record), SanitiseCounts())
+    candidate.line = open_weights.rlvr_line(SYSTEM_PROMPT, question, open_weights.ground_truth(record))
+    return candidate
+
+
+OPEN_WEIGHTS_TRAINING = {"sft": _open_weights_sft_candidate, "rlvr": _open_weights_rlvr_candidate}
+
+
 def _eval_candidate(record: FinQARecord, max_length: int) -> _Candidate:
     question, target, counts = _render(record)
     metadata = {
@@ -330,8 +367,13 @@ def prepare(input_dir: Path, output_dir: Path, *, max_train_records: int | None 
             max_eval_records: int | None = None, seed: int = DEFAULT_SEED, strict: bool = False,
             recipe_id: str = DEFAULT_RECIPE, epochs: int | None = None,
             recipe_values: dict[str, Any] | None = None, plan: JobPlan | None = None,
-            mlflow: tuple[str, str] | None = None, model_name_or_path: str | None = None) -> dict[str, Any]:
+            mlflow: tuple[str, str] | None = None, model_name_or_path: str | None = None,
+            open_weights_technique: str | None = None) -> dict[str, Any]:
     """Write the Nova data, the report and the training recipe, all or nothing; return the report.
+
+    With `open_weights_technique` (sft, dpo, rlvr) the training and validation data are in AWS's
+    format for open-weights models (for DPO: the training questions, as for Nova DPO, and the same
+    in the open model's evaluation layout), and the open model's evaluation dataset is written too.
 
     The recipe is AWS's `recipe_id` with `recipe_values` (recipe fields) and `epochs`; with
     `epochs` None no recipe is written. With a plan as well, the report holds the jobs' cost
@@ -344,16 +386,26 @@ def prepare(input_dir: Path, output_dir: Path, *, max_train_records: int | None 
     values = {key: value for key, value in (recipe_values or {}).items() if value is not None}
     max_length = values.get("max_length", chosen.default("max_length"))
     # Outputs of an earlier run go first: if this run fails, nothing looks like its result.
-    for relative in (*OUTPUT_FILES.values(), PREFERENCE_PROMPTS_FILE, REPORT_FILE, RECIPE_FILE):
+    for relative in (*OUTPUT_FILES.values(), OPEN_WEIGHTS_EVAL_FILE, OPEN_WEIGHTS_PROMPTS_FILE,
+                     PREFERENCE_PROMPTS_FILE, REPORT_FILE, RECIPE_FILE):
         (output_dir / relative).unlink(missing_ok=True)
     files, ignored = find_split_files(input_dir)
+    if open_weights_technique is not None and open_weights_technique not in OPEN_WEIGHTS_TECHNIQUES:
+        raise PrepareError(f"--open-weights-technique {open_weights_technique!r}: "
+                           f"one of {', '.join(OPEN_WEIGHTS_TECHNIQUES)}")
     training = {"rft": _rft_candidate, "dpo": _preference_prompt_candidate}.get(chosen.method, _training_candidate)
+    validation = _rft_candidate if chosen.method == "rft" else _training_candidate
     output_files = {**OUTPUT_FILES, **({"train": PREFERENCE_PROMPTS_FILE} if chosen.method == "dpo" else {})}
+    if open_weights_technique == "dpo":
+        # As for Nova DPO: the training questions, for the model to answer (steps/preferences.py).
+        training, validation = _preference_prompt_candidate, _open_weights_sft_candidate
+        output_files = {**OUTPUT_FILES, "train": PREFERENCE_PROMPTS_FILE}
+    elif open_weights_technique is not None:
+        training = validation = OPEN_WEIGHTS_TRAINING[open_weights_technique]
+        output_files = OUTPUT_FILES
     results = {
         "train": _build_split(files["train"], input_dir, training, max_length, strict),
-        "validation": _build_split(files["validation"], input_dir,
-                                   _rft_candidate if chosen.method == "rft" else _training_candidate,
-                                   max_length, strict),
+        "validation": _build_split(files["validation"], input_dir, validation, max_length, strict),
         "test": _build_split(files["test"], input_dir, _eval_candidate, max_length, strict),
     }
     _sample(results["train"], max_train_records, seed, "train")
@@ -361,15 +413,17 @@ def prepare(input_dir: Path, output_dir: Path, *, max_train_records: int | None 
     _sample(results["test"], max_eval_records, seed, "test")
 
     written = len(results["train"].written)
-    if written > MAX_TRAINING_RECORDS:
-        raise NovaDataError(
-            f"train: {written:,} usable training records; Nova fine-tuning takes {MIN_TRAINING_RECORDS} to "
-            f"{MAX_TRAINING_RECORDS:,}: set --max-train-records (TrainingRecords) within that range")
-    if written < MIN_TRAINING_RECORDS:
-        raise NovaDataError(
-            f"train: {written} usable training records, and Nova fine-tuning takes at least {MIN_TRAINING_RECORDS}: "
-            f"{_why_so_few(results['train'], input_dir)}")
-    for split in ("validation", "test"):
+    # Nova's bounds; AWS's pages for open-weights data state none (an empty file still fails below).
+    if open_weights_technique is None:
+        if written > MAX_TRAINING_RECORDS:
+            raise NovaDataError(
+                f"train: {written:,} usable training records; Nova fine-tuning takes {MIN_TRAINING_RECORDS} to "
+                f"{MAX_TRAINING_RECORDS:,}: set --max-train-records (TrainingRecords) within that range")
+        if written < MIN_TRAINING_RECORDS:
+            raise NovaDataError(
+                f"train: {written} usable training records, and Nova fine-tuning takes at least "
+                f"{MIN_TRAINING_RECORDS}: {_why_so_few(results['train'], input_dir)}")
+    for split in ("train", "validation", "test"):
         if not results[split].written:
             raise NovaDataError(f"{split}: no usable records to write: {_why_so_few(results[split], input_dir)}")
 
@@ -378,14 +432,37 @@ def prepare(input_dir: Path, output_dir: Path, *, max_train_records: int | None 
         1 for candidate in results["test"].written if candidate.tokens > EVAL_PROMPT_TOKEN_GUIDE)
     report = {
         "settings": {"max_train_records": max_train_records, "max_eval_records": max_eval_records,
-                     "seed": seed, "max_length": max_length, "strict": strict, "recipe": recipe_id},
+                     "seed": seed, "max_length": max_length, "strict": strict, "recipe": recipe_id,
+                     "open_weights_technique": open_weights_technique},
         "ignored_files": ignored,
         "splits": splits,
         "token_estimate": TOKEN_ESTIMATE_NOTE,
     }
     outputs = {output_files[name]: [candidate.line for candidate in result.written]
                for name, result in results.items()}
-    if epochs is not None:
+    if open_weights_technique is not None:
+        layouts = {"validation": "sft"} if open_weights_technique == "dpo" else dict.fromkeys(
+            ("train", "validation"), open_weights_technique)
+        for name, layout in layouts.items():
+            open_weights.check_lines(outputs[OUTPUT_FILES[name]], layout, OUTPUT_FILES[name].as_posix())
+        # The same records, prompts and gold responses as the gen_qa.jsonl files the scorer reads.
+        as_messages = {OPEN_WEIGHTS_EVAL_FILE: OUTPUT_FILES["test"], OPEN_WEIGHTS_PROMPTS_FILE: PREFERENCE_PROMPTS_FILE}
+        for target, source in as_messages.items():
+            if source in outputs:
+                outputs[target] = [open_weights.sft_line(row["system"], row["query"], row["response"])
+                                   for row in map(json.loads, outputs[source])]
+        report["splits"]["test"]["open_weights_eval_file"] = OPEN_WEIGHTS_EVAL_FILE.as_posix()
+        # No Nova recipe: a serverless job takes the hub model's own hyperparameters.
+        if plan is not None:
+            report["estimate"] = serverless_estimate(
+                "open-weights model", open_weights_technique, "lora or full", plan.region,
+                training_records=written,
+                training_tokens=sum(candidate.tokens for candidate in results["train"].written),
+                evaluation_records=len(results["test"].written),
+                evaluation_tokens=sum(candidate.tokens for candidate in results["test"].written),
+                max_training_cost=plan.max_training_cost)
+            plan.check_budget(report["estimate"])
+    elif epochs is not None:
         fields, report["recipe"] = training_values(chosen, epochs=epochs, train_records=written, **values)
         rendered = chosen.render(fields, name=RUN_NAME)
         if model_name_or_path is not None:
@@ -459,6 +536,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the pipeline's AccuracyThreshold, checked only (0 to 1)")
     parser.add_argument("--strict", action="store_true",
                         help="fail on the first bad record instead of skipping and counting it")
+    parser.add_argument("--open-weights-technique", choices=OPEN_WEIGHTS_TECHNIQUES, default=None,
+                        help="write the training data in AWS's format for serverless customization of an "
+                             "open-weights model with this technique (steps/finqa/open_weights.py) "
+                             "(default: Nova's format)")
     parser.add_argument("--metadata-value", action="append", nargs=2, default=[], metavar=("KEY", "VALUE"),
                         help="a model package metadata value the pipeline will register, checked against "
                              f"SageMaker's {METADATA_VALUE_MAX}-character limit before any GPU job (repeatable)")
@@ -478,7 +559,8 @@ def main(argv: list[str] | None = None) -> int:
         report = prepare(args.input_dir, args.output_dir, max_train_records=args.max_train_records,
                          max_eval_records=args.max_eval_records, seed=args.seed, strict=args.strict,
                          recipe_id=args.recipe, epochs=args.epochs, recipe_values=values, plan=plan,
-                         mlflow=recipe_tracking_from_args(args), model_name_or_path=args.model_name_or_path)
+                         mlflow=recipe_tracking_from_args(args), model_name_or_path=args.model_name_or_path,
+                         open_weights_technique=args.open_weights_technique)
     except (PrepareError, NovaDataError, RecipeError, EstimateError, BudgetError, TrackingError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -48,10 +48,25 @@ the recipe values that keep it under the limit.
 A bad sample (not an object, no response, an empty one, no reference, a reference this
 project did not write) gets 0 and a logged reason, never an exception: one bad sample must
 not fail the batch, and so the training job.
+
+Two contracts, the same items:
+- Nova (above): the list of results is the response;
+- open-weights models (serverless RLVR of Llama, Qwen, GPT-OSS ...): AWS's SDK checks an
+  open-weights reward function's response as `{"statusCode": 200, "body": json.dumps(results)}`
+  (sagemaker-train 1.27.0, `common_utils/rlvr_reward_verifier.py`, `_unwrap_response` with
+  `is_nova=False`) and sends it the same list of samples. Their data lines are verl-style, so a
+  sample's reference may be the line's `reward_model.ground_truth` (steps/finqa/open_weights.py)
+  rather than `reference_answer`; both are read.
+The contract is chosen by the deployment (`REWARD_CONTRACT` = `nova` or `open-weights` in the
+function's environment, set by pipeline/reward_function.py from the pipeline's base model), and
+by the event where it tells: an event wrapped as `{"body": ...}` (HTTP style) is answered
+wrapped. A plain list cannot tell the two apart (AWS's SDK sends both the same list), which is
+why the deployment decides.
 """
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -67,6 +82,11 @@ ANSWER_ONLY = "answer_only"
 RUNS = "program_runs"
 NONE = "none"
 REWARDS = {FULL: 1.0, PROGRAM_ONLY: 0.8, ANSWER_ONLY: 0.5, RUNS: 0.1, NONE: 0.0}
+
+NOVA = "nova"
+OPEN_WEIGHTS = "open-weights"
+CONTRACTS = (NOVA, OPEN_WEIGHTS)
+CONTRACT_VARIABLE = "REWARD_CONTRACT"
 
 TIME_MARGIN_MS = 2000
 """Left for returning the response when an invocation nears its timeout."""
@@ -175,8 +195,11 @@ def _reference_answer(sample: dict) -> Any:
     reference = sample.get("reference_answer")
     if reference is None and isinstance(sample.get("metadata"), dict):
         reference = sample["metadata"].get("reference_answer")
+    if reference is None and isinstance(sample.get("reward_model"), dict):
+        reference = sample["reward_model"].get("ground_truth")
     if reference is None:
-        raise BadSample("no_reference", "no reference_answer (neither at the top level nor under metadata)")
+        raise BadSample("no_reference", "no reference_answer (neither at the top level nor under metadata) "
+                                        "and no reward_model.ground_truth")
     return reference
 
 
@@ -195,8 +218,32 @@ def reward_entry(sample_id: Any, score: Score) -> dict[str, Any]:
     }
 
 
-def lambda_handler(event: Any, context: Any) -> list[dict[str, Any]]:
-    """AWS Lambda's entry point: a reward for every sample of the event, in order."""
+def lambda_handler(event: Any, context: Any) -> Any:
+    """AWS Lambda's entry point: a reward for every sample of the event, in order, in the
+    contract of the deployment or of the event (module docstring)."""
+    contract = os.environ.get(CONTRACT_VARIABLE) or NOVA
+    if contract not in CONTRACTS:
+        _log({"event": "bad_contract", "value": contract, "used": NOVA})
+        contract = NOVA
+    if isinstance(event, dict) and "body" in event and "messages" not in event:
+        contract, event = OPEN_WEIGHTS, _unwrapped(event["body"])
+    results = score_event(event, context)
+    if contract == OPEN_WEIGHTS:
+        return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": json.dumps(results)}
+    return results
+
+
+def _unwrapped(body: Any) -> Any:
+    if isinstance(body, str):
+        try:
+            return json.loads(body)
+        except json.JSONDecodeError:
+            return body
+    return body
+
+
+def score_event(event: Any, context: Any) -> list[dict[str, Any]]:
+    """A reward for every sample of the event, in order, as the list of AWS's result items."""
     started = time.perf_counter()
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     samples, problem = _samples(event)

@@ -109,7 +109,9 @@ def test_changed_settings_update_in_place(deployed, monkeypatch):
     calls.clear()
     monkeypatch.setenv("NOVA_PREFIX", "other-prefix")
     assert hook.main([], session=session, sleep=lambda s: None) == 0
-    assert calls["UpdateFunctionConfiguration"] == 1 and calls["PutRolePolicy"] == 1
+    # the hook's role and the import role both read the pipeline's prefix (the import role: an
+    # open-weights model's data there)
+    assert calls["UpdateFunctionConfiguration"] == 1 and calls["PutRolePolicy"] == 2
     assert calls["CreateFunction"] == 0 and calls["UpdateFunctionCode"] == 0
     variables = session.client("lambda").get_function_configuration(
         FunctionName="nova-finqa-bedrock-import")["Environment"]["Variables"]
@@ -142,11 +144,11 @@ def test_the_zip_is_deterministic_and_runs_on_its_own(tmp_path):
         assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
         archive.extractall(tmp_path)
     assert "scripts/import_to_bedrock.py" in names and "pipeline/bedrock_rules.py" in names
-    # Of the job code, only the recipe catalog that tells LoRA from full-rank, the package's metadata keys and the
-    # checkpoint rule.
+    # Of the job code, only the recipe catalog that tells LoRA from full-rank, the package's metadata keys, the
+    # checkpoint rule, and the serverless model table that tells an open-weights model and its deployment.
     assert {name for name in names if name.startswith("steps/")} == {
         "steps/__init__.py", "steps/catalog.py", "steps/catalog_data.py", "steps/escrow.py",
-        "steps/package_metadata.py", "steps/tracking.py"}
+        "steps/open_weights_models.py", "steps/package_metadata.py", "steps/serverless_models.py", "steps/tracking.py"}
     assert not any(name.startswith("tests/") or "__pycache__" in name for name in names)
     assert not any(name.startswith("botocore/data/ec2/") for name in names)
     # -S: no site-packages, so only what the zip holds (and the standard library) is importable.
