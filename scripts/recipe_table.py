@@ -5,17 +5,15 @@
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from pipeline.bedrock_rules import serving
 from pipeline.definition import SUPPORTED_METHODS
+from scripts.generated_table import GeneratedTable
 from steps.catalog import DEFAULT_RECIPE, SOURCE, TRAINING_RECIPES
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-START = "<!-- recipe table: made by `python -m scripts.recipe_table --write` -->"
-END = "<!-- end of recipe table -->"
 
 
 def table() -> str:
@@ -37,25 +35,13 @@ def table() -> str:
     return "\n".join(lines) + "\n"
 
 
-def replaced(readme: str) -> str:
-    if START not in readme or END not in readme:
-        raise ValueError(f"{README.name} has no recipe table markers ({START} ... {END})")
-    head, rest = readme.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{START}\n{table()}{END}{tail}"
+GENERATED = GeneratedTable("recipe", README, table)
+START, END = GENERATED.start, GENERATED.end
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--write", action="store_true", help=f"replace the table in {README}")
-    args = parser.parse_args(argv)
-    if not args.write:
-        sys.stdout.write(table())
-        return 0
-    README.write_text(replaced(README.read_text(encoding="utf-8")), encoding="utf-8")
-    print(f"wrote the recipe table into {README}")
-    return 0
+def replaced(page: str) -> str:
+    return GENERATED.replaced(page)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(GENERATED.main(__doc__.split("\n")[0]))

@@ -6,15 +6,13 @@
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
+from scripts.generated_table import GeneratedTable
 from steps.serverless_models import HUB_MODELS, TECHNIQUES, TRAINING_TYPES
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "serverless.md"
-START = "<!-- serverless table: made by `python -m scripts.serverless_table --write` -->"
-END = "<!-- end of serverless table -->"
 
 
 def table() -> str:
@@ -38,25 +36,13 @@ def table() -> str:
     return "\n".join(lines) + "\n"
 
 
+GENERATED = GeneratedTable("serverless", PAGE, table)
+START, END = GENERATED.start, GENERATED.end
+
+
 def replaced(page: str) -> str:
-    if START not in page or END not in page:
-        raise ValueError(f"{PAGE.name} has no serverless table markers ({START} ... {END})")
-    head, rest = page.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{START}\n{table()}{END}{tail}"
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--write", action="store_true", help=f"replace the table in {PAGE}")
-    args = parser.parse_args(argv)
-    if not args.write:
-        sys.stdout.write(table())
-        return 0
-    PAGE.write_text(replaced(PAGE.read_text(encoding="utf-8")), encoding="utf-8")
-    print(f"wrote the serverless table into {PAGE}")
-    return 0
+    return GENERATED.replaced(page)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(GENERATED.main(__doc__.split("\n")[0]))
