@@ -96,6 +96,10 @@ def record(sagemaker, package_arn: str, evaluation: Mapping[str, Any], report: M
     if approval_status not in APPROVAL_STATUSES:
         raise PackageError(f"--approval-status {approval_status!r}: choose one of {', '.join(APPROVAL_STATUSES)}")
     found = figures(evaluation, report)
+    # The threshold beside the two figures: the approval hook and import_to_bedrock refuse a package
+    # without all three (scripts/import_to_bedrock.py gate_problem).
+    if threshold is not None:
+        found[keys.ACCURACY_THRESHOLD] = metadata_value(threshold)
     properties = {**{key: metadata_value(value) for key, value in (metadata or {}).items()}, **found}
     request = {
         "ModelPackageArn": package_arn,

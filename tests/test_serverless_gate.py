@@ -125,6 +125,11 @@ def test_a_model_that_passes_stays_pending_a_persons_approval_with_its_scores(de
     assert metadata["base_model"] == "amazon.nova-lite-v1"
     assert metadata["estimated_training_cost_usd"] == "unknown"
     assert "Passed the pipeline's accuracy gate" in request["ApprovalDescription"]
+    # What the approval hook and import_to_bedrock check before importing: the gate's three figures.
+    from scripts.import_to_bedrock import gate_problem
+
+    assert metadata["accuracy_threshold"] == "0.5"
+    assert gate_problem(metadata) is None
 
 
 def test_a_model_below_the_threshold_is_rejected_with_the_measured_figures(definition, sample_finqa, tmp_path):
