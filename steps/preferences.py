@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,6 +46,7 @@ from steps.finqa.preferences import (
     build_pairs,
     check_preference_lines,
 )
+from steps.prepare import write_all
 
 DEFAULT_PREDICTIONS = "/opt/ml/processing/input/predictions"
 DEFAULT_PROMPTS = "/opt/ml/processing/input/prompts"
@@ -98,8 +98,8 @@ def make_preferences(predictions: Path, prompts: Path, output_dir: Path, *,
         lines = [open_weights.dpo_line_from_pair(json.loads(line)) for line in pairs.lines]
         open_weights.check_lines(lines, "dpo", str(TRAIN_FILE))
         report["layout"] = OPEN_WEIGHTS
-        _write_all(output_dir, {TRAIN_FILE: "".join(lines),
-                                REPORT_FILE: json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n"})
+        write_all(output_dir, {TRAIN_FILE: lines,
+                               REPORT_FILE: [json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n"]})
         return report
     if not MIN_PAIRS <= pairs.made <= MAX_PAIRS:
         dropped = ", ".join(f"{reason} {count}" for reason, count in report["dropped"].items()) or "none"
@@ -109,25 +109,10 @@ def make_preferences(predictions: Path, prompts: Path, output_dir: Path, *,
             f"Nova 1.0 DPO takes {MIN_PAIRS} to {MAX_PAIRS:,} pairs. Raise TrainingRecords (more questions "
             "to get wrong) or train with SFT.")
     check_preference_lines(pairs.lines, str(TRAIN_FILE))
-    _write_all(output_dir, {TRAIN_FILE: "".join(pairs.lines),
-                            REPORT_FILE: json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n"})
+    write_all(output_dir, {TRAIN_FILE: pairs.lines,
+                           REPORT_FILE: [json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n"]})
     return report
 
-
-def _write_all(output_dir: Path, files: dict[Path, str]) -> None:
-    temporary = {}
-    try:
-        for relative, text in files.items():
-            target = output_dir / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_name(f".{target.name}.partial")
-            partial.write_text(text, encoding="utf-8", newline="\n")
-            temporary[partial] = target
-        for partial, target in temporary.items():
-            os.replace(partial, target)
-    finally:
-        for partial in temporary:
-            partial.unlink(missing_ok=True)
 
 
 def _positive(text: str) -> int:

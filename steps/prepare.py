@@ -481,11 +481,11 @@ def prepare(input_dir: Path, output_dir: Path, *, max_train_records: int | None 
                 evaluation_tokens=sum(candidate.tokens for candidate in results["test"].written))
             plan.check_budget(report["estimate"])
     outputs[REPORT_FILE] = [json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n"]
-    _write_all(output_dir, outputs)
+    write_all(output_dir, outputs)
     return report
 
 
-def _write_all(output_dir: Path, outputs: dict[Path, list[str]]) -> None:
+def write_all(output_dir: Path, outputs: dict[Path, list[str]]) -> None:
     """Write every file (given as its pieces of text) under a temporary name, then rename them
     all: all or nothing."""
     temporary = {}
