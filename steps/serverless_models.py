@@ -118,48 +118,76 @@ HUB_MODELS: tuple[HubModel, ...] = (
 # Open-weights models (issue 18; steps/open_weights_models.py says how they are deployed and used).
 # Read 2026-12-06:
 # - _OPEN_WEIGHT_PAGE: AWS's SageMaker developer guide, "Open weight model customization" >
-#   "Supported models and customization types" (model-customize-open-weight.html): hub model id x
-#   SFT / DPO / RLVR / RLAIF x LoRA / FFT. The rows of Qwen3 1.7B to 32B were read there (every box
-#   ticked); the stored copy this project could read stops after them.
-# - _OPEN_WEIGHT_FACTS: rows the copy did not reach, taken from the project's facts file
-#   (NOVA_SAGEMAKER_FACTS.md, "Open-weights models"), which summarised the same page: re-read them.
-# - Regions: the SDK refuses an open-weights model outside OPEN_WEIGHTS_REGIONS
-#   (finetune_utils.py, `_validate_model_region_availability`).
+#   "Supported models and customization types" (model-customize-open-weight): hub model id x
+#   SFT / DPO / RLVR / RLAIF x LoRA / FFT. Every row below is that table's, read in a stored copy of
+#   the page's markdown (all 31 rows; RLAIF is not used here). An earlier, shorter copy showed RLVR
+#   full rank for Qwen3 1.7B; this one leaves it blank, and the blank is kept (a job AWS may refuse
+#   is not built).
+# - Regions: the page states none; AWS's SDK refuses an open-weights model outside OPEN_WEIGHTS_REGIONS
+#   (sagemaker-train 1.27.0 finetune_utils.py, `_validate_model_region_availability`).
 # - model_id: the hub content name itself; the SDK's alias map has only Nova, and passes any other
 #   name through unchanged (model_aliases.normalize_model_name).
+# - family: the architecture, which decides how an approved model is served (steps/open_weights_models.py):
+#   DeepSeek's R1 distills are Qwen2 or Llama models; "qwen3.5" are the Qwen3.5 / 3.6 vision-language models.
+# - gated: Meta's Llama licence must be accepted (SageMaker JumpStart serves Meta's models only with
+#   accept_eula); for the other rows AWS's SDK decides from the hub document's GatedBucket, which a
+#   dry run cannot read: they are taken as not gated, and a gated one fails at the job's start.
 _OPEN_WEIGHT_PAGE = ("AWS SageMaker developer guide, 'Open weight model customization' > 'Supported models "
                      "and customization types' (model-customize-open-weight)")
-_OPEN_WEIGHT_FACTS = (f"{_OPEN_WEIGHT_PAGE} as summarised in NOVA_SAGEMAKER_FACTS.md (the row was not in the "
-                      "copy read 2026-12-06: re-read it)")
-_OPEN_WEIGHT_REGIONS = "regions: sagemaker-train 1.27.0 finetune_utils.py OPEN_WEIGHTS_REGIONS"
+_OPEN_WEIGHT_REGIONS_SOURCE = "regions: sagemaker-train 1.27.0 finetune_utils.py OPEN_WEIGHTS_REGIONS"
 _OPEN_WEIGHT_SDK = "named in sagemaker-train 1.27.0's docstrings and tests"
-_OPEN_WEIGHTS_REGIONS = ("us-east-1", "us-west-2", "ap-northeast-1", "eu-west-1")
-_ALL = ("sft", "dpo", "rlvr")
+OPEN_WEIGHTS_REGIONS = ("us-east-1", "us-west-2", "ap-northeast-1", "eu-west-1")
+_NAMED_BY_SDK = ("meta-textgeneration-llama-3-2-1b-instruct", "huggingface-reasoning-qwen3-1-7b",
+                 "openai-reasoning-gpt-oss-20b")
+_CELL = {"lf": ("lora", "full"), "l": ("lora",), "": ()}
 
-
-def _open_weights(hub_content_name: str, family: str, full: tuple[str, ...], source: str,
-                  gated: bool = False) -> HubModel:
-    return HubModel(model_id=hub_content_name, hub_content_name=hub_content_name, family=family,
-                    techniques={"lora": _ALL, "full": full}, regions=_OPEN_WEIGHTS_REGIONS,
-                    source=f"{source}; {_OPEN_WEIGHT_REGIONS}", read="2026-12-06", gated=gated)
-
-
-HUB_MODELS += (
-    # Meta's license must be accepted: SageMaker JumpStart serves Meta's Llama models only with
-    # accept_eula=True (gated; the SDK sends AcceptEula when the hub document says GatedBucket).
-    _open_weights("meta-textgeneration-llama-3-2-1b-instruct", "llama", (), f"{_OPEN_WEIGHT_FACTS}; {_OPEN_WEIGHT_SDK}",
-                  gated=True),
-    _open_weights("huggingface-reasoning-qwen3-06b", "qwen3", _ALL, _OPEN_WEIGHT_FACTS),
-    _open_weights("huggingface-reasoning-qwen3-1-7b", "qwen3", _ALL, f"{_OPEN_WEIGHT_PAGE}; {_OPEN_WEIGHT_SDK}"),
-    _open_weights("huggingface-reasoning-qwen3-4b", "qwen3", _ALL, _OPEN_WEIGHT_PAGE),
-    _open_weights("huggingface-reasoning-qwen3-8b", "qwen3", _ALL, _OPEN_WEIGHT_PAGE),
-    _open_weights("huggingface-reasoning-qwen3-14b", "qwen3", _ALL, _OPEN_WEIGHT_PAGE),
-    _open_weights("huggingface-reasoning-qwen3-32b", "qwen3", _ALL, _OPEN_WEIGHT_PAGE),
-    _open_weights("huggingface-llm-qwen2-5-7b-instruct", "qwen2", _ALL, _OPEN_WEIGHT_FACTS),
-    _open_weights("huggingface-llm-qwen2-5-14b-instruct", "qwen2", _ALL, _OPEN_WEIGHT_FACTS),
-    _open_weights("huggingface-llm-qwen2-5-32b-instruct", "qwen2", _ALL, _OPEN_WEIGHT_FACTS),
-    _open_weights("openai-reasoning-gpt-oss-20b", "gpt-oss", _ALL, f"{_OPEN_WEIGHT_FACTS}; {_OPEN_WEIGHT_SDK}"),
+# The page's rows: hub model id, family, then SFT, DPO, RLVR as "lf" (LoRA and full rank), "l" (LoRA), "" (none).
+_OPEN_WEIGHT_ROWS = (
+    ("huggingface-vlm-qwen3-6-27b", "qwen3.5", "lf", "lf", "lf"),
+    ("huggingface-vlm-qwen3-5-27b", "qwen3.5", "lf", "lf", "lf"),
+    ("huggingface-vlm-qwen3-5-9b", "qwen3.5", "lf", "lf", "lf"),
+    ("huggingface-vlm-qwen3-5-4b", "qwen3.5", "lf", "lf", "lf"),
+    ("huggingface-reasoning-qwen3-32b", "qwen3", "lf", "lf", "lf"),
+    ("huggingface-reasoning-qwen3-14b", "qwen3", "lf", "lf", "lf"),
+    ("huggingface-reasoning-qwen3-8b", "qwen3", "lf", "lf", "lf"),
+    ("huggingface-reasoning-qwen3-4b", "qwen3", "lf", "lf", "lf"),
+    ("huggingface-reasoning-qwen3-1-7b", "qwen3", "lf", "lf", "l"),
+    ("huggingface-reasoning-qwen3-06b", "qwen3", "lf", "lf", "lf"),
+    ("huggingface-llm-qwen2-5-72b-instruct", "qwen2", "lf", "l", "l"),
+    ("huggingface-llm-qwen2-5-32b-instruct", "qwen2", "lf", "lf", "lf"),
+    ("huggingface-llm-qwen2-5-14b-instruct", "qwen2", "lf", "lf", "lf"),
+    ("huggingface-llm-qwen2-5-7b-instruct", "qwen2", "lf", "lf", "lf"),
+    ("deepseek-llm-r1-distill-qwen-32b", "qwen2", "lf", "lf", "lf"),
+    ("deepseek-llm-r1-distill-qwen-14b", "qwen2", "lf", "lf", "lf"),
+    ("deepseek-llm-r1-distill-qwen-7b", "qwen2", "lf", "lf", "l"),
+    ("deepseek-llm-r1-distill-qwen-1-5b", "qwen2", "lf", "lf", "l"),
+    ("deepseek-llm-r1-distill-llama-70b", "llama", "lf", "l", "l"),
+    ("deepseek-llm-r1-distill-llama-8b", "llama", "lf", "lf", "lf"),
+    ("huggingface-vlm-gemma-4-31b-it", "gemma4", "lf", "lf", "lf"),
+    ("huggingface-vlm-gemma-4-26b-a4b-it", "gemma4", "lf", "lf", "lf"),
+    ("huggingface-vlm-gemma-4-e4b-it", "gemma4", "lf", "lf", "lf"),
+    ("meta-textgeneration-llama-3-3-70b-instruct", "llama", "lf", "lf", "lf"),
+    ("meta-textgeneration-llama-3-2-3b-instruct", "llama", "l", "l", "l"),
+    ("meta-textgeneration-llama-3-2-1b-instruct", "llama", "l", "l", "l"),
+    ("meta-textgeneration-llama-3-1-8b-instruct", "llama", "l", "l", "l"),
+    ("huggingface-llm-nvidia-nemotron-3-super-120b-a12b-bf16", "nemotron", "l", "", "l"),
+    ("huggingface-reasoning-nvidia-nemotron-3-nano-30b-a3b-bf16", "nemotron", "lf", "", "lf"),
+    ("openai-reasoning-gpt-oss-120b", "gpt-oss", "l", "l", "l"),
+    ("openai-reasoning-gpt-oss-20b", "gpt-oss", "lf", "lf", "lf"),
 )
+
+
+def _open_weights(hub_content_name: str, family: str, sft: str, dpo: str, rlvr: str) -> HubModel:
+    cells = dict(zip(TECHNIQUES, (sft, dpo, rlvr)))
+    techniques = {kind: tuple(t for t in TECHNIQUES if kind in _CELL[cells[t]]) for kind in TRAINING_TYPES}
+    source = _OPEN_WEIGHT_PAGE + (f"; {_OPEN_WEIGHT_SDK}" if hub_content_name in _NAMED_BY_SDK else "")
+    return HubModel(model_id=hub_content_name, hub_content_name=hub_content_name, family=family,
+                    techniques=techniques, regions=OPEN_WEIGHTS_REGIONS,
+                    source=f"{source}; {_OPEN_WEIGHT_REGIONS_SOURCE}",
+                    read="2026-12-06", gated=hub_content_name.startswith("meta-textgeneration-"))
+
+
+HUB_MODELS += tuple(_open_weights(*row) for row in _OPEN_WEIGHT_ROWS)
 
 DEFAULT_BASE_MODEL = "amazon.nova-2-lite-v1"
 DEFAULT_TECHNIQUE = "sft"
