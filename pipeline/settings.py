@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 
 from steps.catalog import DEFAULT_RECIPE, RecipeError, recipe
+from steps.open_weights_models import SERVING_CHOICES
 from steps.serverless_models import (
     DEFAULT_BASE_MODEL,
     DEFAULT_TECHNIQUE,
@@ -41,6 +42,7 @@ _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _TAG = re.compile(r"^([^=]+)=(.*)$")
+_INSTANCE_TYPE = re.compile(r"ml\.[a-z0-9-]+\.[a-z0-9-]+")
 MODEL_PACKAGE_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:([a-z]{2}(-[a-z]+)+-\d):(\d{12}):model-package/"
                                r"([a-zA-Z0-9](-*[a-zA-Z0-9]){0,62})/(\d+)$")
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
@@ -140,6 +142,16 @@ def _base_model(value: str) -> str | None:
 def _technique(value: str) -> str | None:
     """sft, dpo or rlvr"""
     return None if value in TECHNIQUES else f"is not a technique: choose one of {', '.join(TECHNIQUES)}"
+
+
+def _serving(value: str) -> str | None:
+    """auto, bedrock or sagemaker-endpoint"""
+    return None if value in SERVING_CHOICES else f"is not a way to serve: choose one of {', '.join(SERVING_CHOICES)}"
+
+
+def _instance_type(value: str) -> str | None:
+    """a SageMaker instance type (ml.<family>.<size>)"""
+    return None if _INSTANCE_TYPE.fullmatch(value) else "is not a SageMaker instance type (e.g. ml.g5.12xlarge)"
 
 
 def _training_type(value: str) -> str | None:
@@ -244,6 +256,20 @@ class Settings:
                                   + ")")
     training_type: str = setting("NOVA_TRAINING_TYPE", default=DEFAULT_TRAINING_TYPE, rule=_training_type,
                                  help="with --platform serverless: lora (LoRA adapters) or full (all weights)")
+    open_weights_serving: str = setting(
+        "NOVA_OPEN_WEIGHTS_SERVING", default="auto", rule=_serving,
+        help="how the approval hook serves an approved open-weights model: auto (Bedrock Custom Model Import where "
+             "Bedrock takes the architecture in the region, else a SageMaker endpoint), bedrock, or "
+             "sagemaker-endpoint (docs/open-weights.md)")
+    endpoint_role_arn: str = setting(
+        "NOVA_ENDPOINT_ROLE_ARN", default="", rule=_role_arn, unset="the pipeline's --role-arn",
+        help="IAM role a SageMaker endpoint serving an open-weights model runs with: it reads the model data and "
+             "pulls the serving image")
+    endpoint_instance_type: str = setting(
+        "NOVA_ENDPOINT_INSTANCE_TYPE", default="", rule=_instance_type,
+        unset="the base model's Default hosting configuration in the hub",
+        help="instance type of a SageMaker endpoint serving an open-weights model; one the base model's hub "
+             "hosting configurations publish (billed by the hour until the endpoint is deleted)")
     checkpoint_bucket: str = setting(
         "NOVA_CHECKPOINT_BUCKET", default="", rule=_bucket,
         unset="none: checkpoints only from the account's escrow bucket",

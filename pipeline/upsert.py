@@ -51,11 +51,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     from pipeline.bedrock_rules import deployment_problem
+    from steps.open_weights_models import SAGEMAKER_ENDPOINT, deployment, pipeline_is_open_weights
     from steps.open_weights_models import deployment_problem as open_weights_deployment_problem
-    from steps.open_weights_models import pipeline_is_open_weights
 
     if pipeline_is_open_weights(settings):
-        problem = open_weights_deployment_problem(settings.base_model, settings.model_units)
+        problem = open_weights_deployment_problem(settings.base_model, settings.region, settings.open_weights_serving,
+                                                  settings.model_units)
+        if not problem and deployment(settings.base_model, settings.region,
+                                      settings.open_weights_serving) == SAGEMAKER_ENDPOINT:
+            print(f"note: the approval hook serves approved {settings.base_model} models in {settings.region} on a "
+                  "SageMaker endpoint (instance type: --endpoint-instance-type, else the hub's Default hosting "
+                  "configuration), billed by the instance-hour until deleted (docs/open-weights.md)", file=sys.stderr)
     else:
         problem = deployment_problem(trained_recipe(settings), settings.region, settings.model_units)
     if problem:

@@ -14,7 +14,8 @@ nothing that is already right):
   trust bedrock.amazonaws.com; nothing is changed on it),
 - the Lambda's IAM role (`<group>-approval-hook`),
   both with the reviewed policies in scripts/policies/*.json (the Provisioned Throughput
-  statements only with --provisioned-model-units),
+  statements only with --provisioned-model-units; those that serve an open-weights model on a
+  SageMaker endpoint only with an endpoint role: --endpoint-role-arn, else --role-arn),
 - the Lambda's log group with a retention period,
 - the Lambda `<group>-bedrock-import` running `scripts.import_to_bedrock.lambda_handler`
   from a deterministic zip (scripts/lambda_bundle.py), redeployed only when the code changed,
@@ -113,6 +114,7 @@ _POLICY_VALUE_RULES = {
     "ModelPackageGroup": re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"),
     "FunctionName": re.compile(r"[a-zA-Z0-9_-]{1,64}"),
     "BedrockRoleArn": re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+"),
+    "EndpointRoleArn": re.compile(r"(arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+)?"),
     "PrefixPath": re.compile(r"([A-Za-z0-9!_.'()-]+/)*"),
 }
 
@@ -120,6 +122,12 @@ _POLICY_VALUE_RULES = {
 def escrow_bucket_pattern(account: str) -> str:
     """AWS's service-managed buckets of this account's Nova checkpoints (steps/escrow.py)."""
     return f"{ESCROW_BUCKET_PREFIX}{account}-*"
+
+
+def endpoint_role_arn(settings: Settings) -> str:
+    """The role a SageMaker endpoint serving an open-weights model runs with: --endpoint-role-arn, else the
+    pipeline's --role-arn, else none (the hook then refuses such a package, saying so)."""
+    return settings.endpoint_role_arn or settings.role_arn
 
 
 def policy_values(settings: Settings, account: str, partition: str, names: HookNames,
@@ -130,6 +138,7 @@ def policy_values(settings: Settings, account: str, partition: str, names: HookN
         "BedrockRoleArn": bedrock_role_arn, "Bucket": settings.bucket,
         "PrefixPath": f"{settings.prefix}/" if settings.prefix else "",
         "CheckpointBucketPattern": settings.checkpoint_bucket or escrow_bucket_pattern(account),
+        "EndpointRoleArn": endpoint_role_arn(settings),
     }
     problems = [f"{name} {values[name]!r} does not match {rule.pattern}"
                 for name, rule in _POLICY_VALUE_RULES.items() if not rule.fullmatch(values[name])]
@@ -180,6 +189,8 @@ class Deployer:
         permissions = render_policy("approval_hook_permissions.json", values)
         if self.settings.model_units:
             permissions["Statement"] += render_policy("approval_hook_provisioned_throughput.json", values)["Statement"]
+        if values["EndpointRoleArn"]:
+            permissions["Statement"] += render_policy("approval_hook_sagemaker_endpoint.json", values)["Statement"]
         lambda_role_arn = self.ensure_role(
             names.lambda_role, render_policy("approval_hook_trust.json", values), permissions,
             f"Runs the Bedrock import of approved {self.settings.model_package_group} model packages")
@@ -194,6 +205,12 @@ class Deployer:
             environment["NOVA_PROVISIONED_MODEL_UNITS"] = str(self.settings.model_units)
         if self.settings.checkpoint_bucket:
             environment["NOVA_CHECKPOINT_BUCKET"] = self.settings.checkpoint_bucket
+        if values["EndpointRoleArn"]:
+            environment["NOVA_ENDPOINT_ROLE_ARN"] = values["EndpointRoleArn"]
+        if self.settings.open_weights_serving != "auto":
+            environment["NOVA_OPEN_WEIGHTS_SERVING"] = self.settings.open_weights_serving
+        if self.settings.endpoint_instance_type:
+            environment["NOVA_ENDPOINT_INSTANCE_TYPE"] = self.settings.endpoint_instance_type
         function_arn = self.ensure_function(names.function, build_zip(), {
             "Role": lambda_role_arn, "Handler": HANDLER, "Runtime": RUNTIME, "Timeout": TIMEOUT_SECONDS,
             "MemorySize": MEMORY_MB, "Environment": {"Variables": environment},

@@ -37,9 +37,12 @@ Bedrock Custom Model Import, CreateModelImportJob from the package's model data
 else `checkpoints/hf/`, else itself), read by the import role. The imported model answers on
 demand by its ARN: no deployment to create. Its smoke test is the same FinQA question, through
 Converse, or for GPT-OSS through InvokeModel with OpenAI's chat-completion body (Bedrock's
-"Code samples for custom model import": Converse is not supported for GPT-OSS imports). An
-architecture Bedrock cannot import is refused, naming the SageMaker endpoint as its way (not
-built here: every open-weights model of the table is one Bedrock imports).
+"Invoke your imported model": Converse is not supported for Qwen and GPT-OSS imports). Where
+Bedrock cannot import it (an architecture it does not list, a region without Custom Model Import)
+or `--open-weights-serving sagemaker-endpoint` says so, the package is served on a SageMaker endpoint instead
+(scripts/sagemaker_endpoint.py, as AWS's SDK deploys it: model, endpoint config, endpoint, inference
+components) with the same claim, hand-over, smoke test and metadata; the endpoint's name goes onto
+the package (`sagemaker_endpoint_name`).
 
 Names and client request tokens are derived from the package, and existing models,
 deployments and provisioned throughputs are looked up first, so a second run creates nothing.
@@ -69,11 +72,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pipeline.bedrock_rules import deployment_problem, region_problem
 from pipeline.settings import Settings, SettingsError, add_settings_arguments
 from scripts.aws import configure_logging, error_code, session_for, split_s3_uri
+from scripts.sagemaker_endpoint import EndpointPlan, EndpointProblem, SageMakerEndpoint
 from steps import package_metadata as keys
 from steps.catalog import RecipeError, TrainingRecipe, recipe
 from steps.escrow import checkpoint_location_problem
-from steps.open_weights_models import BEDROCK_CONVERSE, BEDROCK_INVOKE, deployment, is_open_weights
+from steps.open_weights_models import BEDROCK_CONVERSE, BEDROCK_INVOKE, SAGEMAKER_ENDPOINT, deployment, is_open_weights
 from steps.open_weights_models import deployment_problem as open_weights_deployment_problem
+from steps.serverless_models import OPEN_WEIGHTS_REGIONS, hub_model
 
 LOG = logging.getLogger("scripts.import_to_bedrock")
 
@@ -90,12 +95,16 @@ MODEL_ARN_KEY = keys.BEDROCK_MODEL_ARN
 DEPLOYMENT_ARN_KEY = keys.BEDROCK_DEPLOYMENT_ARN
 PROVISIONED_ARN_KEY = keys.BEDROCK_PROVISIONED_MODEL_ARN
 SMOKE_KEY = keys.BEDROCK_SMOKE_TEST
+ENDPOINT_KEY, COMPONENT_KEY = keys.SAGEMAKER_ENDPOINT_NAME, keys.SAGEMAKER_INFERENCE_COMPONENT
 # The accuracy gate's figures, as the pipeline's registration writes them.
 ACCURACY_KEY, BASELINE_KEY, THRESHOLD_KEY = keys.ACCURACY, keys.BASELINE_ACCURACY, keys.ACCURACY_THRESHOLD
 
-IMPORTING, DEPLOYING, PROVISIONING, DEPLOYED, FAILED, SKIPPED = (
-    "ModelImporting", "DeploymentCreating", "ThroughputProvisioning", "Deployed", "Failed", "Skipped")
+IMPORTING, DEPLOYING, PROVISIONING, ENDPOINT_CREATING, DEPLOYED, FAILED, SKIPPED = (
+    "ModelImporting", "DeploymentCreating", "ThroughputProvisioning", "EndpointCreating", "Deployed", "Failed",
+    "Skipped")
+PENDING = (IMPORTING, DEPLOYING, PROVISIONING, ENDPOINT_CREATING)
 FROM_MODEL_PACKAGE, FROM_ESCROW, FROM_IMPORT_JOB = "model-package", "s3-escrow", "s3-import-job"
+FROM_ENDPOINT = SAGEMAKER_ENDPOINT
 
 POLL_SECONDS = 60
 LAMBDA_SAFETY_SECONDS = 90
@@ -131,6 +140,7 @@ class Outcome:
     provisioned_model_arn: str = ""
     source: str = ""
     detail: str = ""
+    endpoint_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -151,7 +161,7 @@ class _Plan:
     base_model: str = ""
     """The open-weights hub model it was fine-tuned from; "" for Nova."""
     served_by: str = BEDROCK_CONVERSE
-    """BEDROCK_CONVERSE or BEDROCK_INVOKE: how the smoke test asks it."""
+    """BEDROCK_CONVERSE, BEDROCK_INVOKE or SAGEMAKER_ENDPOINT: how the smoke test asks it."""
 
 
 def _registered_model_data(package: dict) -> str:
@@ -330,7 +340,7 @@ def _known(package_arn: str, metadata: dict[str, str]) -> Outcome:
     """What the package's metadata says of its import so far."""
     return Outcome(metadata.get(STATUS_KEY, ""), package_arn, metadata.get(MODEL_ARN_KEY, ""),
                    metadata.get(DEPLOYMENT_ARN_KEY, ""), metadata.get(PROVISIONED_ARN_KEY, ""),
-                   metadata.get(SOURCE_KEY, ""))
+                   metadata.get(SOURCE_KEY, ""), endpoint_name=metadata.get(ENDPOINT_KEY, ""))
 
 
 class BedrockImport:
@@ -339,10 +349,13 @@ class BedrockImport:
                  sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic,
                  poll_seconds: float = POLL_SECONDS, *, account: str, checkpoint_bucket: str = "",
-                 claims: Claims | None = None):
+                 claims: Claims | None = None, endpoint: SageMakerEndpoint | None = None, serving: str = "auto",
+                 endpoint_role_arn: str = "", endpoint_instance_type: str = ""):
         """`account`: the caller's (STS), the only one whose packages and escrow checkpoints are
         imported; `checkpoint_bucket`: the bucket named at upsert instead of the escrow bucket;
-        `claims`: the approval hook's (`handle_event` needs them)."""
+        `claims`: the approval hook's (`handle_event` needs them); `endpoint`, `serving`,
+        `endpoint_role_arn`, `endpoint_instance_type`: how an open-weights model is served where
+        Bedrock does not (--open-weights-serving and the endpoint settings)."""
         self.sagemaker = sagemaker
         self.bedrock = bedrock
         self.bedrock_runtime = bedrock_runtime
@@ -356,6 +369,10 @@ class BedrockImport:
         self.account = account
         self.checkpoint_bucket = checkpoint_bucket
         self.claims = claims
+        self.endpoint = endpoint
+        self.serving = serving
+        self.endpoint_role_arn = endpoint_role_arn
+        self.endpoint_instance_type = endpoint_instance_type
 
     @property
     def region(self) -> str:
@@ -418,9 +435,10 @@ class BedrockImport:
                                               detail=f"package is {approval or 'without approval status'}")
         known = _known(package_arn, metadata)
         if known.status == DEPLOYED and (known.deployment_arn or known.provisioned_model_arn
-                                         or (known.source == FROM_IMPORT_JOB and known.model_arn)):
+                                         or (known.source == FROM_IMPORT_JOB and known.model_arn)
+                                         or (known.source == FROM_ENDPOINT and known.endpoint_name)):
             LOG.info("%s is already served by %s", package_arn,
-                     known.deployment_arn or known.provisioned_model_arn or known.model_arn)
+                     known.deployment_arn or known.provisioned_model_arn or known.model_arn or known.endpoint_name)
             return package, metadata, Outcome(**{**asdict(known), "detail": "already deployed"})
         if known.status == FAILED and not retry_failed:
             detail = (f"an earlier import failed ({metadata.get(ERROR_KEY, 'no reason recorded')}); "
@@ -480,10 +498,18 @@ class BedrockImport:
         return _Plan(FROM_ESCROW, checkpoint, trained, self.model_units)
 
     def _open_weights_plan(self, package: dict, base_model: str) -> _Plan:
-        problem = open_weights_deployment_problem(base_model, self.model_units)
+        problem = open_weights_deployment_problem(base_model, self.region, self.serving, self.model_units)
         if problem:
             raise ImportFailed(problem)
-        served_by = deployment(base_model)
+        served_by = deployment(base_model, self.region, self.serving)
+        if served_by == SAGEMAKER_ENDPOINT:
+            if self.endpoint is None or not self.endpoint_role_arn:
+                raise ImportFailed(
+                    f"{base_model} is served on a SageMaker endpoint in {self.region} (Bedrock cannot import it "
+                    "there, or --open-weights-serving said so), which needs the role the endpoint runs with: set "
+                    "--endpoint-role-arn (NOVA_ENDPOINT_ROLE_ARN) or --role-arn, and redeploy the approval hook "
+                    "with it (python -m scripts.deploy_approval_hook)")
+            return _Plan(FROM_ENDPOINT, "", None, None, base_model, SAGEMAKER_ENDPOINT)
         if not self.bedrock_role_arn:
             raise ImportFailed("importing an open-weights model needs a Bedrock import role (the package's, or its "
                                "model data's reader): set --bedrock-role-arn or NOVA_BEDROCK_ROLE_ARN")
@@ -541,10 +567,12 @@ class BedrockImport:
         model_name, deployment_name, provisioned_name = resource_names(package)
         if plan.source == FROM_IMPORT_JOB:
             return self._advance_import_job(package, metadata, progress, deadline, plan, model_name)
+        if plan.source == FROM_ENDPOINT:
+            return self._advance_endpoint(package, metadata, progress, deadline, plan)
 
         model_arn = self._ensure_model(package_arn, model_name, plan)
         progress.update({MODEL_ARN_KEY: model_arn, SOURCE_KEY: plan.source})
-        if not self._wait("model", model_name, lambda: self._model_status(model_arn), deadline):
+        if not self._wait("Bedrock model", model_name, lambda: self._model_status(model_arn), deadline):
             self._write(package_arn, metadata, {**progress, STATUS_KEY: IMPORTING})
             return Outcome(IMPORTING, package_arn, model_arn, source=plan.source,
                            detail=f"Bedrock is importing {model_name}")
@@ -552,13 +580,14 @@ class BedrockImport:
         if plan.model_units:
             endpoint = self._ensure_provisioned(package_arn, provisioned_name, model_arn, plan.model_units)
             progress[PROVISIONED_ARN_KEY] = endpoint
-            waiting = self._wait("provisioned throughput", provisioned_name,
+            waiting = self._wait("Bedrock provisioned throughput", provisioned_name,
                                  lambda: self._provisioned_status(endpoint), deadline, ready="InService")
             pending, what = PROVISIONING, f"Bedrock is provisioning {provisioned_name}"
         else:
             endpoint = self._ensure_deployment(package_arn, deployment_name, model_arn)
             progress[DEPLOYMENT_ARN_KEY] = endpoint
-            waiting = self._wait("deployment", deployment_name, lambda: self._deployment_status(endpoint), deadline)
+            waiting = self._wait("Bedrock deployment", deployment_name, lambda: self._deployment_status(endpoint),
+                                 deadline)
             pending, what = DEPLOYING, f"Bedrock is deploying {deployment_name}"
         served = Outcome(pending, package_arn, model_arn, progress.get(DEPLOYMENT_ARN_KEY, ""),
                          progress.get(PROVISIONED_ARN_KEY, ""), plan.source, what)
@@ -581,7 +610,7 @@ class BedrockImport:
         model_arn = self._imported_model(name)
         if not model_arn:
             job_arn = self._ensure_import_job(package_arn, name, plan)
-            if not self._wait("model import job", name, lambda: self._import_job_status(job_arn), deadline,
+            if not self._wait("Bedrock model import job", name, lambda: self._import_job_status(job_arn), deadline,
                               ready="Completed"):
                 self._write(package_arn, metadata, {**progress, STATUS_KEY: IMPORTING})
                 return Outcome(IMPORTING, package_arn, source=plan.source, detail=f"Bedrock is importing {name}")
@@ -592,6 +621,52 @@ class BedrockImport:
                     remove=(ERROR_KEY, CLAIM_KEY))
         LOG.info("%s is served by the imported model %s", package_arn, model_arn)
         return Outcome(DEPLOYED, package_arn, model_arn, source=plan.source, detail=smoke)
+
+    def _advance_endpoint(self, package: dict, metadata: dict[str, str], progress: dict[str, str],
+                          deadline: float | None, plan: _Plan) -> Outcome:
+        """A SageMaker endpoint for an open-weights model: model and endpoint config, endpoint, then its
+        inference components (the base model, and a LoRA adapter on it), each looked up before it is
+        created and waited for in turn; the hand-over resumes where a run stopped."""
+        package_arn = package["ModelPackageArn"]
+        try:
+            endpoint = self.endpoint.plan(package, role_arn=self.endpoint_role_arn,
+                                          accept_eula=hub_model(plan.base_model).gated,
+                                          instance_type=self.endpoint_instance_type)
+        except EndpointProblem as error:
+            raise ImportFailed(str(error)) from None
+        progress.update({SOURCE_KEY: FROM_ENDPOINT, ENDPOINT_KEY: endpoint.name,
+                         COMPONENT_KEY: endpoint.serving_component})
+        pending = Outcome(ENDPOINT_CREATING, package_arn, source=FROM_ENDPOINT, endpoint_name=endpoint.name,
+                          detail=f"SageMaker is creating endpoint {endpoint.name} on {endpoint.instance_type}")
+        remedy = (f"delete it (aws sagemaker delete-endpoint --endpoint-name {endpoint.name}; delete-endpoint-config "
+                  "and delete-model of the same name), then run again to recreate it")
+        steps = [("model", "SageMaker endpoint", endpoint.name, lambda: self.endpoint.endpoint_status(endpoint)),
+                 ("endpoint", "SageMaker endpoint", endpoint.name, lambda: self.endpoint.endpoint_status(endpoint)),
+                 ("base", "SageMaker inference component", endpoint.base_component,
+                  lambda: self.endpoint.component_status(endpoint.base_component))]
+        if endpoint.lora:
+            steps.append(("adapter", "SageMaker inference component", endpoint.adapter_component,
+                          lambda: self.endpoint.component_status(endpoint.adapter_component)))
+        for stage, what, name, status in steps:
+            self.endpoint.ensure(endpoint, stage)
+            if stage == "model":
+                continue
+            if not self._wait(what, name, status, deadline, ready="InService", remedy=remedy):
+                self._write(package_arn, metadata, {**progress, STATUS_KEY: ENDPOINT_CREATING})
+                return pending
+        smoke = self._smoke_test_endpoint(endpoint, metadata)
+        self._write(package_arn, metadata, {**progress, STATUS_KEY: DEPLOYED, SMOKE_KEY: metadata_value(smoke)},
+                    remove=(ERROR_KEY, CLAIM_KEY))
+        LOG.info("%s is served by SageMaker endpoint %s (%s)", package_arn, endpoint.name, endpoint.serving_component)
+        return Outcome(**{**asdict(pending), "status": DEPLOYED, "detail": smoke})
+
+    def _smoke_test_endpoint(self, endpoint: EndpointPlan, metadata: dict[str, str]) -> str:
+        question = self._question(metadata)
+        answer = self.endpoint.ask(
+            endpoint, question.system, question.query,
+            lambda problem: ImportFailed(f"smoke test: the question from {question.source}: {problem}"))
+        LOG.info("smoke test answer from endpoint %s: %s", endpoint.name, answer[:500])
+        return f"answered: {answer}"
 
     def _imported_model(self, name: str) -> str:
         try:
@@ -705,19 +780,18 @@ class BedrockImport:
         return provisioned.get("status", ""), provisioned.get("failureMessage", "")
 
     def _wait(self, what: str, name: str, status: Callable[[], tuple[str, str]], deadline: float | None,
-              ready: str = "Active") -> bool:
+              ready: str = "Active", remedy: str = "delete it in Bedrock, then run again to recreate it") -> bool:
         """True once ready; False if the deadline comes first; ImportFailed if it failed."""
         while True:
             state, failure = status()
             if state == ready:
                 return True
             if state == "Failed":
-                raise ImportFailed(f"Bedrock {what} {name} failed: {failure or 'no reason given'}; "
-                                   f"delete it in Bedrock, then run again to recreate it")
+                raise ImportFailed(f"{what} {name} failed: {failure or 'no reason given'}; {remedy}")
             if deadline is not None and self.clock() + self.poll_seconds > deadline:
-                LOG.info("Bedrock %s %s is %s; not waiting longer in this run", what, name, state)
+                LOG.info("%s %s is %s; not waiting longer in this run", what, name, state)
                 return False
-            LOG.info("Bedrock %s %s is %s", what, name, state)
+            LOG.info("%s %s is %s", what, name, state)
             self.sleep(self.poll_seconds)
 
     def _question(self, metadata: dict[str, str]) -> SmokeQuestion:
@@ -800,10 +874,15 @@ def importer_for(settings: Settings, smoke_question: SmokeQuestion | None = None
     account = session.client("sts").get_caller_identity()["Account"]
     s3 = session.client("s3")
     claims = Claims(s3, settings.bucket, settings.prefix, owner=account) if settings.bucket else None
-    return BedrockImport(session.client("sagemaker"), session.client("bedrock"),
+    sagemaker = session.client("sagemaker")
+    endpoint = SageMakerEndpoint(sagemaker, session=session)
+    return BedrockImport(sagemaker, session.client("bedrock"),
                          session.client("bedrock-runtime"), s3,
                          settings.bedrock_role_arn, smoke_question, settings.model_units, sleep=sleep,
-                         account=account, checkpoint_bucket=settings.checkpoint_bucket, claims=claims)
+                         account=account, checkpoint_bucket=settings.checkpoint_bucket, claims=claims,
+                         endpoint=endpoint, serving=settings.open_weights_serving,
+                         endpoint_role_arn=settings.endpoint_role_arn or settings.role_arn,
+                         endpoint_instance_type=settings.endpoint_instance_type)
 
 
 def handle_event(event: dict, remaining_seconds: float, settings: Settings, importer: BedrockImport,
@@ -835,7 +914,7 @@ def handle_event(event: dict, remaining_seconds: float, settings: Settings, impo
     claim = str(event.get("claim") or request_id)
     deadline = importer.clock() + remaining_seconds - LAMBDA_SAFETY_SECONDS
     outcome = importer.run(package_arn, deadline=deadline, retry_failed=False, claim=claim)
-    if outcome.status in (IMPORTING, DEPLOYING, PROVISIONING) and lambda_client is not None:
+    if outcome.status in PENDING and lambda_client is not None:
         resumes = int(event.get("resume", 0)) + 1
         try:
             if resumes > MAX_LAMBDA_RESUMES:
@@ -883,7 +962,8 @@ def main(argv: list[str] | None = None, *, session=None, sleep: Callable[[float]
         settings = Settings.resolve(args, required=("region",))
         check_package_arn(args.model_package_arn, settings.model_package_group, settings.region)
         problem = region_problem(settings.region, provisioned=settings.model_units is not None)
-        if problem:
+        # An open-weights model is served in every region its customization runs in (Bedrock, or an endpoint).
+        if problem and settings.region not in OPEN_WEIGHTS_REGIONS:
             raise ImportFailed(problem)
         question = None
         if args.smoke_question_file:

@@ -6,7 +6,8 @@ and what it imports from the project: `scripts/aws.py`, `pipeline/settings.py`,
 `pipeline/bedrock_rules.py` and the recipe catalog it reads, `steps/catalog.py` with its data,
 `steps/tracking.py`, whose MLflow ARN rule the settings check, `steps/package_metadata.py`, the
 serverless model table `steps/serverless_models.py`, which the settings check, and
-`steps/open_weights_models.py`, which the open-weights import reads)
+`steps/open_weights_models.py`, which the open-weights import reads, with
+`scripts/sagemaker_endpoint.py`, which serves one on a SageMaker endpoint)
 and a vendored boto3/botocore: the SDK bundled in Lambda's Python runtimes lags behind the
 releases and may not know Bedrock's CreateCustomModel / CreateCustomModelDeployment, so the
 zip carries the SDK this project was tested with. botocore's API models are cut down to the
@@ -42,6 +43,7 @@ PROJECT_FILES = (
     "scripts/__init__.py",
     "scripts/aws.py",
     "scripts/import_to_bedrock.py",
+    "scripts/sagemaker_endpoint.py",
     "steps/__init__.py",
     "steps/catalog.py",
     "steps/catalog_data.py",
@@ -57,13 +59,17 @@ VENDORED_DISTRIBUTIONS = {"boto3": "boto3", "botocore": "botocore", "s3transfer"
                           "jmespath": "jmespath", "dateutil": "python-dateutil", "urllib3": "urllib3", "six": "six"}
 """Each vendored import package and the distribution that installs it (as the lock file names it)."""
 VENDORED_PACKAGES = tuple(VENDORED_DISTRIBUTIONS)
-BOTOCORE_SERVICES = ("bedrock", "bedrock-runtime", "lambda", "s3", "sagemaker", "sts")
+BOTOCORE_SERVICES = ("bedrock", "bedrock-runtime", "ec2", "lambda", "s3", "sagemaker", "sagemaker-runtime", "sts")
 """Every service the handler makes a client for."""
 
 REQUIRED_OPERATIONS = {
+    "bedrock-runtime": ("Converse", "InvokeModel"),
     "bedrock": ("CreateCustomModel", "GetCustomModel", "CreateCustomModelDeployment", "GetCustomModelDeployment",
-                "CreateProvisionedModelThroughput", "GetProvisionedModelThroughput"),
-    "bedrock-runtime": ("Converse",),
+                "CreateProvisionedModelThroughput", "GetProvisionedModelThroughput", "CreateModelImportJob",
+                "GetModelImportJob", "GetImportedModel"),
+    "sagemaker": ("DescribeHubContent", "CreateInferenceComponent", "DescribeInferenceComponent"),
+    "sagemaker-runtime": ("InvokeEndpoint",),
+    "ec2": ("DescribeInstanceTypes",),
 }
 REQUIRED_PARAMETERS = {("bedrock", "CreateCustomModel"): ("customModelDataSource",)}
 """Request members the handler sends that older botocore releases lack (this one came in 1.44)."""

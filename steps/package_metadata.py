@@ -70,3 +70,7 @@ BEDROCK_MODEL_ARN = "bedrock_model_arn"
 BEDROCK_DEPLOYMENT_ARN = "bedrock_deployment_arn"
 BEDROCK_PROVISIONED_MODEL_ARN = "bedrock_provisioned_model_arn"
 BEDROCK_SMOKE_TEST = "bedrock_smoke_test"
+# ... and, for an open-weights model served on a SageMaker endpoint (scripts/sagemaker_endpoint.py):
+# the endpoint's name (also its endpoint config's and model's) and the inference component asked.
+SAGEMAKER_ENDPOINT_NAME = "sagemaker_endpoint_name"
+SAGEMAKER_INFERENCE_COMPONENT = "sagemaker_inference_component"

@@ -82,6 +82,19 @@ def sample_finqa() -> Path:
     return SAMPLE_FINQA
 
 
+@pytest.fixture(scope="session")
+def finqa_question(sample_finqa, tmp_path_factory) -> dict:
+    """The first FinQA test question exactly as the pipeline writes it (steps.prepare's eval/gen_qa.jsonl, made
+    from the project's real FinQA sample): the approval hook's smoke-test question."""
+    import json
+
+    from steps.prepare import prepare
+
+    output = tmp_path_factory.mktemp("prepared")
+    prepare(sample_finqa, output, max_eval_records=1)
+    return json.loads((output / "eval" / "gen_qa.jsonl").read_text(encoding="utf-8").splitlines()[0])
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

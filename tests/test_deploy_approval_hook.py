@@ -122,11 +122,15 @@ def test_changed_settings_update_in_place(deployed, monkeypatch):
 def test_policies_are_least_privilege(path):
     values = {name: f"<{name}>" for name in ("Partition", "Region", "AccountId", "ModelPackageGroup",
                                              "FunctionName", "BedrockRoleArn", "Bucket", "PrefixPath",
-                                             "CheckpointBucketPattern")}
+                                             "CheckpointBucketPattern", "EndpointRoleArn")}
     policy = hook.render_policy(path.name, values)
     for statement in policy["Statement"]:
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         assert all("*" not in action for action in actions), statement
+        if actions == ["ec2:DescribeInstanceTypes"]:
+            # The Service Authorization Reference lists no resource type for it: only "*" can grant it.
+            assert statement["Resource"] == "*"
+            continue
         if "Principal" in statement:
             assert statement["Condition"], statement
             continue
@@ -150,7 +154,7 @@ def test_the_zip_is_deterministic_and_runs_on_its_own(tmp_path):
         "steps/__init__.py", "steps/catalog.py", "steps/catalog_data.py", "steps/escrow.py",
         "steps/open_weights_models.py", "steps/package_metadata.py", "steps/serverless_models.py", "steps/tracking.py"}
     assert not any(name.startswith("tests/") or "__pycache__" in name for name in names)
-    assert not any(name.startswith("botocore/data/ec2/") for name in names)
+    assert not any(name.startswith("botocore/data/iam/") for name in names)
     # -S: no site-packages, so only what the zip holds (and the standard library) is importable.
     probe = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
@@ -159,7 +163,8 @@ def test_the_zip_is_deterministic_and_runs_on_its_own(tmp_path):
         "assert steps.catalog.recipe('nova_lite_1_0_p5_p4d_gpu_sft').peft == 'full-rank';"
         "session = boto3.session.Session(region_name='us-east-1');"
         "assert hasattr(session.client('bedrock'), 'create_custom_model_deployment');"
-        "[session.client(name) for name in ('bedrock-runtime', 'sagemaker', 's3', 'lambda', 'sts')];"
+        "[session.client(name) for name in ('bedrock-runtime', 'sagemaker', 's3', 'lambda', 'sts', 'ec2',"
+        " 'sagemaker-runtime')];"
         "print(callable(handler.lambda_handler))"
     )
     result = subprocess.run([sys.executable, "-S", "-c", probe, str(tmp_path)], capture_output=True, text=True,
@@ -262,6 +267,34 @@ def test_provisioned_throughput_is_allowed_only_when_asked_for(deployed, monkeyp
     assert hook.main(["--provisioned-model-units", "2"], session=session, sleep=lambda s: None) == 0
     assert {"BuyProvisionedThroughputForTheImportedModel", "AskTheProvisionedModelTheSmokeTestQuestion"} <= sids()
     assert variables()["NOVA_PROVISIONED_MODEL_UNITS"] == "2"
+
+
+def test_serving_on_a_sagemaker_endpoint_is_allowed_only_with_an_endpoint_role(deployed):
+    session, _ = deployed
+    iam, lambda_ = session.client("iam"), session.client("lambda")
+    endpoint_role = f"arn:aws:iam::{ACCOUNT}:role/NovaFinQAPipelineRole"
+
+    def permissions() -> list[dict]:
+        return iam.get_role_policy(RoleName="nova-finqa-approval-hook", PolicyName="permissions")["PolicyDocument"][
+            "Statement"]
+
+    def variables() -> dict:
+        return lambda_.get_function_configuration(FunctionName="nova-finqa-bedrock-import")["Environment"]["Variables"]
+
+    assert "ServeAnOpenWeightsModelOnItsOwnEndpoint" not in {s["Sid"] for s in permissions()}
+    assert "NOVA_ENDPOINT_ROLE_ARN" not in variables()
+    assert hook.main(["--role-arn", endpoint_role, "--open-weights-serving", "sagemaker-endpoint",
+                      "--endpoint-instance-type", "ml.g6.2xlarge"], session=session, sleep=lambda s: None) == 0
+    statements = {s["Sid"]: s for s in permissions()}
+    assert statements["PassTheEndpointRoleToSageMakerOnly"]["Resource"] == endpoint_role
+    assert statements["PassTheEndpointRoleToSageMakerOnly"]["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    assert f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/*-ep" in statements[
+        "ServeAnOpenWeightsModelOnItsOwnEndpoint"]["Resource"]
+    assert {k: variables()[k] for k in ("NOVA_ENDPOINT_ROLE_ARN", "NOVA_OPEN_WEIGHTS_SERVING",
+                                         "NOVA_ENDPOINT_INSTANCE_TYPE")} == {
+        "NOVA_ENDPOINT_ROLE_ARN": endpoint_role, "NOVA_OPEN_WEIGHTS_SERVING": "sagemaker-endpoint",
+        "NOVA_ENDPOINT_INSTANCE_TYPE": "ml.g6.2xlarge"}
 
 
 def test_deploy_end_to_end_against_moto_server(moto_server):

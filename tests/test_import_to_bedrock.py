@@ -4,8 +4,6 @@ the Stubber checks each request against the real API model)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import UTC, datetime
 
 import boto3
@@ -17,7 +15,7 @@ from moto.sagemaker.models import ModelPackage, SageMakerModelBackend
 from pipeline.settings import Settings
 from scripts import import_to_bedrock as imp
 from steps.catalog import DEFAULT_RECIPE
-from tests.aws_fixtures import ACCOUNT, PROJECT_ROOT, run_cli
+from tests.aws_fixtures import ACCOUNT, run_cli
 
 REGION = "us-east-1"
 GROUP = "nova-finqa"
@@ -64,17 +62,6 @@ def restricted(monkeypatch) -> set:
 
     monkeypatch.setattr(ModelPackage, "gen_response_object", describe)
     return arns
-
-
-@pytest.fixture(scope="module")
-def finqa_question(sample_finqa, tmp_path_factory) -> dict:
-    """The first FinQA test question exactly as the pipeline writes it: steps.prepare's
-    eval/gen_qa.jsonl made from the project's real FinQA sample."""
-    output = tmp_path_factory.mktemp("prepared")
-    subprocess.run([sys.executable, "-m", "steps.prepare", "--input-dir", str(sample_finqa),
-                    "--output-dir", str(output), "--max-eval-records", "1"],
-                   cwd=PROJECT_ROOT, check=True, capture_output=True, timeout=120)
-    return json.loads((output / "eval" / "gen_qa.jsonl").read_text(encoding="utf-8").splitlines()[0])
 
 
 def _aws(region: str, finqa_question: dict):
@@ -427,11 +414,13 @@ def test_a_full_rank_recipe_without_provisioned_throughput_is_refused_before_any
 
 
 def test_a_region_without_on_demand_is_refused_before_any_call(capsys):
-    code = imp.main(["--model-package-arn", f"arn:aws:sagemaker:ap-northeast-1:{ACCOUNT}:model-package/{GROUP}/1",
-                     "--region", "ap-northeast-1", "--bedrock-role-arn", BEDROCK_ROLE], session=_NoAwsCall())
+    # eu-west-2: no on-demand Nova, and no open-weights customization either (ap-northeast-1 has the
+    # latter, served on a SageMaker endpoint, so there the package is read first)
+    code = imp.main(["--model-package-arn", f"arn:aws:sagemaker:eu-west-2:{ACCOUNT}:model-package/{GROUP}/1",
+                     "--region", "eu-west-2", "--bedrock-role-arn", BEDROCK_ROLE], session=_NoAwsCall())
     assert code == 2
     error = capsys.readouterr().err
-    assert "on demand in us-east-1, us-west-2 only" in error and "not in --region ap-northeast-1" in error
+    assert "on demand in us-east-1, us-west-2 only" in error and "not in --region eu-west-2" in error
     assert "deploy-custom-model-on-demand" in error
 
 

@@ -13,8 +13,6 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from scripts import import_to_bedrock as imp
-from steps import open_weights_models
-from steps.prepare import prepare
 from tests import test_import_to_bedrock as nova_import
 from tests.aws_fixtures import ACCOUNT
 from tests.test_import_to_bedrock import (
@@ -33,13 +31,6 @@ from tests.test_import_to_bedrock import (
 # The Nova import tests' moto UpdateModelPackage, made to keep what SageMaker keeps.
 sagemaker_update_keeps_what_it_is_not_given = nova_import.sagemaker_update_keeps_what_it_is_not_given
 
-
-@pytest.fixture(scope="module")
-def finqa_question(sample_finqa, tmp_path_factory) -> dict:
-    """The first FinQA test question as the pipeline writes it (eval/gen_qa.jsonl), prepared in-process."""
-    output = tmp_path_factory.mktemp("prepared")
-    prepare(sample_finqa, output, max_eval_records=1, open_weights_technique="sft")
-    return json.loads((output / "eval" / "gen_qa.jsonl").read_text(encoding="utf-8").splitlines()[0])
 
 LLAMA = "meta-textgeneration-llama-3-2-1b-instruct"
 GPT_OSS = "openai-reasoning-gpt-oss-20b"
@@ -170,20 +161,9 @@ def test_gpt_oss_is_asked_through_invoke_model_in_openais_chat_schema(aws, finqa
     assert outcome.status == imp.DEPLOYED and outcome.detail == "answered: Program: divide(1, 2)\nAnswer: 50%"
 
 
-def test_an_architecture_bedrock_cannot_import_is_refused_before_any_bedrock_call(aws, monkeypatch):
-    sagemaker, s3 = aws
-    package_arn = _package(sagemaker, LLAMA)
-    monkeypatch.delitem(open_weights_models.DEPLOYMENT_BY_FAMILY, "llama")
-    clients = _Clients(sagemaker, s3)
-    with Stubber(clients.bedrock) as bedrock, pytest.raises(imp.ImportFailed, match="SageMaker endpoint"):
-        clients.importer().run(package_arn)
-    bedrock.assert_no_pending_responses()
-    assert "does not take its architecture" in _metadata(sagemaker, package_arn)["bedrock_import_error"]
-
-
 def test_provisioned_throughput_for_an_open_weights_model_is_refused(aws):
     sagemaker, s3 = aws
     package_arn = _package(sagemaker, LLAMA)
     clients = _Clients(sagemaker, s3)
-    with Stubber(clients.bedrock), pytest.raises(imp.ImportFailed, match="on demand by its ARN"):
+    with Stubber(clients.bedrock), pytest.raises(imp.ImportFailed, match="or on its SageMaker endpoint"):
         clients.importer(model_units=1).run(package_arn)

@@ -20,7 +20,6 @@ FOREIGN = "s3://attacker-bucket/x"
 
 # The Bedrock import tests' fixtures: moto's SageMaker and S3, the real first FinQA question.
 aws = bedrock_tests.aws
-finqa_question = bedrock_tests.finqa_question
 sagemaker_update_keeps_what_it_is_not_given = bedrock_tests.sagemaker_update_keeps_what_it_is_not_given
 
 

@@ -33,7 +33,6 @@ FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:nova-finqa-bedrock-i
 
 # The Bedrock import tests' fixtures: moto's SageMaker and S3, the real first FinQA question.
 aws = bedrock_tests.aws
-finqa_question = bedrock_tests.finqa_question
 sagemaker_update_keeps_what_it_is_not_given = bedrock_tests.sagemaker_update_keeps_what_it_is_not_given
 
 

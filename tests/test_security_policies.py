@@ -76,7 +76,8 @@ def test_a_value_is_filled_into_the_parsed_document_and_stays_one_string(path):
     """Even a value no rule checked (here every one of them) cannot change a document's shape."""
     template = json.loads(path.read_text(encoding="utf-8"))
     values = {name: INJECTION for name in ("Partition", "Region", "AccountId", "ModelPackageGroup", "FunctionName",
-                                           "BedrockRoleArn", "Bucket", "PrefixPath", "CheckpointBucketPattern")}
+                                           "BedrockRoleArn", "Bucket", "PrefixPath", "CheckpointBucketPattern",
+                                           "EndpointRoleArn")}
     policy = hook.render_policy(path.name, values)
 
     def shape(node):

@@ -18,7 +18,6 @@ from tests.test_import_to_bedrock import (  # noqa: F401  (fixtures)
     _package,
     _stub_fresh_import,
     aws,
-    finqa_question,
     restricted,
     sagemaker_update_keeps_what_it_is_not_given,
 )
@@ -51,7 +50,7 @@ def _import(clients: _Clients, package_arn: str, question: dict, source: dict) -
     return outcome
 
 
-def test_a_restricted_serverless_package_is_imported_by_its_arn(aws, restricted, finqa_question):  # noqa: F811 (fixtures)
+def test_a_restricted_serverless_package_is_imported_by_its_arn(aws, restricted, finqa_question):  # noqa: F811
     sagemaker, s3 = aws
     package_arn = _serverless_package(sagemaker)
     restricted.add(package_arn)

@@ -85,7 +85,8 @@ def test_every_setting_is_a_flag_a_variable_and_a_row(monkeypatch):
                "mlflow_tracking_arn": "arn:aws:sagemaker:us-east-1:111122223333:mlflow-tracking-server/t",
                "source_model_package": "arn:aws:sagemaker:eu-west-1:111122223333:model-package/g-1/3",
                "platform": "training-jobs", "base_model": "amazon.nova-micro-v1", "technique": "dpo",
-               "training_type": "full",
+               "training_type": "full", "open_weights_serving": "sagemaker-endpoint",
+               "endpoint_role_arn": "arn:aws:iam::111122223333:role/E", "endpoint_instance_type": "ml.g6.2xlarge",
                "checkpoint_bucket": "team-checkpoints", "auto_approve": "true", "tags": "k=v"}
     assert set(example) == {spec.name for spec in SETTINGS}
     expected = {name: (("k", "v"),) if name == "tags" else value for name, value in example.items()}
