@@ -7,6 +7,12 @@ instance. Cost is that time x instances x the hourly price of steps/estimate.py'
 the region (the same, dated and sourced, prices the estimate used). A step that was a cache
 hit ran in an earlier execution: its job is listed, and its cost counted for the model it
 produced but not for this execution.
+
+A serverless job (ServerlessJobConfig: serverless model customization, and its evaluation jobs)
+has no instances to price: DescribeTrainingJob reports `BillableTokenCount` ("the billable token
+count for eligible serverless training jobs", botocore's API model) instead, which is listed; its
+cost stays unknown, since no price per token could be sourced (steps/estimate.py,
+SERVERLESS_PRICE_SOURCE).
 """
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ from dataclasses import dataclass
 
 from steps.estimate import PriceTable
 
-TRAINING, PROCESSING = "training", "processing"
+TRAINING, PROCESSING, SERVERLESS = "training", "processing", "serverless"
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,8 @@ class JobCost:
     price_per_hour_usd: float | None
     cached_from: str = ""
     """The execution that ran the job, when this step was a cache hit."""
+    billable_tokens: int | None = None
+    """A serverless job's BillableTokenCount (None for a job on instances, or one not billed yet)."""
 
     @property
     def cost_usd(self) -> float | None:
@@ -57,9 +65,14 @@ class Bill:
         return self._total([job for job in self.jobs if not job.cached_from])
 
     def unpriced(self) -> list[str]:
-        return [f"{job.step} ({job.instance_type}: "
-                f"{'not billed yet' if job.billable_seconds is None else 'no price in the table'})"
-                for job in self.jobs if job.cost_usd is None]
+        return [f"{job.step} ({_why_unpriced(job)})" for job in self.jobs if job.cost_usd is None]
+
+
+def _why_unpriced(job: JobCost) -> str:
+    if job.kind == SERVERLESS:
+        tokens = "not billed yet" if job.billable_tokens is None else f"{job.billable_tokens:,} billable tokens"
+        return f"serverless: {tokens}, no sourced price per token"
+    return f"{job.instance_type}: {'not billed yet' if job.billable_seconds is None else 'no price in the table'}"
 
 
 def _job_name(arn: str) -> str:
@@ -78,11 +91,17 @@ def execution_bill(sagemaker, execution_arn: str, region: str, prices: PriceTabl
             cached_from = (step.get("CacheHitResult") or {}).get("SourcePipelineExecutionArn", "")
             if "TrainingJob" in metadata:
                 job = sagemaker.describe_training_job(TrainingJobName=_job_name(metadata["TrainingJob"]["Arn"]))
+                name = job["TrainingJobName"]
+                if job.get("ServerlessJobConfig") or not job.get("ResourceConfig"):
+                    jobs.append(JobCost(step=step["StepName"], kind=SERVERLESS, job=name, instance_type="serverless",
+                                        instance_count=1, billable_seconds=job.get("BillableTimeInSeconds"),
+                                        price_per_hour_usd=None, cached_from=cached_from,
+                                        billable_tokens=job.get("BillableTokenCount")))
+                    continue
                 resources = job["ResourceConfig"]
                 seconds = job.get("BillableTimeInSeconds")
                 kind = TRAINING
                 instance_type, count = resources["InstanceType"], resources["InstanceCount"]
-                name = job["TrainingJobName"]
             elif "ProcessingJob" in metadata:
                 job = sagemaker.describe_processing_job(ProcessingJobName=_job_name(metadata["ProcessingJob"]["Arn"]))
                 cluster = job["ProcessingResources"]["ClusterConfig"]

@@ -125,6 +125,28 @@ def test_a_job_not_billed_yet_or_without_a_price_leaves_the_total_unknown_and_sa
                                  "GenerateFineTunedAnswers (ml.p5en.48xlarge: no price in the table)"]
 
 
+def test_a_serverless_job_lists_its_billable_tokens_and_leaves_its_cost_unknown(sagemaker):
+    """Serverless jobs have no instances (no ResourceConfig): DescribeTrainingJob reports BillableTokenCount."""
+    client, stubber = sagemaker
+    fine_tune, evaluation = training_job("serverless-sft-1", None), training_job("serverless-eval-1", None)
+    for job, tokens in ((fine_tune, 2_450_112), (evaluation, None)):
+        del job["ResourceConfig"]
+        job.update(TrainingJobStatus="Completed", SecondaryStatus="Completed",
+                   ServerlessJobConfig={"BaseModelArn": f"arn:aws:sagemaker:{REGION}:aws:hub-content/"
+                                                        "SageMakerPublicHub/Model/meta-textgeneration-llama-3-2-1b-instruct",
+                                        "JobType": "FineTuning", "CustomizationTechnique": "SFT", "Peft": "LORA"})
+        if tokens:
+            job["BillableTokenCount"] = tokens
+    stub_execution(stubber, jobs=[("FineTune", "TrainingJob", fine_tune, False),
+                                  ("GenerateFineTunedAnswers", "TrainingJob", evaluation, False)])
+    result = bill.execution_bill(client, EXECUTION, REGION)
+    assert [job.kind for job in result.jobs] == ["serverless", "serverless"]
+    assert result.jobs[0].billable_tokens == 2_450_112 and result.model_cost_usd is None
+    assert result.unpriced() == [
+        "FineTune (serverless: 2,450,112 billable tokens, no sourced price per token)",
+        "GenerateFineTunedAnswers (serverless: not billed yet, no sourced price per token)"]
+
+
 def package(version: int, accuracy: float, execution: str | None, records: int) -> dict:
     metadata = {"train_records": str(records), "accuracy": str(accuracy), "baseline_accuracy": "0.25",
                 "training_job": f"sft-{version}", "estimated_training_hours": "0.583",

@@ -141,9 +141,13 @@ def test_an_import_past_the_deadline_is_recorded_as_importing(aws):
     assert _metadata(sagemaker, package_arn)["bedrock_import_status"] == "ModelImporting"
 
 
-def test_gpt_oss_is_asked_through_invoke_model_in_openais_chat_schema(aws, finqa_question):
+@pytest.mark.parametrize("base_model", [GPT_OSS, "huggingface-reasoning-qwen3-1-7b",
+                                        "huggingface-llm-qwen2-5-7b-instruct"])
+def test_gpt_oss_and_qwen_are_asked_through_invoke_model_in_openais_chat_schema(aws, finqa_question, base_model):
+    """Bedrock's "Invoke your imported model": no Converse for Qwen2.5 and GPT-OSS imports, nor for Qwen3 ("Import a
+    customized model"); imports since 2025-11-11 take OpenAI's chat-completion body through InvokeModel."""
     sagemaker, s3 = aws
-    package_arn = _package(sagemaker, GPT_OSS)
+    package_arn = _package(sagemaker, base_model)
     clients = _Clients(sagemaker, s3)
     importer = clients.importer()
     answer = json.dumps({"choices": [{"message": {"role": "assistant",

@@ -122,3 +122,21 @@ def test_upsert_warns_by_the_open_weights_deployment_rule_not_novas(capsys):
     assert "warning" not in capsys.readouterr().err
     assert main([*flags, "--provisioned-model-units", "1"]) == 0
     assert "Provisioned Throughput (--provisioned-model-units) is for Nova models here" in capsys.readouterr().err
+
+
+def test_upsert_says_where_an_approved_open_model_will_be_served_and_that_an_endpoint_bills_by_the_hour(capsys):
+    from pipeline.upsert import main
+
+    def upsert(region: str, *extra: str) -> str:
+        assert main(["--dry-run", "--region", region, "--role-arn", ROLE, "--bucket", "amzn-s3-demo-bucket",
+                     "--platform", "serverless", "--base-model", "meta-textgeneration-llama-3-2-1b-instruct",
+                     "--definition-out", "/dev/null", *extra]) == 0
+        return capsys.readouterr().err
+
+    assert "SageMaker endpoint" not in upsert("us-east-1")  # Bedrock imports Llama there
+    said = upsert("eu-west-1")  # no Custom Model Import in Ireland
+    assert "on a SageMaker endpoint" in said and "billed by the instance-hour until deleted" in said
+    assert "warning" not in said
+    assert "on a SageMaker endpoint" in upsert("us-east-1", "--open-weights-serving", "sagemaker-endpoint")
+    refused = upsert("eu-west-1", "--open-weights-serving", "bedrock")
+    assert "warning: the approval hook could not serve" in refused and "Bedrock imports llama models in" in refused
