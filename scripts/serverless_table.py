@@ -30,9 +30,12 @@ def table() -> str:
                      f"{', '.join(model.regions)} | {model.read} |")
     lines.append("")
     lines.append("Sources:")
+    by_source: dict[str, list[str]] = {}
     for model in HUB_MODELS:
         note = f" {model.notes}." if model.notes else ""
-        lines.append(f"- `{model.model_id}`: {model.source}.{note}")
+        by_source.setdefault(f"{model.source}.{note}", []).append(f"`{model.model_id}`")
+    for source, models in by_source.items():
+        lines.append(f"- {', '.join(models)}: {source}")
     return "\n".join(lines) + "\n"
 
 

@@ -195,8 +195,9 @@ PRICES_USD_PER_HOUR: dict[str, dict[str, float]] = {
 # is left unknown, and the tokens the job will process are given for whoever has the rate.
 SERVERLESS = "serverless"
 SERVERLESS_PRICE_SOURCE = (
-    "no sourced price for serverless model customization: AWS bills it, but no rate could be read "
-    "(https://aws.amazon.com/sagemaker-ai/pricing/, checked 2026-12-06); the cost is unknown")
+    "no sourced price for serverless model customization: AWS bills it by tokens (DescribeTrainingJob's "
+    "BillableTokenCount, botocore), but no rate per token could be read (https://aws.amazon.com/sagemaker-ai/pricing/, "
+    "checked 2026-12-06); the cost is unknown")
 SERVERLESS_THROUGHPUT_SOURCE = "serverless: AWS picks the instances, so no throughput figure applies"
 
 

@@ -124,8 +124,13 @@ def test_upsert_warns_by_the_open_weights_deployment_rule_not_novas(capsys):
     assert "Provisioned Throughput (--provisioned-model-units) is for Nova models here" in capsys.readouterr().err
 
 
-def test_upsert_says_where_an_approved_open_model_will_be_served_and_that_an_endpoint_bills_by_the_hour(capsys):
+def test_upsert_says_where_an_approved_open_model_will_be_served_and_that_an_endpoint_bills_by_the_hour(
+        capsys, monkeypatch):
     from pipeline.upsert import main
+
+    # upsert sets the region for the SDK in the environment: restored after the test
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
     def upsert(region: str, *extra: str) -> str:
         assert main(["--dry-run", "--region", region, "--role-arn", ROLE, "--bucket", "amzn-s3-demo-bucket",
