@@ -360,7 +360,9 @@ def _watch_again(execution_arn: str) -> str:
 
 def _watch_and_report(sagemaker, execution_arn: str, out: TextIO, err: TextIO, interactive: bool,
                       sleep: Callable[[float], None], timeout: float | None = None,
-                      clock: Callable[[], float] = time.monotonic) -> int:
+                      clock: Callable[[], float] = time.monotonic, started: bool = True) -> int:
+    """Watch until the execution ends. `started`: this run started it (else --watch of one given by ARN,
+    of which nothing is known until it is read)."""
     try:
         status, reason = watch_execution(sagemaker, execution_arn, out, interactive, sleep,
                                          timeout=timeout, clock=clock)
@@ -372,6 +374,12 @@ def _watch_and_report(sagemaker, execution_arn: str, out: TextIO, err: TextIO, i
                   + _watch_again(execution_arn))
         return EXIT_NOT_WATCHED
     except (ClientError, BotoCoreError) as error:
+        if not started:
+            err.write(f"error: cannot watch {execution_arn}: {_watch_failure(sagemaker, error)}\n"
+                      "Check the ARN (aws sagemaker list-pipeline-executions --pipeline-name <name>), the region "
+                      "and the credentials' sagemaker:DescribePipelineExecution and "
+                      "sagemaker:ListPipelineExecutionSteps permissions.\n")
+            return EXIT_NOT_WATCHED
         err.write(f"error: cannot watch the execution: {_watch_failure(sagemaker, error)}\n"
                   f"The execution did start and goes on: {execution_arn}\n" + _watch_again(execution_arn))
         return EXIT_NOT_WATCHED
@@ -436,7 +444,8 @@ def _run(args: argparse.Namespace, sagemaker, out: TextIO, err: TextIO, sleep: C
             raise UsageError(problem)
         sagemaker = sagemaker or session_for(settings).client("sagemaker")
         if args.watch:
-            return _watch_and_report(sagemaker, args.watch, out, err, out.isatty(), sleep, args.timeout, clock)
+            return _watch_and_report(sagemaker, args.watch, out, err, out.isatty(), sleep, args.timeout, clock,
+                                     started=False)
         deployed = deployed_pipeline(sagemaker, settings.pipeline_name)
         if deployed.recipe is None and args.param:
             err.write(f"warning: the deployed pipeline's recipe {deployed.recipe_id!r} is not in this checkout's "

@@ -203,6 +203,20 @@ def test_timeout_is_seconds_above_zero(capsys, value, message):
     assert exited.value.code == start_execution.EXIT_USAGE and message in capsys.readouterr().err
 
 
+def test_watching_an_execution_that_cannot_be_read_does_not_claim_it_started():
+    client = boto3.client("sagemaker", region_name="us-east-1")
+    with Stubber(client) as stubber:
+        stubber.add_client_error("list_pipeline_execution_steps", service_error_code="ResourceNotFound",
+                                 service_message="Pipeline execution not found", http_status_code=404)
+        err = io.StringIO()
+        code = start_execution.main(["--region", "us-east-1", "--watch", EXECUTION_ARN], sagemaker=client,
+                                    out=io.StringIO(), err=err, sleep=lambda seconds: None)
+    assert code == start_execution.EXIT_NOT_WATCHED
+    said = err.getvalue()
+    assert f"error: cannot watch {EXECUTION_ARN}: ListPipelineExecutionSteps failed: ResourceNotFound" in said
+    assert "did start" not in said and "list-pipeline-executions" in said
+
+
 def test_an_endpoint_without_the_steps_api_is_named_and_the_started_execution_reported():
     client = boto3.client("sagemaker", region_name="us-east-1", endpoint_url="http://127.0.0.1:5000")
     with Stubber(client) as stubber:
@@ -231,7 +245,7 @@ def test_an_aws_error_while_watching_is_shown_with_its_code():
         err = io.StringIO()
         code = start_execution.main(["--watch", EXECUTION_ARN], sagemaker=client, out=io.StringIO(), err=err)
     assert code == start_execution.EXIT_NOT_WATCHED
-    assert err.getvalue().startswith("error: cannot watch the execution: ListPipelineExecutionSteps failed: "
+    assert err.getvalue().startswith(f"error: cannot watch {EXECUTION_ARN}: ListPipelineExecutionSteps failed: "
                                      "AccessDeniedException: not authorized")
 
 
