@@ -984,8 +984,13 @@ def main(argv: list[str] | None = None, *, session=None, sleep: Callable[[float]
     deadline = None if args.wait else importer.clock()
     try:
         outcome = importer.run(args.model_package_arn, deadline=deadline, retry_failed=True)
-    except (ImportFailed, ClientError, BotoCoreError) as error:
+    except ImportFailed as error:
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    except (ClientError, BotoCoreError) as error:
+        # An AWS error says what failed, not where it was asked: name the region and account.
+        print(f"error: {error} (in {settings.region}, account {importer.account}: check --region (AWS_REGION), "
+              "the ARN and the credentials)", file=sys.stderr)
         return 1
     print(json.dumps(asdict(outcome), indent=2))
     return 0

@@ -774,7 +774,9 @@ def main(argv: list[str] | None = None, *, session=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except (ClientError, BotoCoreError) as error:
-        print(f"error: reading the Model Registry failed: {error}", file=sys.stderr)
+        print(f"error: reading the Model Registry group {settings.model_package_group} in {settings.region} failed: "
+              f"{error}; check --region (AWS_REGION), --model-package-group (NOVA_MODEL_PACKAGE_GROUP) and the "
+              "credentials", file=sys.stderr)
         return 1
     if not results:
         print(f"error: nothing to report from {source}: no model versions", file=sys.stderr)

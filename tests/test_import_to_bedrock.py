@@ -563,6 +563,16 @@ def test_cli_reports_failure_with_a_non_zero_exit(aws, capsys, monkeypatch):
     assert "checkpoint_s3_uri" in capsys.readouterr().err
 
 
+def test_cli_names_the_region_and_account_of_an_aws_error(aws, capsys, monkeypatch):
+    sagemaker, s3 = aws
+    missing = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{GROUP}/99"
+    monkeypatch.setenv("NOVA_BEDROCK_ROLE_ARN", BEDROCK_ROLE)
+    code = imp.main(["--model-package-arn", missing], session=_Clients(sagemaker, s3))
+    assert code == 1
+    said = capsys.readouterr().err
+    assert "DescribeModelPackage" in said and f"(in {REGION}, account {ACCOUNT}: check --region" in said
+
+
 @pytest.mark.integration
 def test_cli_takes_a_local_smoke_question(aws, finqa_question, tmp_path, monkeypatch, capsys):
     sagemaker, s3 = aws

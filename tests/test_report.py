@@ -203,3 +203,21 @@ def test_report_end_to_end_against_moto_server(moto_server, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "| v2 | 6,000 | 75.0% | 3/4 |" in (tmp_path / report.REPORT_NAME).read_text()
     _chart_pixels(tmp_path / report.CHART_NAME)
+
+
+def test_a_registry_that_cannot_be_read_is_named_with_its_region(tmp_path, capsys):
+    from botocore.stub import Stubber
+
+    sagemaker = boto3.client("sagemaker", region_name="eu-west-1")
+
+    class _Session:
+        def client(self, name):
+            return sagemaker if name == "sagemaker" else boto3.client(name, region_name="eu-west-1")
+
+    with Stubber(sagemaker) as stubber:
+        stubber.add_client_error("list_model_packages", service_error_code="AccessDeniedException",
+                                 service_message="not authorized", http_status_code=400)
+        code = report.main(["--region", "eu-west-1", "--output-dir", str(tmp_path)], session=_Session())
+    assert code == 1
+    said = capsys.readouterr().err
+    assert "reading the Model Registry group nova-finqa in eu-west-1 failed" in said and "AccessDeniedException" in said
