@@ -35,8 +35,9 @@ The reward, from 0 to 1 (REWARDS), with FinQA's execution verdict as the main si
 The reward pays for computing, not for copying: a program counts as right only when every
 argument is one FinQA's grammar allows, a number from the prompt (the report's text, its
 table, the question) or one of FinQA's constants (`program.ungrounded_arguments`). Otherwise
-(`add(34.7, const_0)` for a gold of 34.7, `multiply(34.7, const_1)`, ...) the program is scored
-as one that does not compute the answer: at most 0.5 with a right answer line, never 1.0.
+(`add(34.7, const_0)` for a gold of 34.7), or whose every step leaves its number as it was
+(`multiply(34.7, const_1)` with 34.7 in the prompt: `program.copies_its_value`), the program is
+scored as one that does not compute the answer: at most 0.5 with a right answer line, never 1.0.
 The gate's metric stays FinQA's official `execution_accuracy`, which executes the program
 only. Each such response is counted (`program_ungrounded` in its metrics, and per batch
 `ungrounded_programs` in the log).
@@ -73,7 +74,14 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from steps.finqa.answers import answer_matches, extract_answer, read_generation
-from steps.finqa.program import ProgramError, execute_as_finqa, matches_exe_ans, source_numbers, ungrounded_arguments
+from steps.finqa.program import (
+    ProgramError,
+    copies_its_value,
+    execute_as_finqa,
+    matches_exe_ans,
+    source_numbers,
+    ungrounded_arguments,
+)
 from steps.finqa.rft import Reference, ReferenceAnswerError, read_reference
 
 FULL = "program_and_answer"
@@ -135,6 +143,9 @@ def score_response(text: str, reference: Reference, prompt: str = "") -> Score:
                 if copied:
                     execution, ungrounded = False, True
                     detail = f"program copies: {', '.join(copied)} is neither in the prompt nor a FinQA constant"
+                elif copies_its_value(generation.program):
+                    execution, ungrounded = False, True
+                    detail = "program copies: every step leaves its number as it was (x * 1, x + 0 ...)"
     answer = answer_matches(extract_answer(generation, reference.exe_ans), reference.gold)
     if execution:
         outcome = FULL if answer else PROGRAM_ONLY

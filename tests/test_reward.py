@@ -250,6 +250,29 @@ def test_the_constant_program_of_the_issue_is_refused_full_reward(records):
     assert rewards([sample(record, render_target(record))]) == [1.0]
 
 
+def test_a_program_that_only_copies_a_number_of_the_prompt_never_gets_the_full_reward(records):
+    """`multiply(x, const_1)` where x is in the prompt and happens to be the answer: grounded, but a copy."""
+    from steps.finqa.program import copies_its_value, source_numbers
+
+    def prompt_numbers(r):
+        return source_numbers(render_question(r), *(cell for row in r.table for cell in row))
+
+    # records whose answer is itself a number of the prompt (a lookup), as a copying model would find it
+    lookups = [r for r in numeric(records) if isinstance(r.exe_ans, float) and abs(r.exe_ans) in prompt_numbers(r)]
+    assert lookups
+    for record in lookups[:5]:
+        value = f"{abs(record.exe_ans):g}"
+        for program in (f"multiply({value}, const_1)", f"divide({value}, const_1)",
+                        f"multiply({value}, const_1), multiply(#0, const_1)"):
+            assert copies_its_value(program)
+            reward = rewards([sample(record, f"Program: {program}\nAnswer: {record.final_answer}")])[0]
+            assert reward < 1.0, (record.id, program, reward)
+    # FinQA's gold programs compute: none of the shared records' is a copy, and each still scores 1.0
+    assert not [r.id for r in records if copies_its_value(r.program)]
+    gold = [sample(r, render_target(r)) for r in records]
+    assert rewards(gold) == [1.0] * len(gold)
+
+
 def test_a_training_steps_rollouts_at_the_recipes_defaults_fit_lambdas_6_mb_payload(records):
     """Lambda's synchronous payload is at most 6 MB; at most one step's rollouts (GlobalBatchSize x
     NumberGeneration samples) reach the reward at once. With the largest shared record, each

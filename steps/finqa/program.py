@@ -214,6 +214,40 @@ def ungrounded_arguments(program: str, numbers: frozenset) -> list[str]:
     return found
 
 
+def copies_its_value(program: str) -> bool:
+    """Whether every step of the program leaves its value as it was (x * 1, 1 * x, x / 1, x ^ 1, x + 0,
+    0 + x, x - 0): such a program writes down a number instead of computing one. FinQA's gold programs
+    use an identity step only after a real one (`multiply(const_1000, 1.3), multiply(const_1, #0)`,
+    CME/2017/page_97.pdf-4 of the shared dev records), never alone."""
+    tokens = finqa_tokens(program)
+    steps = [tokens[i:i + 4] for i in range(0, len(tokens) - 3, 4)]
+    if not steps:
+        return False
+
+    def number(argument: str) -> float | None:
+        text = argument.strip()
+        if text in ("const_1", "const_0"):
+            return float(text[-1])
+        try:
+            return float(text.replace(",", ""))
+        except ValueError:
+            return None
+
+    def identity(step: list[str]) -> bool:
+        operation, first, second = step[0].strip("(").strip(), number(step[1]), number(step[2])
+        if operation == "multiply":
+            return 1.0 in (first, second)
+        if operation in ("divide", "exp"):
+            return second == 1.0
+        if operation == "add":
+            return 0.0 in (first, second)
+        if operation == "subtract":
+            return second == 0.0
+        return False
+
+    return all(identity(step) for step in steps)
+
+
 def _finqa_argument(argument: str, results: dict[int, Any], index: int) -> Any:
     if "#" in argument:
         return _finqa_reference(argument, results, index)
