@@ -30,8 +30,10 @@ before it is created, so a second run creates nothing. An endpoint bills by the 
 until it is deleted: the log says so, with the commands that delete it.
 
 The smoke test asks the served model one FinQA test question through InvokeEndpoint, in OpenAI's
-chat-completion body (`messages`), which the hub's LMI / vLLM serving images take; the answer is
-read from a chat completion, or from Hugging Face's `generated_text` shape.
+chat-completion body (`messages`, so that the model's chat template is applied), which the hub's
+LMI / vLLM serving images take (AWS's deployment notebook for customized models sends `messages`;
+its integration test sends `{"inputs", "parameters"}`, the raw-prompt form); the answer is read from
+a chat completion, or from the `generated_text` / `generation` / `outputs` shapes that test accepts.
 """
 from __future__ import annotations
 
@@ -379,8 +381,9 @@ class SageMakerEndpoint:
 
 
 def answer_text(body: Any) -> str:
-    """The text of a chat completion (`choices[0].message.content`) or of Hugging Face's
-    `generated_text` answer (an object, or a list of one)."""
+    """The text of a chat completion (`choices[0].message.content`), or of the other shapes AWS's own
+    deployment test of a fine-tuned model accepts (sagemaker-serve's test_model_customization_deployment:
+    `generated_text`, `generation` or `outputs`; an object, or a list of one)."""
     if isinstance(body, list) and body:
         body = body[0]
     if isinstance(body, dict):
@@ -388,9 +391,11 @@ def answer_text(body: Any) -> str:
         if isinstance(choices, list) and choices and isinstance(choices[0], dict):
             message = choices[0].get("message") or {}
             return str(message.get("content") or choices[0].get("text") or "").strip()
-        if "generated_text" in body:
-            return str(body["generated_text"] or "").strip()
-    raise ValueError("neither a chat completion nor a generated_text answer")
+        for key in ("generated_text", "generation", "outputs"):
+            if key in body:
+                value = body[key]
+                return str(value[0] if isinstance(value, list) and value else value or "").strip()
+    raise ValueError("neither a chat completion nor a generated_text / generation / outputs answer")
 
 
 _STAGES = {"CreateModel": "model", "CreateEndpointConfig": "model", "CreateEndpoint": "endpoint"}

@@ -136,9 +136,13 @@ def test_names_stay_within_sagemakers_limit_for_a_long_group():
      "Program: divide(1, 2)\nAnswer: 50%"),
     ([{"generated_text": "Answer: 50%"}], "Answer: 50%"),
     ({"generated_text": "Answer: 50%"}, "Answer: 50%"),
+    ({"generation": "Answer: 50%"}, "Answer: 50%"),
+    ({"outputs": ["Answer: 50%"]}, "Answer: 50%"),
 ])
-def test_the_answer_is_read_from_a_chat_completion_or_generated_text(body, text):
+def test_the_answer_is_read_from_a_chat_completion_or_the_shapes_awss_deployment_test_accepts(body, text):
     assert ep.answer_text(body) == text
+    with pytest.raises(ValueError, match="neither a chat completion"):
+        ep.answer_text({"error": "model not loaded"})
 
 
 # -- 2. the approval hook's path ------------------------------------------------------------------------------
