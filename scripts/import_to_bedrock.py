@@ -509,6 +509,12 @@ class BedrockImport:
                     "there, or --open-weights-serving said so), which needs the role the endpoint runs with: set "
                     "--endpoint-role-arn (NOVA_ENDPOINT_ROLE_ARN) or --role-arn, and redeploy the approval hook "
                     "with it (python -m scripts.deploy_approval_hook)")
+            if package.get("ManagedStorageType") == "Restricted":
+                # AWS's ModelBuilder serves one as a model of the package itself on an instance type the caller
+                # names; only SageMaker's multi-turn RL registers such packages, which this pipeline does not run.
+                raise ImportFailed(f"{package['ModelPackageArn']} is a restricted package (SageMaker keeps its "
+                                   "weights): serving one on an endpoint is not built here; deploy it from SageMaker "
+                                   "Studio (Models > My models > Deploy)")
             return _Plan(FROM_ENDPOINT, "", None, None, base_model, SAGEMAKER_ENDPOINT)
         if not self.bedrock_role_arn:
             raise ImportFailed("importing an open-weights model needs a Bedrock import role (the package's, or its "
@@ -628,6 +634,11 @@ class BedrockImport:
         inference components (the base model, and a LoRA adapter on it), each looked up before it is
         created and waited for in turn; the hand-over resumes where a run stopped."""
         package_arn = package["ModelPackageArn"]
+        registered = ((((package.get("InferenceSpecification") or {}).get("Containers") or [{}])[0]
+                       .get("BaseModel") or {}).get("HubContentName", ""))
+        if registered and registered != plan.base_model:
+            raise ImportFailed(f"{package_arn}: SageMaker registered it as a fine-tuned {registered} (BaseModel), its "
+                               f"metadata says {plan.base_model} ({BASE_MODEL_KEY}): fix the metadata first")
         try:
             endpoint = self.endpoint.plan(package, role_arn=self.endpoint_role_arn,
                                           accept_eula=hub_model(plan.base_model).gated,

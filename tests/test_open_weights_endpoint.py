@@ -390,3 +390,24 @@ def test_bedrock_asked_where_it_cannot_import_is_refused_before_any_call(aws):
             _importer(clients, endpoint, serving="bedrock").run(package_arn)
     assert "--open-weights-serving auto or sagemaker-endpoint" in _metadata(sagemaker, package_arn)[
         "bedrock_import_error"]
+
+
+def test_a_restricted_package_is_not_sent_to_an_endpoint(aws):
+    sagemaker, s3 = aws
+    package_arn = _registered(sagemaker, LLAMA, LORA)
+    clients = _Clients(sagemaker, s3)
+    package = {**sagemaker.describe_model_package(ModelPackageName=package_arn), "ManagedStorageType": "Restricted"}
+    importer = _importer(clients, _Endpoint())
+    with pytest.raises(imp.ImportFailed, match="restricted package .* Studio"):
+        importer._open_weights_plan(package, LLAMA)
+
+
+def test_a_package_whose_metadata_names_another_base_model_is_refused_before_any_endpoint_call(aws):
+    sagemaker, s3 = aws
+    package_arn = _registered(sagemaker, LLAMA, LORA)
+    metadata = _metadata(sagemaker, package_arn)
+    sagemaker.update_model_package(ModelPackageArn=package_arn, CustomerMetadataProperties={
+        **metadata, "base_model": "meta-textgeneration-llama-3-1-8b-instruct"})
+    with _Endpoint() as endpoint, pytest.raises(imp.ImportFailed, match="registered it as a fine-tuned " + LLAMA):
+        _importer(_Clients(sagemaker, s3), endpoint).run(package_arn)
+        endpoint.all_answered()
