@@ -26,10 +26,8 @@ import hashlib
 import json
 import sys
 
-from botocore.exceptions import ClientError
-
 from pipeline.settings import Settings
-from scripts.aws import error_code
+from scripts.aws import found
 from scripts.deploy_approval_hook import Deployer, _bounded, render_policy
 from scripts.lambda_bundle import REWARD_HANDLER, reward_zip
 from steps.open_weights_models import pipeline_is_open_weights
@@ -97,12 +95,8 @@ def deploy(session, settings: Settings, out=None) -> str:
 def _allow_invocation(deployer: Deployer, name: str, role_arn: str) -> None:
     # One statement per pipeline role, never replaced: pipelines with other roles may share the function.
     statement_id = "pipeline-role-" + hashlib.sha256(role_arn.encode()).hexdigest()[:16]
-    try:
-        policy = json.loads(deployer.lambda_.get_policy(FunctionName=name)["Policy"])
-    except ClientError as error:
-        if error_code(error) != "ResourceNotFoundException":
-            raise
-        policy = {"Statement": []}
+    existing = found(deployer.lambda_.get_policy, FunctionName=name)
+    policy = json.loads(existing["Policy"]) if existing else {"Statement": []}
     if any(statement.get("Sid") == statement_id for statement in policy["Statement"]):
         return
     deployer.lambda_.add_permission(FunctionName=name, StatementId=statement_id, Action="lambda:InvokeFunction",

@@ -31,6 +31,17 @@ def error_code(error: ClientError) -> str:
     return error.response.get("Error", {}).get("Code", "")
 
 
+def found(call, *, missing: tuple[str, ...] = ("ResourceNotFoundException",), **request) -> dict | None:
+    """`call(**request)`'s answer, or None where AWS answers that the resource does not exist (the error
+    codes `missing`: Bedrock and Lambda say ResourceNotFoundException, SageMaker mostly ValidationException)."""
+    try:
+        return call(**request)
+    except ClientError as error:
+        if error_code(error) not in missing:
+            raise
+    return None
+
+
 def split_s3_uri(uri: str) -> tuple[str, str]:
     """("bucket", "key/or/prefix") of an s3:// URI; ValueError naming the URI otherwise."""
     if not uri.startswith("s3://") or not uri[len("s3://"):].partition("/")[0]:

@@ -40,7 +40,7 @@ from pathlib import Path
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.settings import Settings, SettingsError, add_settings_arguments, bucket_name_problem
-from scripts.aws import configure_logging, error_code, session_for
+from scripts.aws import configure_logging, error_code, found, session_for
 from scripts.lambda_bundle import HANDLER, build_zip
 from steps.escrow import ESCROW_BUCKET_PREFIX
 
@@ -329,12 +329,8 @@ class Deployer:
             self.say(f"set the reserved concurrency of Lambda {function} to {RESERVED_CONCURRENCY}")
 
     def ensure_invoke_permission(self, function: str, rule_arn: str) -> None:
-        try:
-            policy = json.loads(self.lambda_.get_policy(FunctionName=function)["Policy"])
-        except ClientError as error:
-            if error_code(error) != "ResourceNotFoundException":
-                raise
-            policy = {"Statement": []}
+        existing = found(self.lambda_.get_policy, FunctionName=function)
+        policy = json.loads(existing["Policy"]) if existing else {"Statement": []}
         statement = next((s for s in policy["Statement"] if s.get("Sid") == PERMISSION_ID), None)
         if statement is not None:
             source = statement.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn")

@@ -71,7 +71,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.bedrock_rules import deployment_problem, region_problem
 from pipeline.settings import Settings, SettingsError, add_settings_arguments
-from scripts.aws import configure_logging, error_code, session_for, split_s3_uri
+from scripts.aws import configure_logging, error_code, found, session_for, split_s3_uri
 from scripts.sagemaker_endpoint import EndpointPlan, EndpointProblem, SageMakerEndpoint
 from steps import package_metadata as keys
 from steps.catalog import RecipeError, TrainingRecipe, recipe
@@ -680,20 +680,12 @@ class BedrockImport:
         return f"answered: {answer}"
 
     def _imported_model(self, name: str) -> str:
-        try:
-            return self.bedrock.get_imported_model(modelIdentifier=name)["modelArn"]
-        except ClientError as error:
-            if error_code(error) != "ResourceNotFoundException":
-                raise
-        return ""
+        existing = found(self.bedrock.get_imported_model, modelIdentifier=name)
+        return existing["modelArn"] if existing else ""
 
     def _ensure_import_job(self, package_arn: str, name: str, plan: _Plan) -> str:
-        try:
-            job = self.bedrock.get_model_import_job(jobIdentifier=name)
-        except ClientError as error:
-            if error_code(error) != "ResourceNotFoundException":
-                raise
-        else:
+        job = found(self.bedrock.get_model_import_job, jobIdentifier=name)
+        if job:
             LOG.info("Bedrock model import job %s exists already: %s", name, job["jobArn"])
             return job["jobArn"]
         LOG.info("creating Bedrock model import job %s for %s from %s (%s)", name, plan.base_model,
@@ -709,12 +701,8 @@ class BedrockImport:
         return job.get("status", ""), job.get("failureMessage", "")
 
     def _ensure_model(self, package_arn: str, name: str, plan: _Plan) -> str:
-        try:
-            existing = self.bedrock.get_custom_model(modelIdentifier=name)
-        except ClientError as error:
-            if error_code(error) != "ResourceNotFoundException":
-                raise
-        else:
+        existing = found(self.bedrock.get_custom_model, modelIdentifier=name)
+        if existing:
             LOG.info("Bedrock model %s exists already: %s", name, existing["modelArn"])
             return existing["modelArn"]
         request: dict[str, Any] = {"modelName": name,
@@ -733,12 +721,8 @@ class BedrockImport:
         return self.bedrock.create_custom_model(**request)["modelArn"]
 
     def _ensure_deployment(self, package_arn: str, name: str, model_arn: str) -> str:
-        try:
-            existing = self.bedrock.get_custom_model_deployment(customModelDeploymentIdentifier=name)
-        except ClientError as error:
-            if error_code(error) != "ResourceNotFoundException":
-                raise
-        else:
+        existing = found(self.bedrock.get_custom_model_deployment, customModelDeploymentIdentifier=name)
+        if existing:
             if existing["modelArn"] != model_arn:
                 raise ImportFailed(f"Bedrock deployment {name} exists but serves {existing['modelArn']}, "
                                    f"not {model_arn}; delete or rename it, then run again")
@@ -753,12 +737,8 @@ class BedrockImport:
         )["customModelDeploymentArn"]
 
     def _ensure_provisioned(self, package_arn: str, name: str, model_arn: str, units: int) -> str:
-        try:
-            existing = self.bedrock.get_provisioned_model_throughput(provisionedModelId=name)
-        except ClientError as error:
-            if error_code(error) != "ResourceNotFoundException":
-                raise
-        else:
+        existing = found(self.bedrock.get_provisioned_model_throughput, provisionedModelId=name)
+        if existing:
             if existing["desiredModelArn"] != model_arn:
                 raise ImportFailed(f"Bedrock provisioned throughput {name} exists but serves "
                                    f"{existing['desiredModelArn']}, not {model_arn}; delete it "
