@@ -72,7 +72,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pipeline.bedrock_rules import deployment_problem, region_problem
 from pipeline.settings import Settings, SettingsError, add_settings_arguments
 from scripts.aws import configure_logging, error_code, found, session_for, split_s3_uri
-from scripts.sagemaker_endpoint import EndpointPlan, EndpointProblem, SageMakerEndpoint
+from scripts.sagemaker_endpoint import ADAPTER, BASE, ENDPOINT, MODEL, EndpointPlan, EndpointProblem, SageMakerEndpoint
 from steps import package_metadata as keys
 from steps.catalog import RecipeError, TrainingRecipe, recipe
 from steps.escrow import checkpoint_location_problem
@@ -651,17 +651,15 @@ class BedrockImport:
                           detail=f"SageMaker is creating endpoint {endpoint.name} on {endpoint.instance_type}")
         remedy = (f"delete it (aws sagemaker delete-endpoint --endpoint-name {endpoint.name}; delete-endpoint-config "
                   "and delete-model of the same name), then run again to recreate it")
-        steps = [("model", "SageMaker endpoint", endpoint.name, lambda: self.endpoint.endpoint_status(endpoint)),
-                 ("endpoint", "SageMaker endpoint", endpoint.name, lambda: self.endpoint.endpoint_status(endpoint)),
-                 ("base", "SageMaker inference component", endpoint.base_component,
+        self.endpoint.ensure(endpoint, MODEL)
+        waits = [(ENDPOINT, "SageMaker endpoint", endpoint.name, lambda: self.endpoint.endpoint_status(endpoint)),
+                 (BASE, "SageMaker inference component", endpoint.base_component,
                   lambda: self.endpoint.component_status(endpoint.base_component))]
         if endpoint.lora:
-            steps.append(("adapter", "SageMaker inference component", endpoint.adapter_component,
+            waits.append((ADAPTER, "SageMaker inference component", endpoint.adapter_component,
                           lambda: self.endpoint.component_status(endpoint.adapter_component)))
-        for stage, what, name, status in steps:
+        for stage, what, name, status in waits:
             self.endpoint.ensure(endpoint, stage)
-            if stage == "model":
-                continue
             if not self._wait(what, name, status, deadline, ready="InService", remedy=remedy):
                 self._write(package_arn, metadata, {**progress, STATUS_KEY: ENDPOINT_CREATING})
                 return pending
@@ -673,9 +671,10 @@ class BedrockImport:
 
     def _smoke_test_endpoint(self, endpoint: EndpointPlan, metadata: dict[str, str]) -> str:
         question = self._question(metadata)
-        answer = self.endpoint.ask(
-            endpoint, question.system, question.query,
-            lambda problem: ImportFailed(f"smoke test: the question from {question.source}: {problem}"))
+        try:
+            answer = self.endpoint.ask(endpoint, question.system, question.query)
+        except EndpointProblem as problem:
+            raise ImportFailed(f"smoke test: the question from {question.source}: {problem}") from None
         LOG.info("smoke test answer from endpoint %s: %s", endpoint.name, answer[:500])
         return f"answered: {answer}"
 

@@ -44,9 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from scripts.aws import error_code
+from scripts.aws import found
 
 LOG = logging.getLogger("scripts.sagemaker_endpoint")
 
@@ -67,15 +65,15 @@ class EndpointProblem(RuntimeError):
     """The package cannot be served on an endpoint as it is; the message says why and what to do."""
 
 
-@dataclass(frozen=True)
-class Hosting:
-    """One hosting configuration of the base model's hub document, as AWS's SDK selects it."""
-    image: str
-    environment: dict[str, str]
-    instance_type: str
-    cpus: int
-    accelerators: int | None
-    offered: tuple[str, ...]
+CALLS = {"CreateModel": ("create_model", "describe_model", "ModelName"),
+         "CreateEndpointConfig": ("create_endpoint_config", "describe_endpoint_config", "EndpointConfigName"),
+         "CreateEndpoint": ("create_endpoint", "describe_endpoint", "EndpointName"),
+         "CreateInferenceComponent": ("create_inference_component", "describe_inference_component",
+                                      "InferenceComponentName")}
+"""Each create call: the client's method, the one that describes what it creates, and the name's key."""
+MODEL, ENDPOINT, BASE, ADAPTER = "model", "endpoint", "base", "adapter"
+"""The stages the endpoint is built in, each waited for before the next: the model and its endpoint
+config, the endpoint, the first inference component, the LoRA adapter's."""
 
 
 @dataclass(frozen=True)
@@ -106,25 +104,29 @@ class EndpointPlan:
 
     def requests(self) -> list[tuple[str, dict[str, Any]]]:
         """The create calls, in order, with their API parameters (botocore's names)."""
+        return [(operation, request) for _, operation, request in self.steps()]
+
+    def steps(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """The create calls, in order, each with its stage (MODEL, ENDPOINT, BASE, ADAPTER)."""
         model = {"ModelName": self.name, "ExecutionRoleArn": self.role_arn, "Containers": [self.container]}
         if self.tags:
             model["Tags"] = self.tags
-        calls: list[tuple[str, dict[str, Any]]] = [
-            ("CreateModel", model),
-            ("CreateEndpointConfig", {
+        calls: list[tuple[str, str, dict[str, Any]]] = [
+            (MODEL, "CreateModel", model),
+            (MODEL, "CreateEndpointConfig", {
                 "EndpointConfigName": self.name, "ExecutionRoleArn": self.role_arn, "EnableNetworkIsolation": False,
                 "ProductionVariants": [{"VariantName": self.name, "InstanceType": self.instance_type,
                                         "InitialInstanceCount": 1}]}),
-            ("CreateEndpoint", {"EndpointName": self.name, "EndpointConfigName": self.name,
-                                **({"Tags": self.tags} if self.tags else {})}),
-            ("CreateInferenceComponent", {
+            (ENDPOINT, "CreateEndpoint", {"EndpointName": self.name, "EndpointConfigName": self.name,
+                                          **({"Tags": self.tags} if self.tags else {})}),
+            (BASE, "CreateInferenceComponent", {
                 "InferenceComponentName": self.base_component, "EndpointName": self.name, "VariantName": self.name,
                 "Specification": {"ModelName": self.name, "ComputeResourceRequirements": dict(self.compute)},
                 "RuntimeConfig": {"CopyCount": 1},
                 **({"Tags": [{"Key": BASE_TAG_KEY, "Value": self.recipe_name}]} if self.lora else {})}),
         ]
         if self.lora:
-            calls.append(("CreateInferenceComponent", {
+            calls.append((ADAPTER, "CreateInferenceComponent", {
                 "InferenceComponentName": self.adapter_component, "EndpointName": self.name,
                 "Specification": {"BaseInferenceComponentName": self.base_component,
                                   "Container": {"ArtifactUrl": self.adapter_uri}}}))
@@ -233,9 +235,10 @@ def compute_requirements(config: dict, instance: dict | None) -> dict[str, int]:
     return requirements
 
 
-def endpoint_plan(package: dict, document: dict, instance: dict | None, *, role_arn: str, accept_eula: bool,
-         instance_type: str = "") -> EndpointPlan:
-    """The endpoint for `package`, from its base model's hub `document` and EC2's `instance` entry.
+def endpoint_plan(package: dict, document: dict, instance_of: Callable[[str], dict | None], *, role_arn: str,
+                  accept_eula: bool, instance_type: str = "") -> EndpointPlan:
+    """The endpoint for `package`, from its base model's hub `document` and `instance_of(instance type)`,
+    EC2's description of the instance type chosen (None: the hub's figures as published).
 
     `instance_type`: the operator's choice (else the hub's Default configuration's);
     `accept_eula`: whether the deployment may accept the base model's licence where the hub names one."""
@@ -260,19 +263,19 @@ def endpoint_plan(package: dict, document: dict, instance: dict | None, *, role_
         if document.get("HostingEulaUri") and not accept_eula:
             raise EndpointProblem(f"{model}: serving it accepts its licence ({document['HostingEulaUri']}); the "
                                   "pipeline was not built with it accepted")
-        weights = {"S3Uri": artifact, "ModelAccessConfig": {"AcceptEula": True}} if accept_eula else {"S3Uri": artifact}
+        weights = {"S3Uri": artifact, "S3DataType": "S3Prefix", "CompressionType": "None"}
+        if accept_eula:
+            weights["ModelAccessConfig"] = {"AcceptEula": True}
         adapter = data.rstrip("/") + "/model/checkpoints/hf/"
     else:
-        folder = data.rstrip("/") + "/checkpoints/hf_merged/" if _container(package).get("IsCheckpoint") is False \
-            else data
-        weights = {"S3Uri": folder.rstrip("/") + "/"}
+        merged = _container(package).get("IsCheckpoint") is False
+        folder = data.rstrip("/") + "/checkpoints/hf_merged/" if merged else data
+        weights = {"S3Uri": folder.rstrip("/") + "/", "S3DataType": "S3Prefix", "CompressionType": "None"}
         adapter = ""
-    source = {"S3DataSource": {"S3Uri": weights["S3Uri"], "S3DataType": "S3Prefix", "CompressionType": "None",
-                               **({"ModelAccessConfig": weights["ModelAccessConfig"]} if "ModelAccessConfig" in weights
-                                  else {})}}
-    container = {"Image": image, "Environment": dict(config.get("Environment") or {}), "ModelDataSource": source}
+    container = {"Image": image, "Environment": dict(config.get("Environment") or {}),
+                 "ModelDataSource": {"S3DataSource": weights}}
     return EndpointPlan(name=endpoint_name(package), role_arn=role_arn, instance_type=chosen_type, lora=lora,
-                        container=container, compute=compute_requirements(config, instance),
+                        container=container, compute=compute_requirements(config, instance_of(chosen_type)),
                         recipe_name=recipe_name, adapter_uri=adapter,
                         tags=[{"Key": SOURCE_TAG_KEY, "Value": package["ModelPackageArn"]}])
 
@@ -315,55 +318,40 @@ class SageMakerEndpoint:
         """EC2's description of the instance type (its vCPUs and GPUs), or None without an EC2 client."""
         if self.ec2 is None:
             return None
-        found = self.ec2.describe_instance_types(InstanceTypes=[instance_type.removeprefix("ml.")])["InstanceTypes"]
-        return found[0] if found else None
+        types = self.ec2.describe_instance_types(InstanceTypes=[instance_type.removeprefix("ml.")])["InstanceTypes"]
+        return types[0] if types else None
 
     def plan(self, package: dict, *, role_arn: str, accept_eula: bool, instance_type: str = "") -> EndpointPlan:
-        document = self.hub_document(package)
-        base = base_model_of(package)
-        chosen = instance_type or _instance_of(select_hosting(
-            hosting_configs(document, str(base.get("RecipeName") or "")), "", base["HubContentName"]))
-        return endpoint_plan(package, document, self.instance(chosen) if chosen else None, role_arn=role_arn,
-                    accept_eula=accept_eula, instance_type=instance_type)
+        return endpoint_plan(package, self.hub_document(package), self.instance, role_arn=role_arn,
+                             accept_eula=accept_eula, instance_type=instance_type)
 
     def ensure(self, plan: EndpointPlan, stage: str) -> None:
-        """Create one stage's resource unless it exists: "model" (the model and the endpoint config),
-        "endpoint", "base" (the first inference component) or "adapter"."""
-        for operation, request in plan.requests():
-            if _stage(operation, request, plan) != stage or self._exists(operation, request):
+        """Create one stage's resources (MODEL, ENDPOINT, BASE or ADAPTER) unless they exist."""
+        for step_stage, operation, request in plan.steps():
+            if step_stage != stage:
+                continue
+            create, describe, key = CALLS[operation]
+            if found(getattr(self.sagemaker, describe), missing=("ValidationException", "ResourceNotFound"),
+                     **{key: request[key]}):
+                LOG.info("%s %s exists already", operation.removeprefix("Create"), request[key])
                 continue
             if operation == "CreateEndpoint":
                 LOG.warning("creating SageMaker endpoint %s on %s: billed by the instance-hour until deleted "
                             "(aws sagemaker delete-endpoint --endpoint-name %s; then delete-endpoint-config and "
                             "delete-model of the same name)", plan.name, plan.instance_type, plan.name)
             else:
-                LOG.info("%s %s", operation, _name(operation, request))
-            getattr(self.sagemaker, _snake(operation))(**request)
-
-    def _exists(self, operation: str, request: dict) -> bool:
-        describe = {"CreateModel": ("describe_model", "ModelName"),
-                    "CreateEndpointConfig": ("describe_endpoint_config", "EndpointConfigName"),
-                    "CreateEndpoint": ("describe_endpoint", "EndpointName"),
-                    "CreateInferenceComponent": ("describe_inference_component", "InferenceComponentName")}
-        method, key = describe[operation]
-        try:
-            getattr(self.sagemaker, method)(**{key: request[key]})
-        except ClientError as error:
-            if error_code(error) not in ("ValidationException", "ResourceNotFound"):
-                raise
-            return False
-        LOG.info("%s %s exists already", operation.removeprefix("Create"), request[key])
-        return True
+                LOG.info("%s %s", operation, request[key])
+            getattr(self.sagemaker, create)(**request)
 
     def endpoint_status(self, plan: EndpointPlan) -> tuple[str, str]:
-        found = self.sagemaker.describe_endpoint(EndpointName=plan.name)
-        return found.get("EndpointStatus", ""), found.get("FailureReason", "")
+        endpoint = self.sagemaker.describe_endpoint(EndpointName=plan.name)
+        return endpoint.get("EndpointStatus", ""), endpoint.get("FailureReason", "")
 
     def component_status(self, name: str) -> tuple[str, str]:
-        found = self.sagemaker.describe_inference_component(InferenceComponentName=name)
-        return found.get("InferenceComponentStatus", ""), found.get("FailureReason", "")
+        component = self.sagemaker.describe_inference_component(InferenceComponentName=name)
+        return component.get("InferenceComponentStatus", ""), component.get("FailureReason", "")
 
-    def ask(self, plan: EndpointPlan, system: str, query: str, on_error: Callable[[str], Exception]) -> str:
+    def ask(self, plan: EndpointPlan, system: str, query: str) -> str:
         """The served model's answer to one question (OpenAI chat-completion body)."""
         messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": query}]
         response = self.runtime.invoke_endpoint(
@@ -374,9 +362,10 @@ class SageMakerEndpoint:
         try:
             answer = answer_text(json.loads(raw))
         except ValueError as error:
-            raise on_error(f"endpoint {plan.name} ({plan.serving_component}) answered {raw[:200]!r}: {error}") from None
+            raise EndpointProblem(f"endpoint {plan.name} ({plan.serving_component}) answered {raw[:200]!r}: "
+                                  f"{error}") from None
         if not answer:
-            raise on_error(f"endpoint {plan.name} ({plan.serving_component}) answered with no text")
+            raise EndpointProblem(f"endpoint {plan.name} ({plan.serving_component}) answered with no text")
         return answer
 
 
@@ -397,19 +386,3 @@ def answer_text(body: Any) -> str:
                 return str(value[0] if isinstance(value, list) and value else value or "").strip()
     raise ValueError("neither a chat completion nor a generated_text / generation / outputs answer")
 
-
-_STAGES = {"CreateModel": "model", "CreateEndpointConfig": "model", "CreateEndpoint": "endpoint"}
-
-
-def _stage(operation: str, request: dict, plan: EndpointPlan) -> str:
-    if operation in _STAGES:
-        return _STAGES[operation]
-    return "adapter" if request["InferenceComponentName"] == plan.adapter_component and plan.lora else "base"
-
-
-def _name(operation: str, request: dict) -> str:
-    return next(str(v) for k, v in request.items() if k.endswith("Name"))
-
-
-def _snake(operation: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()

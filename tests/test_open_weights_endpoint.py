@@ -63,6 +63,8 @@ G5_12XL = {"InstanceType": "g5.12xlarge", "VCpuInfo": {"DefaultVCpus": 48}, "Mem
 G6_2XL = {"InstanceType": "g6.2xlarge", "VCpuInfo": {"DefaultVCpus": 8}, "MemoryInfo": {"SizeInMiB": 32768},
           "GpuInfo": {"Gpus": [{"Name": "L4", "Manufacturer": "NVIDIA", "Count": 1,
                                 "MemoryInfo": {"SizeInMiB": 22888}}]}}
+INSTANCES = {"ml.g5.12xlarge": G5_12XL, "ml.g6.2xlarge": G6_2XL}
+"""EC2's descriptions, by instance type (SageMakerEndpoint.instance)."""
 
 
 def _description(base_model: str, recipe: str, version: int = 3, **container) -> dict:
@@ -92,7 +94,7 @@ def _description(base_model: str, recipe: str, version: int = 3, **container) ->
 def test_the_endpoint_requests_equal_what_awss_sdk_sends(case, package, instance_type, instance, monkeypatch):
     gated = package["InferenceSpecification"]["Containers"][0]["BaseModel"]["HubContentName"] == LLAMA
     document = HUB_DOCUMENT if gated else {k: v for k, v in HUB_DOCUMENT.items() if k != "HostingEulaUri"}
-    ours = ep.endpoint_plan(package, document, instance, role_arn=ROLE, accept_eula=gated,
+    ours = ep.endpoint_plan(package, document, INSTANCES.get, role_arn=ROLE, accept_eula=gated,
                             instance_type=instance_type)
     theirs = aws_endpoint_requests(package, document, role_arn=ROLE, endpoint_name=ours.name, accept_eula=gated,
                                    region=REGION, instance_type=instance_type or None,
@@ -109,7 +111,8 @@ def test_the_endpoint_requests_equal_what_awss_sdk_sends(case, package, instance
 
 def test_a_gated_base_model_is_not_served_without_its_licence_accepted():
     with pytest.raises(ep.EndpointProblem, match="accepts its licence"):
-        ep.endpoint_plan(_description(LLAMA, LORA), HUB_DOCUMENT, G5_12XL, role_arn=ROLE, accept_eula=False)
+        ep.endpoint_plan(_description(LLAMA, LORA), HUB_DOCUMENT, INSTANCES.get, role_arn=ROLE,
+                         accept_eula=False)
 
 
 @pytest.mark.parametrize("document, instance_type, says", [
@@ -121,13 +124,13 @@ def test_a_gated_base_model_is_not_served_without_its_licence_accepted():
 ])
 def test_what_the_hub_does_not_publish_is_refused_naming_it(document, instance_type, says):
     with pytest.raises(ep.EndpointProblem, match=says):
-        ep.endpoint_plan(_description(LLAMA, LORA), document, G5_12XL, role_arn=ROLE, accept_eula=True,
+        ep.endpoint_plan(_description(LLAMA, LORA), document, INSTANCES.get, role_arn=ROLE, accept_eula=True,
                          instance_type=instance_type)
 
 
 def test_names_stay_within_sagemakers_limit_for_a_long_group():
     package = {**_description(LLAMA, LORA, version=12345), "ModelPackageGroupName": "g" * 63}
-    plan = ep.endpoint_plan(package, HUB_DOCUMENT, G5_12XL, role_arn=ROLE, accept_eula=True)
+    plan = ep.endpoint_plan(package, HUB_DOCUMENT, INSTANCES.get, role_arn=ROLE, accept_eula=True)
     assert plan.name.endswith("-v12345-ep") and len(plan.base_component) <= 63 and len(plan.adapter_component) <= 63
 
 
@@ -208,26 +211,27 @@ class _Endpoint:
         self.sm.add_client_error(method, "ValidationException", f"Could not find {name}.", expected_params={key: name})
 
     def creates(self, plan: ep.EndpointPlan, stage: str) -> None:
-        for operation, request in plan.requests():
-            if ep._stage(operation, request, plan) != stage:
+        for step_stage, operation, request in plan.steps():
+            if step_stage != stage:
                 continue
-            describe, key = {"CreateModel": ("describe_model", "ModelName"),
-                             "CreateEndpointConfig": ("describe_endpoint_config", "EndpointConfigName"),
-                             "CreateEndpoint": ("describe_endpoint", "EndpointName"),
-                             "CreateInferenceComponent": ("describe_inference_component",
-                                                          "InferenceComponentName")}[operation]
+            create, describe, key = {
+                "CreateModel": ("create_model", "describe_model", "ModelName"),
+                "CreateEndpointConfig": ("create_endpoint_config", "describe_endpoint_config", "EndpointConfigName"),
+                "CreateEndpoint": ("create_endpoint", "describe_endpoint", "EndpointName"),
+                "CreateInferenceComponent": ("create_inference_component", "describe_inference_component",
+                                             "InferenceComponentName")}[operation]
             self.missing(describe, key, request[key])
             arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:x/{request[key]}"
             answer = {"CreateModel": {"ModelArn": arn}, "CreateEndpointConfig": {"EndpointConfigArn": arn},
                       "CreateEndpoint": {"EndpointArn": arn},
                       "CreateInferenceComponent": {"InferenceComponentArn": arn}}[operation]
-            self.sm.add_response(ep._snake(operation), answer, request)
+            self.sm.add_response(create, answer, request)
 
     def exists(self, plan: ep.EndpointPlan, stage: str) -> None:
-        for operation, request in plan.requests():
-            if ep._stage(operation, request, plan) != stage:
+        for step_stage, operation, request in plan.steps():
+            if step_stage != stage:
                 continue
-            name = ep._name(operation, request)
+            name = next(value for key, value in request.items() if key.endswith("Name"))
             arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:x/{name}"
             now = datetime.datetime(2026, 1, 1)
             method, key, answer = {
@@ -288,8 +292,8 @@ def test_an_approved_llama_in_ireland_is_served_on_an_endpoint_handed_over_and_a
     sagemaker, s3 = aws
     package_arn = _registered(sagemaker, LLAMA, LORA)
     clients = _Clients(sagemaker, s3)
-    plan = ep.endpoint_plan(sagemaker.describe_model_package(ModelPackageName=package_arn), HUB_DOCUMENT, G5_12XL,
-                            role_arn=ROLE, accept_eula=True)
+    plan = ep.endpoint_plan(sagemaker.describe_model_package(ModelPackageName=package_arn), HUB_DOCUMENT,
+                            INSTANCES.get, role_arn=ROLE, accept_eula=True)
     # first invocation: the model, the endpoint config and the endpoint are created; the endpoint is still
     # Creating when the Lambda's time is up, so the run records it and hands over
     with _Endpoint() as endpoint, Stubber(clients.bedrock) as bedrock:
@@ -338,8 +342,8 @@ def test_full_rank_qwen_asked_to_an_endpoint_gets_one_component(aws, finqa_quest
     package_arn = _registered(sagemaker, QWEN, FULL, IsCheckpoint=False)
     clients = _Clients(sagemaker, s3)
     document = {k: v for k, v in HUB_DOCUMENT.items() if k != "HostingEulaUri"}
-    plan = ep.endpoint_plan(sagemaker.describe_model_package(ModelPackageName=package_arn), document, G5_12XL,
-                            role_arn=ROLE, accept_eula=False)
+    plan = ep.endpoint_plan(sagemaker.describe_model_package(ModelPackageName=package_arn), document,
+                            INSTANCES.get, role_arn=ROLE, accept_eula=False)
     assert not plan.lora and plan.serving_component == plan.base_component
     with _Endpoint() as endpoint:
         endpoint.hub(QWEN, document)
@@ -358,8 +362,8 @@ def test_a_failed_endpoint_is_recorded_with_how_to_start_again(aws):
     sagemaker, s3 = aws
     package_arn = _registered(sagemaker, LLAMA, LORA)
     clients = _Clients(sagemaker, s3)
-    plan = ep.endpoint_plan(sagemaker.describe_model_package(ModelPackageName=package_arn), HUB_DOCUMENT, G5_12XL,
-                            role_arn=ROLE, accept_eula=True)
+    plan = ep.endpoint_plan(sagemaker.describe_model_package(ModelPackageName=package_arn), HUB_DOCUMENT,
+                            INSTANCES.get, role_arn=ROLE, accept_eula=True)
     with _Endpoint() as endpoint:
         endpoint.hub(LLAMA)
         endpoint.exists(plan, "model")
