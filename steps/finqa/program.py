@@ -224,17 +224,10 @@ def copies_its_value(program: str) -> bool:
     if not steps:
         return False
 
-    def number(argument: str) -> float | None:
-        text = argument.strip()
-        if text in ("const_1", "const_0"):
-            return float(text[-1])
-        try:
-            return float(text.replace(",", ""))
-        except ValueError:
-            return None
-
     def identity(step: list[str]) -> bool:
-        operation, first, second = step[0].strip("(").strip(), number(step[1]), number(step[2])
+        # Each argument read as FinQA's evaluator reads it (a step result #n reads as None).
+        operation = step[0].strip("(").strip()
+        first, second = _finqa_number(step[1].strip()), _finqa_number(step[2].strip())
         if operation == "multiply":
             return 1.0 in (first, second)
         if operation in ("divide", "exp"):
