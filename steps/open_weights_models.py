@@ -88,10 +88,9 @@ def deployment(model_id: str, region: str, serving: str = "auto") -> str:
     """How an approved model fine-tuned from `model_id` is served in `region`: one of the constants
     above. `serving` "bedrock" where Bedrock cannot import it is `deployment_problem`'s to refuse;
     here it falls back to the endpoint like "auto"."""
-    family = hub_model(model_id).family
     if serving == SAGEMAKER_ENDPOINT or region not in bedrock_regions(model_id):
         return SAGEMAKER_ENDPOINT
-    return BEDROCK_BY_FAMILY[family][0]
+    return BEDROCK_BY_FAMILY[hub_model(model_id).family][0]
 
 
 TABLE_HEADER = ("Hub model (`--base-model`)", "Family", "SFT", "DPO", "RLVR", "Regions", "Deployed by", "Source")
