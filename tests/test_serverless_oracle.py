@@ -34,6 +34,7 @@ from botocore.response import StreamingBody
 
 from pipeline.settings import Settings
 from steps.serverless_models import hub_model
+from tests import test_serverless_pipeline as serverless_pipeline_tests
 
 ROLE = "arn:aws:iam::111122223333:role/NovaFinQAPipelineRole"
 ACCOUNT = "111122223333"
@@ -49,13 +50,8 @@ TRAIN_URI = "s3://amzn-s3-demo-bucket/nova-finqa/prepared/train/train.jsonl"
 MLFLOW_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:mlflow-tracking-server/finqa"
 RUN_NAME = "<Execution.PipelineExecutionId>"
 
-CASES = {
-    "nova-2-lite-sft-lora": ("amazon.nova-2-lite-v1", "sft", "lora"),
-    "nova-lite-sft-lora": ("amazon.nova-lite-v1", "sft", "lora"),
-    "nova-micro-dpo-lora": ("amazon.nova-micro-v1", "dpo", "lora"),
-    "nova-2-lite-rlvr-lora": ("amazon.nova-2-lite-v1", "rlvr", "lora"),
-    "nova-pro-sft-full": ("amazon.nova-pro-v1", "sft", "full"),
-}
+# The combinations the serverless pipeline tests build, each compared with AWS's trainer.
+CASES = serverless_pipeline_tests.CASES
 
 
 class AwsCalls:
