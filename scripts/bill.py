@@ -89,19 +89,16 @@ def execution_bill(sagemaker, execution_arn: str, region: str, prices: PriceTabl
         for step in page["PipelineExecutionSteps"]:
             metadata = step.get("Metadata") or {}
             cached_from = (step.get("CacheHitResult") or {}).get("SourcePipelineExecutionArn", "")
+            tokens = None
             if "TrainingJob" in metadata:
                 job = sagemaker.describe_training_job(TrainingJobName=_job_name(metadata["TrainingJob"]["Arn"]))
-                name = job["TrainingJobName"]
-                if job.get("ServerlessJobConfig") or not job.get("ResourceConfig"):
-                    jobs.append(JobCost(step=step["StepName"], kind=SERVERLESS, job=name, instance_type="serverless",
-                                        instance_count=1, billable_seconds=job.get("BillableTimeInSeconds"),
-                                        price_per_hour_usd=None, cached_from=cached_from,
-                                        billable_tokens=job.get("BillableTokenCount")))
-                    continue
-                resources = job["ResourceConfig"]
-                seconds = job.get("BillableTimeInSeconds")
-                kind = TRAINING
-                instance_type, count = resources["InstanceType"], resources["InstanceCount"]
+                name, seconds = job["TrainingJobName"], job.get("BillableTimeInSeconds")
+                resources = job.get("ResourceConfig")
+                if job.get("ServerlessJobConfig") or not resources:
+                    kind, instance_type, count = SERVERLESS, "serverless", 1
+                    tokens = job.get("BillableTokenCount")
+                else:
+                    kind, instance_type, count = TRAINING, resources["InstanceType"], resources["InstanceCount"]
             elif "ProcessingJob" in metadata:
                 job = sagemaker.describe_processing_job(ProcessingJobName=_job_name(metadata["ProcessingJob"]["Arn"]))
                 cluster = job["ProcessingResources"]["ClusterConfig"]
@@ -112,8 +109,8 @@ def execution_bill(sagemaker, execution_arn: str, region: str, prices: PriceTabl
                 name = job["ProcessingJobName"]
             else:
                 continue
+            price = None if kind == SERVERLESS else prices.price(region, instance_type).usd_per_hour
             jobs.append(JobCost(step=step["StepName"], kind=kind, job=name, instance_type=instance_type,
-                                instance_count=count, billable_seconds=seconds,
-                                price_per_hour_usd=prices.price(region, instance_type).usd_per_hour,
-                                cached_from=cached_from))
+                                instance_count=count, billable_seconds=seconds, price_per_hour_usd=price,
+                                cached_from=cached_from, billable_tokens=tokens))
     return Bill(execution_arn=execution_arn, jobs=tuple(jobs))
