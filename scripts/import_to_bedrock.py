@@ -72,7 +72,16 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pipeline.bedrock_rules import deployment_problem, region_problem
 from pipeline.settings import Settings, SettingsError, add_settings_arguments
 from scripts.aws import configure_logging, error_code, found, session_for, split_s3_uri
-from scripts.sagemaker_endpoint import ADAPTER, BASE, ENDPOINT, MODEL, EndpointPlan, EndpointProblem, SageMakerEndpoint
+from scripts.sagemaker_endpoint import (
+    ADAPTER,
+    BASE,
+    ENDPOINT,
+    MODEL,
+    EndpointPlan,
+    EndpointProblem,
+    SageMakerEndpoint,
+    base_model_of,
+)
 from steps import package_metadata as keys
 from steps.catalog import RecipeError, TrainingRecipe, recipe
 from steps.escrow import checkpoint_location_problem
@@ -634,12 +643,11 @@ class BedrockImport:
         inference components (the base model, and a LoRA adapter on it), each looked up before it is
         created and waited for in turn; the hand-over resumes where a run stopped."""
         package_arn = package["ModelPackageArn"]
-        registered = ((((package.get("InferenceSpecification") or {}).get("Containers") or [{}])[0]
-                       .get("BaseModel") or {}).get("HubContentName", ""))
-        if registered and registered != plan.base_model:
-            raise ImportFailed(f"{package_arn}: SageMaker registered it as a fine-tuned {registered} (BaseModel), its "
-                               f"metadata says {plan.base_model} ({BASE_MODEL_KEY}): fix the metadata first")
         try:
+            registered = base_model_of(package)["HubContentName"]
+            if registered != plan.base_model:
+                raise ImportFailed(f"{package_arn}: SageMaker registered it as a fine-tuned {registered} (BaseModel), "
+                                   f"its metadata says {plan.base_model} ({BASE_MODEL_KEY}): fix the metadata first")
             endpoint = self.endpoint.plan(package, role_arn=self.endpoint_role_arn,
                                           accept_eula=hub_model(plan.base_model).gated,
                                           instance_type=self.endpoint_instance_type)
